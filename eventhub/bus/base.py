@@ -1,0 +1,159 @@
+"""The one interface every bus backend implements.
+
+Django-free on purpose: the SDK, the collector and the dead-letter ingester all
+talk to Kafka and Redis Streams through this, and services import the SDK
+without Django.
+
+Vocabulary shared by both backends:
+- a *topic* is a Kafka topic or a Redis stream;
+- a *partition* is a Kafka partition; a Redis stream is one partition, 0;
+- an *offset* is a Kafka offset (int) or a Redis entry id (str, "ms-seq");
+- *committed* means "committed offset" on Kafka and "acknowledged" on Redis;
+- *lag* is end offset minus committed offset on Kafka, and entries not yet
+  delivered plus entries delivered but not acked on Redis: in both cases the
+  number of records the group has not yet finished with.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+
+Headers = list[tuple[str, bytes]]
+
+
+class BusError(Exception):
+    """Base class of every error a bus adapter raises."""
+
+
+class BusUnavailable(BusError):
+    """The broker or server does not answer (refused, unreachable, shut down)."""
+
+
+class UnknownTopic(BusError):
+    """The topic or stream does not exist."""
+
+
+class BusTimeout(BusError):
+    """The broker answered too slowly; the operation gave up after its deadline."""
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int | str
+    key: bytes | None
+    value: bytes | None
+    headers: Headers = field(default_factory=list)
+    timestamp_ms: int | None = None
+    # Redis only: how many times the group has delivered this entry (XPENDING).
+    delivery_count: int | None = None
+
+    def header(self, name: str) -> bytes | None:
+        """The last value of header `name`, or None."""
+        for key, value in reversed(self.headers):
+            if key == name:
+                return value
+        return None
+
+
+@dataclass(frozen=True)
+class Published:
+    topic: str
+    partition: int
+    offset: int | str
+
+
+@dataclass(frozen=True)
+class TopicInfo:
+    name: str
+    partitions: int
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    group: str
+    topic: str
+    partition: int
+    end_offset: int
+    committed: int | None  # None: the group never committed on this partition
+    lag: int
+
+
+@dataclass(frozen=True)
+class GroupInfo:
+    group: str
+    state: str  # Stable, Empty, PreparingRebalance, Dead, Unknown...
+    members: int
+    topics: tuple[str, ...] = ()
+
+
+class GroupConsumer(abc.ABC):
+    """A member of a consumer group. Nothing is committed unless asked."""
+
+    @abc.abstractmethod
+    def poll(self, timeout_s: float = 1.0, max_records: int = 500) -> list[Record]: ...
+
+    @abc.abstractmethod
+    def commit(self, records: list[Record]) -> None:
+        """Mark these records done (Kafka: commit offset+1 per partition; Redis: XACK)."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> GroupConsumer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class Bus(abc.ABC):
+    kind: str  # "kafka" or "redis"
+
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """Raise BusUnavailable (within a bounded time) unless the bus answers."""
+
+    @abc.abstractmethod
+    def create_topic(self, name: str, partitions: int = 1) -> bool:
+        """Create the topic; False when it already existed."""
+
+    @abc.abstractmethod
+    def list_topics(self) -> list[TopicInfo]: ...
+
+    @abc.abstractmethod
+    def delete_topic(self, name: str) -> None: ...
+
+    @abc.abstractmethod
+    def publish(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None = None,
+        headers: Headers | None = None,
+    ) -> Published:
+        """Send one record and wait for the broker's acknowledgement."""
+
+    @abc.abstractmethod
+    def consumer(
+        self, group: str, topics: list[str], *, client_id: str | None = None
+    ) -> GroupConsumer:
+        """Join `group`; a group new to a topic starts at its beginning."""
+
+    @abc.abstractmethod
+    def end_offsets(self, topic: str) -> dict[int, int]:
+        """Per partition, the offset the next record will get (Redis: entries added)."""
+
+    @abc.abstractmethod
+    def committed_offsets(self, group: str, topic: str) -> dict[int, int | None]: ...
+
+    @abc.abstractmethod
+    def lag(self, group: str, topic: str) -> list[PartitionLag]: ...
+
+    @abc.abstractmethod
+    def list_groups(self) -> list[GroupInfo]: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...

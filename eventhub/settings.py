@@ -1,0 +1,177 @@
+"""EventHub settings, read from the environment (see .env.example for every variable).
+
+Defaults work on a bare machine: SQLite under var/, the embedded broker on
+127.0.0.1:19092, Redis on 127.0.0.1:6379. Nothing here connects to anything.
+"""
+
+from pathlib import Path
+
+import dj_database_url
+
+from eventhub import env
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env.text("EVENTHUB_VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env.boolean("DEBUG", True)
+SECRET_KEY = env.text("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise env.ConfigError("SECRET_KEY", "is required when DEBUG is off")
+    SECRET_KEY = "dev-only-insecure-key-set-SECRET_KEY-in-production"
+ALLOWED_HOSTS = env.items("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
+CSRF_TRUSTED_ORIGINS = env.items("CSRF_TRUSTED_ORIGINS")
+for _origin in CSRF_TRUSTED_ORIGINS:
+    if "://" not in _origin:
+        raise env.ConfigError("CSRF_TRUSTED_ORIGINS", f"entries need a scheme (https://...), not {_origin!r}")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "django_htmx",
+    "eventhub",
+    "designer",
+    "monitor",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "eventhub.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "eventhub.urls"
+ASGI_APPLICATION = "eventhub.asgi.application"
+WSGI_APPLICATION = "eventhub.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "eventhub.roles.context_processor",
+            ],
+        },
+    },
+]
+
+_database_url = env.url(
+    "DATABASE_URL", f"sqlite:///{VAR_DIR / 'eventhub.sqlite3'}", ("sqlite", "postgres", "postgresql", "pgsql")
+)
+DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # Several processes (web, worker, simulators) write: wait for the lock instead of failing.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# Serve straight from the source folders: no collectstatic step for `make run`.
+WHITENOISE_USE_FINDERS = True
+
+# --- The bus and Redis -------------------------------------------------------
+REDIS_URL = env.url("REDIS_URL", "redis://127.0.0.1:6379/0", ("redis", "rediss", "unix"))
+KAFKA_BOOTSTRAP_SERVERS = env.host_ports("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
+EVENTHUB_BUS = env.choice("EVENTHUB_BUS", "kafka", ("kafka", "redis"))
+# `make run` decides these after asking Redis; in production both stay "redis"/"celery".
+EVENTHUB_CHANNEL_LAYER = env.choice("EVENTHUB_CHANNEL_LAYER", "redis", ("redis", "memory"))
+EVENTHUB_WORKERS = env.choice("EVENTHUB_WORKERS", "celery", ("celery", "inprocess"))
+# Is Redis a required part (healthz answers 503 without it)? Not when we run without it.
+EVENTHUB_REDIS_REQUIRED = env.boolean("EVENTHUB_REDIS_REQUIRED", EVENTHUB_CHANNEL_LAYER == "redis")
+
+if EVENTHUB_CHANNEL_LAYER == "redis":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1500, "expiry": 30},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_DEFAULT_QUEUE = "eventhub"
+
+# --- Product limits and knobs ------------------------------------------------
+EVENTHUB_MAX_SCHEMA_BYTES = env.integer("EVENTHUB_MAX_SCHEMA_BYTES", 256 * 1024, minimum=1024)
+EVENTHUB_MAX_UPLOAD_BYTES = env.integer("EVENTHUB_MAX_UPLOAD_BYTES", 2 * 1024 * 1024, minimum=1024)
+EVENTHUB_DLQ_PAYLOAD_CAP = env.integer("EVENTHUB_DLQ_PAYLOAD_CAP", 1024 * 1024, minimum=1024)
+EVENTHUB_DLQ_PATTERNS = env.items("EVENTHUB_DLQ_PATTERNS", "*.dlq,*.DLT,*-dlt,*:dlq")
+EVENTHUB_TICK_SECONDS = env.number("EVENTHUB_TICK_SECONDS", 2.0, minimum=0.2)
+EVENTHUB_METRICS_TOKEN = env.text("EVENTHUB_METRICS_TOKEN")
+EVENTHUB_ALERT_WEBHOOK_URL = env.text("EVENTHUB_ALERT_WEBHOOK_URL")
+DATA_UPLOAD_MAX_MEMORY_SIZE = EVENTHUB_MAX_UPLOAD_BYTES
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 100,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "EventHub API",
+    "DESCRIPTION": "Design, catalog, monitor and redrive events on Kafka and Redis Streams.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False  # the canvas reads it to send X-CSRFToken
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SESSION_COOKIE_SECURE = env.boolean("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.text("LOG_LEVEL", "INFO").upper()},
+    "loggers": {"kafka": {"level": "WARNING"}, "daphne": {"level": "WARNING"}},
+}
