@@ -1,8 +1,12 @@
-from django.urls import path
+from django.urls import include, path
 
-from designer import views
+from designer.views import canvas, catalog
 
 urlpatterns = [
-    path("designer/", views.canvas, name="designer-canvas"),
-    path("catalog/", views.catalog, name="designer-catalog"),
+    path("api/v1/", include("designer.api_urls")),
+    # Canvas and flowcharts
+    path("designer/", canvas.canvas, name="designer-canvas"),
+    # Catalog
+    path("catalog/", catalog.catalog, name="designer-catalog"),
+    # AsyncAPI
 ]

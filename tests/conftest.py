@@ -43,3 +43,50 @@ def unique():
 @pytest.fixture(autouse=True)
 def _fast_password_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+# --- Personas ------------------------------------------------------------------
+# Each view test covers the happy path, the wrong method, the outsider
+# (anonymous) and the read-only user (viewer).
+
+
+def _persona(django_user_model, username: str, role: str | None, superuser: bool = False):
+    from django.contrib.auth.models import Group
+
+    if superuser:
+        return django_user_model.objects.create_superuser(username, f"{username}@example.com", "pw-" + username)
+    user = django_user_model.objects.create_user(username, f"{username}@example.com", "pw-" + username)
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def viewer(db, django_user_model):
+    return _persona(django_user_model, "vera-viewer", "Viewer")
+
+
+@pytest.fixture
+def designer(db, django_user_model):
+    return _persona(django_user_model, "dana-designer", "Designer")
+
+
+@pytest.fixture
+def operator(db, django_user_model):
+    return _persona(django_user_model, "otto-operator", "Operator")
+
+
+@pytest.fixture
+def admin(db, django_user_model):
+    return _persona(django_user_model, "ada-admin", None, superuser=True)
+
+
+@pytest.fixture
+def client_as(client):
+    """client_as(user) -> the test client logged in as that user."""
+
+    def login(user):
+        client.force_login(user)
+        return client
+
+    return login

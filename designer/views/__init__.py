@@ -1,0 +1,1 @@
+"""Designer views, one module per page family: canvas, catalog, asyncapi."""
