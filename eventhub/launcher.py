@@ -1,0 +1,108 @@
+"""`make run`: from a fresh clone to a working app, under one supervisor (honcho).
+
+1. Ask Redis whether it answers. With Redis: Celery worker + beat, Redis channel
+   layer. Without: say so in one line, use the in-memory channel layer and run
+   the background loops inside the web process.
+2. Unless KAFKA_BOOTSTRAP_SERVERS is set, run the embedded broker (Tansu) on
+   EVENTHUB_BROKER_PORT (default 19092).
+3. Migrate, create the demo admin when there is none, seed the demo world when
+   the catalog is empty.
+4. Write var/Procfile and hand over to honcho: Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+
+def _redis_answers(url: str) -> bool:
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping()
+        return True
+    except (redis.RedisError, ValueError):
+        return False
+
+
+def _manage(*args: str, env: dict) -> None:
+    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True)
+
+
+def _has_command(name: str) -> bool:
+    return any((ROOT / app / "management" / "commands" / f"{name}.py").exists() for app in ("eventhub", "designer", "monitor"))
+
+
+def main() -> None:
+    env = dict(os.environ)
+    host = env.get("HOST", "127.0.0.1")
+    port = env.get("PORT", "8000")
+    redis_url = env.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    (ROOT / "var").mkdir(exist_ok=True)
+
+    with_redis = _redis_answers(redis_url)
+    if with_redis:
+        env.setdefault("EVENTHUB_CHANNEL_LAYER", "redis")
+        env.setdefault("EVENTHUB_WORKERS", "celery")
+    else:
+        print(
+            f"eventhub: Redis does not answer at {redis_url}: running without it "
+            "(in-memory channel layer, background loops inside the web process)."
+        )
+        env["EVENTHUB_CHANNEL_LAYER"] = "memory"
+        env["EVENTHUB_WORKERS"] = "inprocess"
+        env["EVENTHUB_REDIS_REQUIRED"] = "false"
+
+    processes: dict[str, str] = {}
+    if not env.get("KAFKA_BOOTSTRAP_SERVERS"):
+        from eventhub import broker
+
+        broker_port = int(env.get("EVENTHUB_BROKER_PORT", "19092"))
+        if broker.port_in_use("127.0.0.1", broker_port):
+            sys.exit(
+                f"eventhub: port {broker_port} for the embedded broker is taken. Set "
+                "EVENTHUB_BROKER_PORT to a free port, or KAFKA_BOOTSTRAP_SERVERS to use your Kafka."
+            )
+        env["KAFKA_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{broker_port}"
+        processes["broker"] = f"{PYTHON} -m eventhub.broker --port {broker_port}"
+
+    _manage("migrate", "--no-input", "-v", "0", env=env)
+    _manage("ensure_admin", env=env)
+    if _has_command("seed_demo") and env.get("EVENTHUB_DEMO", "true").lower() not in ("0", "false", "no"):
+        _manage("seed_demo", "--if-empty", env=env)
+
+    web = f"{PYTHON} -m daphne -b {shlex.quote(host)} -p {int(port)} eventhub.asgi:application"
+    if with_redis:
+        processes["web"] = web
+        processes["worker"] = f"{PYTHON} -m celery -A eventhub.celery worker -l warning -Q eventhub,redrive --concurrency 2"
+        processes["beat"] = f"{PYTHON} -m celery -A eventhub.celery beat -l warning -s var/celerybeat-schedule"
+        if _has_command("run_monitor"):
+            processes["monitor"] = f"{PYTHON} manage.py run_monitor"
+    else:
+        processes["web"] = f"env EVENTHUB_RUN_LOOPS=1 {web}"
+    if _has_command("simulate") and env.get("EVENTHUB_DEMO", "true").lower() not in ("0", "false", "no"):
+        processes["simulator"] = f"{PYTHON} manage.py simulate"
+
+    procfile = ROOT / "var" / "Procfile"
+    procfile.write_text("".join(f"{name}: {cmd}\n" for name, cmd in processes.items()))
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    print(
+        f"\n  EventHub starts at http://{shown_host}:{port}/  "
+        "(Ctrl-C stops everything)\n"
+        f"  Open first: http://{shown_host}:{port}/monitor/ (live bus), then /designer/ and /dead-letters/\n"
+    )
+    sys.stdout.flush()
+    os.chdir(ROOT)
+    honcho = [PYTHON, "-m", "honcho", "-f", str(procfile), "start"]
+    os.execvpe(honcho[0], honcho, env)
+
+
+if __name__ == "__main__":
+    main()
