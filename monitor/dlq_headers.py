@@ -1,0 +1,444 @@
+"""Decode dead-letter record headers and payloads for display and redrive.
+
+Dead-letter records carry where they came from and why they failed in headers, in one
+of several conventions. ``decode`` recognises them all and returns one normalised
+``DeadLetterMeta``:
+
+* ``eventhub``: EventHub's own SDK, the ``x-eventhub-*`` headers below. All values are
+  UTF-8 text; numbers are decimal, ``x-eventhub-failed-at`` is ISO-8601 in UTC. The
+  SDK (``eventhub/sdk/``, Django-free) must write exactly these names; this module is
+  where they are defined.
+* ``spring``: Spring Kafka's ``DeadLetterPublishingRecoverer``: ``kafka_dlt-*`` (and the
+  ``kafka_*`` family it uses when publishing to other topics). Partition and delivery
+  attempts are 4-byte, offset and timestamp 8-byte big-endian integers.
+* ``connect``: Kafka Connect's ``DeadLetterQueueReporter``: ``__connect.errors.*``,
+  text.
+* ``streams``: Kafka Streams' dead letter queue (KIP-1034, ``ExceptionHandlerUtils``),
+  ``__streams.errors.*``, text; ``exception`` holds Java's ``Throwable.toString()``,
+  i.e. ``class: message``.
+* CloudEvents' Kafka binding (``ce_id``, ``ce_type``, ...) gives the event id and type
+  whatever the dead-letter convention.
+
+Decoding never raises. Every header is rendered for display (UTF-8 text when it is
+valid and free of control characters, Spring's binary integers as decimal, otherwise
+``0x`` and hex), and anything wrong with a recognised header (missing value, bad
+number, bad UTF-8) becomes a line in ``problems``; unrecognised headers may be binary
+(tracing ids and the like), so they are only displayed. Header names are matched
+case-insensitively. When a header repeats, the ``original-*`` ones keep their first
+value (Spring appends the hop it came from on each re-publish, so the first is the
+true origin) and the rest keep their last value.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any
+
+EVENTHUB_ORIGINAL_TOPIC = "x-eventhub-original-topic"
+EVENTHUB_ORIGINAL_PARTITION = "x-eventhub-original-partition"
+EVENTHUB_ORIGINAL_OFFSET = "x-eventhub-original-offset"
+EVENTHUB_ORIGINAL_ENTRY_ID = "x-eventhub-original-entry-id"  # Redis Streams, "ms-seq"
+EVENTHUB_GROUP = "x-eventhub-group"
+EVENTHUB_ATTEMPTS = "x-eventhub-attempts"
+EVENTHUB_ERROR_CLASS = "x-eventhub-error-class"
+EVENTHUB_ERROR_MESSAGE = "x-eventhub-error-message"
+EVENTHUB_STACKTRACE = "x-eventhub-stacktrace"
+EVENTHUB_FAILED_AT = "x-eventhub-failed-at"  # ISO-8601, UTC
+EVENTHUB_SERVICE = "x-eventhub-service"
+
+# DeadLetterMeta field -> header name: the contract the SDK writes to.
+EVENTHUB_HEADERS: MappingProxyType[str, str] = MappingProxyType(
+    {
+        "original_topic": EVENTHUB_ORIGINAL_TOPIC,
+        "original_partition": EVENTHUB_ORIGINAL_PARTITION,
+        "original_offset": EVENTHUB_ORIGINAL_OFFSET,
+        "original_entry_id": EVENTHUB_ORIGINAL_ENTRY_ID,
+        "group": EVENTHUB_GROUP,
+        "attempts": EVENTHUB_ATTEMPTS,
+        "error_class": EVENTHUB_ERROR_CLASS,
+        "error_message": EVENTHUB_ERROR_MESSAGE,
+        "stacktrace": EVENTHUB_STACKTRACE,
+        "failed_at": EVENTHUB_FAILED_AT,
+        "service": EVENTHUB_SERVICE,
+    }
+)
+
+DEFAULT_DLQ_PATTERNS = ["*.dlq", "*.DLT", "*-dlt", "*:dlq"]
+
+
+@dataclass
+class DeadLetterMeta:
+    # "eventhub" | "spring" | "connect" | "streams" | "unknown"
+    convention: str = "unknown"
+    original_topic: str | None = None
+    original_partition: int | None = None
+    original_offset: int | None = None
+    original_entry_id: str | None = None
+    original_timestamp: datetime | None = None
+    group: str | None = None
+    service: str | None = None
+    attempts: int | None = None
+    error_class: str | None = None
+    error_cause: str | None = None
+    error_message: str | None = None
+    stacktrace: str | None = None
+    failed_at: datetime | None = None
+    connector: str | None = None
+    task_id: int | None = None
+    stage: str | None = None
+    event_id: str | None = None
+    event_type: str | None = None
+    headers_decoded: list[tuple[str, str]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Payload:
+    raw: bytes
+    truncated: bool
+    size: int
+    json: Any | None
+    text: str | None
+    is_binary: bool
+
+
+# --- value decoders: raw bytes -> (value, display or None for the default, problem) ---
+
+Decoded = tuple[Any, str | None, str | None]
+
+
+def _text(raw: bytes) -> Decoded:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", "replace"), None, "not valid UTF-8"
+    if not text.strip():
+        return None, None, "empty value"
+    return text, None, "binary, not text" if _CONTROL.search(text) else None
+
+
+def _optional_text(raw: bytes) -> Decoded:
+    # Messages and stack traces may legitimately be empty (exceptions without message).
+    value, display, problem = _text(raw)
+    return value, display, None if problem == "empty value" else problem
+
+
+_DIGITS = re.compile(rb"\s*-?\d+\s*")
+
+
+def _int(binary_sizes: tuple[int, ...] = ()) -> Callable[[bytes], Decoded]:
+    def decode(raw: bytes) -> Decoded:
+        # ASCII digits first, even when the length matches a binary size: a real
+        # big-endian partition or offset made only of bytes 0x30-0x39 would be in the
+        # hundreds of millions, far beyond anything a broker holds.
+        if _DIGITS.fullmatch(raw):
+            if len(raw) > 40:  # no offset has 40 digits; int() refuses past 4300
+                return None, None, "number too long"
+            number = int(raw)
+        elif len(raw) in binary_sizes:
+            number = int.from_bytes(raw, "big", signed=True)
+        else:
+            sizes = " or ".join(f"{n}-byte" for n in binary_sizes)
+            return (
+                None,
+                None,
+                f"not a number ({sizes} or digits)" if sizes else "not a number",
+            )
+        if number < 0:
+            return None, str(number), f"negative value {number}"
+        return number, str(number), None
+
+    return decode
+
+
+def _epoch_ms(raw: bytes) -> Decoded:
+    number, display, problem = _int((8,))(raw)
+    if number is None:
+        return None, display, problem
+    try:
+        return datetime.fromtimestamp(number / 1000, UTC), display, None
+    except (OverflowError, OSError, ValueError):
+        return None, display, f"timestamp {number} out of range"
+
+
+def _iso_time(raw: bytes) -> Decoded:
+    text, _, problem = _text(raw)
+    if text is None or problem:
+        return None, None, problem or "empty value"
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None, None, "not an ISO-8601 time"
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC), None, "no time zone, read as UTC"
+    return moment.astimezone(UTC), None, None
+
+
+_ENTRY_ID = re.compile(r"\d+-\d+")
+
+
+def _entry_id(raw: bytes) -> Decoded:
+    text, display, problem = _text(raw)
+    if text and not problem and not _ENTRY_ID.fullmatch(text.strip()):
+        problem = "not a Redis entry id (ms-seq)"
+    return text, display, problem
+
+
+def _exception_class(raw: bytes) -> Decoded:
+    # Kafka Streams writes Throwable.toString(): "java.lang.Foo: the message".
+    text, display, problem = _text(raw)
+    return (text.split(": ", 1)[0].strip() if text else None), display, problem
+
+
+# --- conventions: header name -> (field, decoder, keep first occurrence) -------------
+
+
+@dataclass(frozen=True)
+class _Rule:
+    field: str
+    decode: Callable[[bytes], Decoded]
+    first: bool = False
+
+
+def _spring_rules() -> dict[str, _Rule]:
+    rules = {
+        "kafka_deliveryattempt": _Rule("attempts", _int((4,))),
+        "retry_topic-attempts": _Rule("attempts", _int((1, 4))),
+    }
+    # Value-exception headers are listed after key-exception ones, so they win when
+    # both are present (see _fill: later rules for the same field take precedence).
+    for prefix in ("kafka_", "kafka_dlt-"):
+        rules |= {
+            prefix + "original-topic": _Rule("original_topic", _text, True),
+            prefix + "original-partition": _Rule(
+                "original_partition", _int((4,)), True
+            ),
+            prefix + "original-offset": _Rule("original_offset", _int((8,)), True),
+            prefix + "original-timestamp": _Rule("original_timestamp", _epoch_ms, True),
+            prefix + "original-consumer-group": _Rule("group", _text, True),
+            prefix + "key-exception-fqcn": _Rule("error_class", _text),
+            prefix + "key-exception-message": _Rule("error_message", _optional_text),
+            prefix + "key-exception-stacktrace": _Rule("stacktrace", _optional_text),
+            prefix + "exception-fqcn": _Rule("error_class", _text),
+            prefix + "exception-cause-fqcn": _Rule("error_cause", _optional_text),
+            prefix + "exception-message": _Rule("error_message", _optional_text),
+            prefix + "exception-stacktrace": _Rule("stacktrace", _optional_text),
+        }
+    return rules
+
+
+_CONVENTIONS: dict[str, dict[str, _Rule]] = {
+    "eventhub": {
+        EVENTHUB_ORIGINAL_TOPIC: _Rule("original_topic", _text),
+        EVENTHUB_ORIGINAL_PARTITION: _Rule("original_partition", _int()),
+        EVENTHUB_ORIGINAL_OFFSET: _Rule("original_offset", _int()),
+        EVENTHUB_ORIGINAL_ENTRY_ID: _Rule("original_entry_id", _entry_id),
+        EVENTHUB_GROUP: _Rule("group", _text),
+        EVENTHUB_ATTEMPTS: _Rule("attempts", _int()),
+        EVENTHUB_ERROR_CLASS: _Rule("error_class", _text),
+        EVENTHUB_ERROR_MESSAGE: _Rule("error_message", _optional_text),
+        EVENTHUB_STACKTRACE: _Rule("stacktrace", _optional_text),
+        EVENTHUB_FAILED_AT: _Rule("failed_at", _iso_time),
+        EVENTHUB_SERVICE: _Rule("service", _text),
+    },
+    "spring": _spring_rules(),
+    "connect": {
+        "__connect.errors.topic": _Rule("original_topic", _text),
+        "__connect.errors.partition": _Rule("original_partition", _int()),
+        "__connect.errors.offset": _Rule("original_offset", _int()),
+        "__connect.errors.connector.name": _Rule("connector", _text),
+        "__connect.errors.task.id": _Rule("task_id", _int()),
+        "__connect.errors.stage": _Rule("stage", _text),
+        # The executing class (converter, transform, connector) is only displayed.
+        "__connect.errors.class.name": _Rule("", _text),
+        "__connect.errors.exception.class.name": _Rule("error_class", _text),
+        "__connect.errors.exception.message": _Rule("error_message", _optional_text),
+        "__connect.errors.exception.stacktrace": _Rule("stacktrace", _optional_text),
+    },
+    "streams": {
+        "__streams.errors.topic": _Rule("original_topic", _text),
+        "__streams.errors.partition": _Rule("original_partition", _int()),
+        "__streams.errors.offset": _Rule("original_offset", _int()),
+        "__streams.errors.exception": _Rule("error_class", _exception_class),
+        "__streams.errors.message": _Rule("error_message", _optional_text),
+        "__streams.errors.stacktrace": _Rule("stacktrace", _optional_text),
+    },
+}
+_CLOUDEVENTS: dict[str, _Rule] = {
+    "ce_id": _Rule("event_id", _text),
+    "ce_type": _Rule("event_type", _text),
+    "ce_source": _Rule("", _text),
+    "ce_specversion": _Rule("", _text),
+    "ce_time": _Rule("", _text),
+    "content-type": _Rule("", _text),
+}
+_ALL_RULES: dict[str, _Rule] = {
+    name.lower(): rule
+    for rules in (*_CONVENTIONS.values(), _CLOUDEVENTS)
+    for name, rule in rules.items()
+}
+
+
+def decode(headers: Iterable[Any] | None) -> DeadLetterMeta:
+    """Normalise dead-letter headers, a list of ``(name, value)``; never raises.
+
+    1. Each header is rendered for display and, when recognised, decoded.
+    2. The convention with the most recognised headers is the record's convention.
+    3. Its headers fill the fields; other conventions' headers fill what is left.
+    """
+    meta = DeadLetterMeta()
+    found: dict[str, list[Any]] = {}
+    for index, item in enumerate(_iterate(headers, meta)):
+        try:
+            name, raw = item
+        except (TypeError, ValueError):
+            meta.problems.append(f"header #{index + 1} is not a (name, value) pair")
+            continue
+        name, raw = _as_name(name), _as_bytes(raw, meta, index)
+        key = name.lower()
+        rule = _ALL_RULES.get(key)
+        if rule is None:
+            meta.headers_decoded.append((name, _render(raw)))
+            continue
+        if raw is None:
+            value, display, problem = None, None, "no value"
+        else:
+            value, display, problem = rule.decode(raw)
+        meta.headers_decoded.append(
+            (name, display if display is not None else _render(raw))
+        )
+        if problem:
+            meta.problems.append(f"{name}: {problem}")
+        found.setdefault(key, []).append(value)
+
+    counts = {
+        convention: sum(1 for name in rules if name.lower() in found)
+        for convention, rules in _CONVENTIONS.items()
+    }
+    best = max(counts, key=lambda c: counts[c])  # ties go to the first listed
+    if counts[best]:
+        meta.convention = best
+        _fill(meta, _CONVENTIONS[best], found)
+    for convention, rules in _CONVENTIONS.items():
+        if convention != meta.convention:
+            _fill(meta, rules, found)
+    _fill(meta, _CLOUDEVENTS, found)
+    return meta
+
+
+def decode_payload(value: bytes | None, cap_bytes: int) -> Payload:
+    """Keep at most ``cap_bytes`` of a record value and say what it looks like.
+
+    Text is valid UTF-8 with no control characters other than tab and newlines, so
+    Avro or Protobuf payloads (Confluent's framing starts with a NUL byte) count as
+    binary. JSON is parsed only when the whole value was kept.
+    """
+    if value is None:
+        return Payload(b"", False, 0, None, None, False)
+    if isinstance(value, str):
+        value = value.encode("utf-8", "replace")
+    value = bytes(value)
+    cap = max(0, cap_bytes)
+    raw, truncated = value[:cap], len(value) > cap
+    text = _utf8_prefix(raw, allow_cut=truncated)
+    if text is not None and _CONTROL.search(text):
+        text = None
+    parsed = None
+    if text is not None and not truncated:
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            parsed = None
+    return Payload(raw, truncated, len(value), parsed, text, text is None and bool(raw))
+
+
+_DLQ_SUFFIX = re.compile(r"^(?P<source>.+?)[.\-_:](?:dlq|dlt)$", re.IGNORECASE)
+
+
+def dead_letter_source(topic_name: str) -> str | None:
+    """The topic a dead-letter topic serves: ``orders.DLT`` -> ``orders``."""
+    match = _DLQ_SUFFIX.match(topic_name or "")
+    return match["source"] if match else None
+
+
+def is_dead_letter_topic(name: str, patterns: list[str] | None = None) -> bool:
+    """Whether ``name`` matches one of the fnmatch patterns (case-sensitive)."""
+    patterns = DEFAULT_DLQ_PATTERNS if patterns is None else patterns
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+
+
+# --- helpers -----------------------------------------------------------------------
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_FIELDS = {f.name for f in fields(DeadLetterMeta)}
+
+
+def _fill(
+    meta: DeadLetterMeta, rules: dict[str, _Rule], found: dict[str, list[Any]]
+) -> None:
+    """Set empty fields from these rules; for one field, later rules win."""
+    chosen: dict[str, Any] = {}
+    for name, rule in rules.items():
+        values = [v for v in found.get(name.lower(), ()) if v is not None]
+        if rule.field in _FIELDS and values:
+            chosen[rule.field] = values[0] if rule.first else values[-1]
+    for name, value in chosen.items():
+        if getattr(meta, name) is None:
+            setattr(meta, name, value)
+
+
+def _iterate(headers: Iterable[Any] | None, meta: DeadLetterMeta) -> Iterable[Any]:
+    if headers is None:
+        return []
+    if isinstance(headers, (str, bytes)) or not hasattr(headers, "__iter__"):
+        meta.problems.append("headers are not a list of (name, value) pairs")
+        return []
+    return headers
+
+
+def _as_name(name: Any) -> str:
+    if isinstance(name, str):
+        return name
+    if isinstance(name, (bytes, bytearray)):
+        return bytes(name).decode("utf-8", "replace")
+    return str(name)
+
+
+def _as_bytes(raw: Any, meta: DeadLetterMeta, index: int) -> bytes | None:
+    if raw is None or isinstance(raw, bytes):
+        return raw
+    if isinstance(raw, (bytearray, memoryview)):
+        return bytes(raw)
+    if isinstance(raw, str):
+        return raw.encode("utf-8", "replace")
+    meta.problems.append(
+        f"header #{index + 1}: value is a {type(raw).__name__}, not bytes"
+    )
+    return str(raw).encode("utf-8", "replace")
+
+
+def _render(raw: bytes | None) -> str:
+    if raw is None:
+        return "(null)"
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "0x" + raw.hex()
+    # Control characters would garble the page: such values are binary in all but name.
+    return "0x" + raw.hex() if _CONTROL.search(text) else text
+
+
+def _utf8_prefix(raw: bytes, allow_cut: bool) -> str | None:
+    # A cut at cap_bytes may split a multi-byte character: drop up to 3 trailing bytes.
+    for drop in range(4 if allow_cut else 1):
+        try:
+            return raw[: len(raw) - drop].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+    return None
