@@ -1,0 +1,232 @@
+"""What happens at run time: metric history, heartbeats, alerts, dead letters, redrive jobs."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+# --- Metrics ---------------------------------------------------------------------
+
+
+class Sample(models.Model):
+    """One point of a series: a topic (group blank) or a group on a topic.
+
+    Raw samples are kept for an hour; one-minute rollups for a week.
+    """
+
+    RAW, MINUTE = "raw", "1m"
+    RESOLUTIONS = [(RAW, "raw"), (MINUTE, "1 minute")]
+
+    bus = models.CharField(max_length=10)
+    topic = models.CharField(max_length=249)
+    group = models.CharField(max_length=255, blank=True)
+    resolution = models.CharField(max_length=4, choices=RESOLUTIONS, default=RAW)
+    at = models.DateTimeField(db_index=True)
+    end_offset = models.BigIntegerField(null=True)
+    committed = models.BigIntegerField(null=True)
+    lag = models.BigIntegerField(null=True)
+    lag_seconds = models.FloatField(null=True)
+    rate = models.FloatField(null=True, help_text="Messages/s produced (topic) or consumed (group).")
+    status = models.CharField(max_length=10, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["bus", "topic", "group", "resolution", "at"], name="sample_series_at")]
+
+
+class Heartbeat(models.Model):
+    """The last heartbeat of each service instance (from the SDK's heartbeat topic)."""
+
+    service = models.CharField(max_length=100)
+    instance = models.CharField(max_length=200)
+    role = models.CharField(max_length=20, blank=True)
+    group = models.CharField(max_length=255, blank=True)
+    bus = models.CharField(max_length=10, blank=True)
+    last_seen = models.DateTimeField()
+    interval_s = models.FloatField(default=10)
+    payload = models.JSONField(default=dict)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["service", "instance"], name="heartbeat_unique_instance")]
+
+
+# --- Alerts ----------------------------------------------------------------------
+
+
+class AlertRule(models.Model):
+    LAG_MESSAGES = "lag_messages"
+    LAG_SECONDS = "lag_seconds"
+    FRESHNESS = "freshness"
+    DLQ_INFLOW = "dlq_inflow"
+    GROUP_STATUS = "group_status"
+    HEARTBEAT = "heartbeat"
+    KINDS = [
+        (LAG_MESSAGES, "Lag above N messages"),
+        (LAG_SECONDS, "Lag above N seconds"),
+        (FRESHNESS, "Edge silent longer than N seconds"),
+        (DLQ_INFLOW, "Dead-letter inflow above N per minute"),
+        (GROUP_STATUS, "Group STALL or STOP"),
+        (HEARTBEAT, "Service heartbeat lost"),
+    ]
+
+    name = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=20, choices=KINDS)
+    target = models.CharField(max_length=255, default="*", help_text="Topic, group or service; fnmatch pattern.")
+    threshold = models.FloatField(default=0)
+    for_seconds = models.PositiveIntegerField(default=0, help_text="Condition must hold this long before firing.")
+    enabled = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Alert(models.Model):
+    FIRING, RESOLVED = "firing", "resolved"
+    STATES = [(FIRING, "Firing"), (RESOLVED, "Resolved")]
+
+    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="alerts")
+    subject = models.CharField(max_length=300, help_text="What it is about, e.g. kafka:orders/billing.")
+    state = models.CharField(max_length=10, choices=STATES, default=FIRING)
+    message = models.CharField(max_length=500)
+    value = models.FloatField(null=True)
+    started_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    webhook_attempts = models.PositiveIntegerField(default=0)
+    webhook_error = models.CharField(max_length=500, blank=True)
+    webhook_delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["state", "rule", "subject"], name="alert_state_rule_subject")]
+
+
+# --- Dead letters ----------------------------------------------------------------
+
+
+class DeadLetterQuerySet(models.QuerySet):
+    def pending(self):
+        return self.filter(status__in=[DeadLetter.NEW, DeadLetter.RETRYING])
+
+    def for_topic(self, topic: str):
+        return self.filter(source_topic=topic)
+
+
+class DeadLetter(models.Model):
+    """One record read from a dead-letter topic or stream; exactly once per position."""
+
+    NEW, RETRYING, RETRIED, RESOLVED, DISCARDED, PARKED = "new", "retrying", "retried", "resolved", "discarded", "parked"
+    STATUSES = [
+        (NEW, "New"),
+        (RETRYING, "Retrying"),
+        (RETRIED, "Retried"),
+        (RESOLVED, "Resolved"),
+        (DISCARDED, "Discarded"),
+        (PARKED, "Parked (replayed too often)"),
+    ]
+
+    bus = models.CharField(max_length=10)
+    dlq_topic = models.CharField(max_length=249)
+    dlq_partition = models.IntegerField(default=0)
+    dlq_offset = models.CharField(max_length=40, help_text="Kafka offset or Redis entry id.")
+    source_topic = models.CharField(max_length=249, blank=True, db_index=True)
+    source_partition = models.IntegerField(null=True, blank=True)
+    source_offset = models.CharField(max_length=40, blank=True)
+    key = models.BinaryField(null=True, blank=True)
+    payload = models.BinaryField(null=True, blank=True, help_text="Raw bytes, up to EVENTHUB_DLQ_PAYLOAD_CAP.")
+    payload_size = models.PositiveBigIntegerField(default=0)
+    truncated = models.BooleanField(default=False)
+    payload_json = models.JSONField(null=True, blank=True)
+    headers = models.JSONField(default=list, help_text="[[name, value as text or 0x-hex]].")
+    raw_headers = models.JSONField(default=list, help_text="[[name, base64 value or null]], for replay.")
+    convention = models.CharField(max_length=20, blank=True)
+    group = models.CharField(max_length=255, blank=True, db_index=True)
+    service = models.CharField(max_length=100, blank=True)
+    attempts = models.PositiveIntegerField(null=True, blank=True)
+    error_class = models.CharField(max_length=300, blank=True, db_index=True)
+    error_cause = models.CharField(max_length=300, blank=True)
+    error_message = models.TextField(blank=True)
+    stacktrace = models.TextField(blank=True)
+    event_id = models.CharField(max_length=200, blank=True)
+    event_type = models.ForeignKey(
+        "designer.EventType", null=True, blank=True, on_delete=models.SET_NULL, related_name="dead_letters"
+    )
+    schema_version = models.ForeignKey(
+        "designer.SchemaVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    first_failed_at = models.DateTimeField(null=True, blank=True)
+    last_failed_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    status = models.CharField(max_length=10, choices=STATUSES, default=NEW, db_index=True)
+    replay_count = models.PositiveIntegerField(default=0)
+    edited_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="edited_copies"
+    )
+    job = models.ForeignKey("RedriveJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="claimed")
+    ingested_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = DeadLetterQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bus", "dlq_topic", "dlq_partition", "dlq_offset"], name="dead_letter_unique_position"
+            )
+        ]
+
+
+class RedriveJob(models.Model):
+    """A bulk retry or discard: rate-capped, cancellable, resumable, audited."""
+
+    RETRY, DISCARD = "retry", "discard"
+    ACTIONS = [(RETRY, "Retry"), (DISCARD, "Discard")]
+    PENDING, RUNNING, CANCELLING, CANCELLED, DONE, FAILED = (
+        "pending",
+        "running",
+        "cancelling",
+        "cancelled",
+        "done",
+        "failed",
+    )
+    STATES = [
+        (PENDING, "Pending"),
+        (RUNNING, "Running"),
+        (CANCELLING, "Cancelling"),
+        (CANCELLED, "Cancelled"),
+        (DONE, "Done"),
+        (FAILED, "Failed"),
+    ]
+
+    action = models.CharField(max_length=10, choices=ACTIONS)
+    state = models.CharField(max_length=12, choices=STATES, default=PENDING, db_index=True)
+    selection = models.JSONField(default=dict, help_text="{'ids': [...]} or {'filter': {...}}.")
+    rate_per_s = models.FloatField(default=50)
+    target_group = models.CharField(max_length=255, blank=True, help_text="Replay only to this consumer group.")
+    reason = models.CharField(max_length=500, blank=True)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last progress; a stale one means a dead worker.")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class AuditEntry(models.Model):
+    """Who did what to which dead letter or job, and what came of it."""
+
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    action = models.CharField(max_length=40)
+    dead_letter = models.ForeignKey(DeadLetter, null=True, blank=True, on_delete=models.CASCADE, related_name="audit")
+    job = models.ForeignKey(RedriveJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit")
+    result = models.CharField(max_length=500, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
