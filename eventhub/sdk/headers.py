@@ -1,0 +1,136 @@
+"""Header names the SDK writes and reads, and the small codecs around them.
+
+Every EventHub header value is UTF-8 text, so any tool can show it. The one
+exception is Spring's `kafka_dlt-*` family, written on Kafka dead letters only
+so that Spring-based services and tools read them: its partition, offset and
+timestamp are big-endian integers, as Spring writes them.
+
+The dead-letter names must match `monitor/dlq_headers.py` (which decodes them);
+they are repeated here rather than imported because the SDK stays Django-free.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+
+from eventhub.bus.base import Headers
+
+# CloudEvents Kafka protocol binding, binary content mode.
+CE_ID = "ce_id"
+CE_TYPE = "ce_type"
+CE_SOURCE = "ce_source"
+CE_SPECVERSION = "ce_specversion"
+CE_TIME = "ce_time"
+CONTENT_TYPE = "content-type"
+CE_SPECVERSION_VALUE = "1.0"
+JSON_CONTENT_TYPE = "application/json"
+
+SCHEMA_VERSION = "x-eventhub-schema-version"
+CORRELATION_ID = "x-eventhub-correlation-id"
+
+# Targeted replay (written by the redrive/replay tools, read by the consumer).
+REPLAY_GROUP = "x-eventhub-replay-group"
+REPLAY_OF = "x-eventhub-replay-of"
+
+# Dead letters: where the record came from and why it failed.
+ORIGINAL_TOPIC = "x-eventhub-original-topic"
+ORIGINAL_PARTITION = "x-eventhub-original-partition"
+ORIGINAL_OFFSET = "x-eventhub-original-offset"
+ORIGINAL_ENTRY_ID = "x-eventhub-original-entry-id"  # Redis
+GROUP = "x-eventhub-group"
+ATTEMPTS = "x-eventhub-attempts"
+ERROR_CLASS = "x-eventhub-error-class"
+ERROR_MESSAGE = "x-eventhub-error-message"
+STACKTRACE = "x-eventhub-stacktrace"
+FAILED_AT = "x-eventhub-failed-at"
+SERVICE = "x-eventhub-service"
+
+DEAD_LETTER_HEADERS = (
+    ORIGINAL_TOPIC,
+    ORIGINAL_PARTITION,
+    ORIGINAL_OFFSET,
+    ORIGINAL_ENTRY_ID,
+    GROUP,
+    ATTEMPTS,
+    ERROR_CLASS,
+    ERROR_MESSAGE,
+    STACKTRACE,
+    FAILED_AT,
+    SERVICE,
+)
+
+# Spring Kafka's dead-letter family (DeadLetterPublishingRecoverer), Kafka only.
+DLT_ORIGINAL_TOPIC = "kafka_dlt-original-topic"
+DLT_ORIGINAL_PARTITION = "kafka_dlt-original-partition"  # 4-byte big-endian int
+DLT_ORIGINAL_OFFSET = "kafka_dlt-original-offset"  # 8-byte big-endian long
+DLT_ORIGINAL_TIMESTAMP = "kafka_dlt-original-timestamp"  # 8-byte big-endian long, ms
+DLT_ORIGINAL_CONSUMER_GROUP = "kafka_dlt-original-consumer-group"
+DLT_EXCEPTION_FQCN = "kafka_dlt-exception-fqcn"
+DLT_EXCEPTION_MESSAGE = "kafka_dlt-exception-message"
+DLT_EXCEPTION_STACKTRACE = "kafka_dlt-exception-stacktrace"
+
+SPRING_DEAD_LETTER_HEADERS = (
+    DLT_ORIGINAL_TOPIC,
+    DLT_ORIGINAL_PARTITION,
+    DLT_ORIGINAL_OFFSET,
+    DLT_ORIGINAL_TIMESTAMP,
+    DLT_ORIGINAL_CONSUMER_GROUP,
+    DLT_EXCEPTION_FQCN,
+    DLT_EXCEPTION_MESSAGE,
+    DLT_EXCEPTION_STACKTRACE,
+)
+
+HEARTBEAT_TOPIC_KAFKA = "eventhub.heartbeats"
+HEARTBEAT_TOPIC_REDIS = "eventhub:heartbeats"
+
+
+def dead_letter_topic(topic: str, bus_kind: str) -> str:
+    """`orders` -> `orders.dlq` on Kafka, `orders:dlq` on Redis (stream naming)."""
+    return f"{topic}:dlq" if bus_kind == "redis" else f"{topic}.dlq"
+
+
+def heartbeat_topic(bus_kind: str) -> str:
+    return HEARTBEAT_TOPIC_REDIS if bus_kind == "redis" else HEARTBEAT_TOPIC_KAFKA
+
+
+def utc_now_iso() -> str:
+    """RFC 3339 / ISO-8601 UTC with milliseconds and a `Z`: 2024-05-01T12:00:00.123Z."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def text(value: str | bytes) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode("utf-8")
+
+
+def int32_be(value: int) -> bytes:
+    return struct.pack(">i", value)
+
+
+def int64_be(value: int) -> bytes:
+    return struct.pack(">q", value)
+
+
+def encode_headers(
+    headers: Mapping[str, str | bytes] | Iterable[tuple[str, str | bytes]] | None,
+) -> Headers:
+    """Caller headers as the bus wants them: a list of (name, bytes)."""
+    if not headers:
+        return []
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    return [(name, text(value)) for name, value in pairs]
+
+
+def decode_headers(headers: Headers) -> dict[str, str | bytes]:
+    """Bus headers as a dict for handlers: UTF-8 text where it decodes, else the bytes.
+
+    A repeated name keeps its last value, like `Record.header()`.
+    """
+    decoded: dict[str, str | bytes] = {}
+    for name, value in headers:
+        try:
+            decoded[name] = value.decode("utf-8")
+        except (UnicodeDecodeError, AttributeError):
+            decoded[name] = value
+    return decoded
