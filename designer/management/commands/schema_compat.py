@@ -1,0 +1,63 @@
+"""``manage.py schema_compat OLD.json NEW.json``: may NEW be registered after OLD?
+
+Prints ``{"compatible": ..., "changes": [{"type", "path", "reason"}]}`` and exits
+0 when compatible, 1 when not, 2 when an input cannot be read or is not a schema.
+CommandError would exit 1, which a CI script could not tell from "incompatible",
+so bad input leaves through SystemExit(2) instead.
+"""
+
+import json
+from pathlib import Path
+
+from django.core.management.base import BaseCommand
+
+from designer.compat import MODES, POLICIES, SchemaError, check, validate_schema
+
+EXIT_INCOMPATIBLE = 1
+EXIT_BAD_INPUT = 2
+
+
+class Command(BaseCommand):
+    help = "Check that NEW.json is a compatible next version of OLD.json (JSON Schema, Confluent rules)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("old", metavar="OLD.json", help="the registered schema")
+        parser.add_argument("new", metavar="NEW.json", help="the candidate schema")
+        parser.add_argument("--mode", default="BACKWARD", type=str.upper, choices=MODES)
+        parser.add_argument(
+            "--policy", default="STRICT", type=str.upper, choices=POLICIES
+        )
+
+    def handle(self, *args, old, new, mode, policy, **options):
+        previous = self._read_schema(old)
+        candidate = self._read_schema(new)
+        result = check(candidate, [(1, previous)], mode=mode, policy=policy)
+        changes = [
+            {key: row[key] for key in ("type", "path", "reason")}
+            for row in result.to_dict()["changes"]
+        ]
+        self.stdout.write(
+            json.dumps({"compatible": result.compatible, "changes": changes}, indent=2)
+        )
+        if not result.compatible:
+            raise SystemExit(EXIT_INCOMPATIBLE)
+
+    def _read_schema(self, filename):
+        try:
+            schema = json.loads(Path(filename).read_text(encoding="utf-8"))
+            validate_schema(schema)
+        except OSError as exc:
+            self._bad_input(f"cannot read {filename}: {exc.strerror or exc}")
+        except UnicodeDecodeError:
+            self._bad_input(f"{filename} is not UTF-8 text")
+        except json.JSONDecodeError as exc:
+            self._bad_input(
+                f"{filename} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            )
+        except SchemaError as exc:
+            self._bad_input(f"{filename}: {exc}")
+        return schema
+
+    def _bad_input(self, message):
+        self.stderr.write(f"schema_compat: {message}")
+        raise SystemExit(EXIT_BAD_INPUT)
