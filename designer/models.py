@@ -123,6 +123,11 @@ class EventType(CanvasNode):
     description = models.TextField(blank=True, help_text="Markdown.")
     compatibility_mode = models.CharField(max_length=20, choices=MODES, default="BACKWARD")
     compatibility_policy = models.CharField(max_length=10, choices=POLICIES, default="STRICT")
+    # Catalog search index (designer.search): the field paths of the latest registered
+    # schema, one per line, and the pk of the SchemaVersion they came from, so a search
+    # can tell a stale row in one query instead of parsing every schema.
+    search_text = models.TextField(blank=True, editable=False)
+    search_version_pk = models.BigIntegerField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
