@@ -100,7 +100,8 @@ class GroupConsumer(abc.ABC):
         """Mark these records done (Kafka: commit offset+1 per partition; Redis: XACK)."""
 
     @abc.abstractmethod
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Leave the group. Records polled but not committed go back to the group."""
 
     def __enter__(self) -> GroupConsumer:
         return self
@@ -137,23 +138,69 @@ class Bus(abc.ABC):
         """Send one record and wait for the broker's acknowledgement."""
 
     @abc.abstractmethod
-    def consumer(
-        self, group: str, topics: list[str], *, client_id: str | None = None
-    ) -> GroupConsumer:
-        """Join `group`; a group new to a topic starts at its beginning."""
+    def send(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None = None,
+        headers: Headers | None = None,
+    ) -> None:
+        """Queue one record without waiting; `flush` waits for it and reports failures.
+
+        For throughput: records are batched in the background and reach the
+        broker within a few milliseconds even if `flush` is never called, but
+        only `flush` says whether they made it.
+        """
+
+    @abc.abstractmethod
+    def flush(self, timeout_s: float = 10.0) -> None:
+        """Wait until every record queued by `send` so far is acknowledged.
+
+        Raises the first failure since the previous flush (UnknownTopic for a
+        missing topic), or BusTimeout/BusUnavailable when the deadline passes.
+        """
+
+    @abc.abstractmethod
+    def topic_exists(self, name: str) -> bool: ...
+
+    @abc.abstractmethod
+    def consumer(self, group: str, topics: list[str], *, client_id: str | None = None) -> GroupConsumer:
+        """Join `group`; a group new to a topic starts at its beginning.
+
+        Raises UnknownTopic when one of `topics` does not exist.
+        """
 
     @abc.abstractmethod
     def end_offsets(self, topic: str) -> dict[int, int]:
         """Per partition, the offset the next record will get (Redis: entries added)."""
 
     @abc.abstractmethod
-    def committed_offsets(self, group: str, topic: str) -> dict[int, int | None]: ...
+    def end_offsets_many(self, topics: list[str]) -> dict[str, dict[int, int]]:
+        """`end_offsets` for many topics in as few round trips as the backend allows."""
+
+    @abc.abstractmethod
+    def committed_offsets(self, group: str, topic: str) -> dict[int, int | None]:
+        """Per partition, the group's committed offset (Redis: entries acked), None if never."""
 
     @abc.abstractmethod
     def lag(self, group: str, topic: str) -> list[PartitionLag]: ...
 
     @abc.abstractmethod
+    def group_lag(self, group: str) -> list[PartitionLag]:
+        """`lag` for every topic the group consumes or has committed on."""
+
+    @abc.abstractmethod
     def list_groups(self) -> list[GroupInfo]: ...
 
     @abc.abstractmethod
+    def describe_group(self, group: str) -> GroupInfo:
+        """State, members and topics of one group; state "Dead" when it does not exist."""
+
+    @abc.abstractmethod
     def close(self) -> None: ...
+
+    def __enter__(self) -> Bus:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
