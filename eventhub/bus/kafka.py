@@ -1,0 +1,631 @@
+"""Kafka backend of the bus, on kafka-python 3 (pinned 3.0.12).
+
+It must give the same answers on Apache Kafka and on the embedded broker,
+Tansu 0.6, whose differences were probed and are handled here:
+
+- ListOffsets(LATEST) is wrong on Tansu: it answers "base offset of the last
+  batch + 1", so a batch of 10 records at 0..9 ends at 1. The high watermark
+  in a Fetch response is right on both brokers, so end offsets come from a
+  Fetch (see `_Admin._end_offsets`).
+- Every authorized-operations field comes back with all 32 bits set, even
+  when not asked for, and kafka-python's decoding of bit 15 raised
+  ValueError in `describe_groups`: fixed once, in
+  `_Admin._process_acl_operations`.
+- ListGroups says "Unknown" for every state (DescribeGroups is right), and
+  members come back without client id, host or assignment.
+- A group join waits about session_timeout / 2, hence the small default
+  `session_timeout_ms=2000, heartbeat_interval_ms=500` (use 6000/1000 or the
+  Kafka defaults against Apache Kafka).
+- Producing to a missing topic creates it, even with auto-creation off; the
+  adapter checks the topic exists before its first record (cached) so a typo
+  raises UnknownTopic on both brokers.
+
+Every call is bounded: request_timeout_ms for requests, connect_timeout_ms
+for the first connection, max_block_ms for the producer's metadata waits.
+kafka-python errors are mapped to BusUnavailable / UnknownTopic / BusTimeout /
+BusError with the original chained as __cause__.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+from collections import defaultdict
+from collections.abc import Iterator
+
+import kafka.errors as Errors
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.cluster import collect_hosts
+from kafka.protocol.consumer import FetchRequest, ListOffsetsRequest
+from kafka.protocol.metadata import MetadataRequest
+from kafka.structs import OffsetAndMetadata
+
+from eventhub.bus.base import (
+    Bus,
+    BusError,
+    BusTimeout,
+    BusUnavailable,
+    GroupConsumer,
+    GroupInfo,
+    Headers,
+    PartitionLag,
+    Published,
+    Record,
+    TopicInfo,
+    UnknownTopic,
+)
+
+log = logging.getLogger(__name__)
+
+_LATEST = -1  # ListOffsets timestamp meaning "the end of the log"
+# Fetch v13+ names topics by id; v12 still takes names and has everything we need.
+_FETCH_MAX_VERSION = 12
+# Tansu answers a Fetch with max_wait_ms=0 with no partitions at all; 1 ms works on
+# both brokers (Kafka returns at once since min_bytes=0 is always satisfied).
+_FETCH_MAX_WAIT_MS = 1
+
+_UNAVAILABLE = (
+    Errors.KafkaConnectionError,
+    Errors.NodeNotReadyError,
+    Errors.BrokerNotAvailableError,
+    Errors.LeaderNotAvailableError,
+    Errors.NotLeaderForPartitionError,
+    Errors.CoordinatorNotAvailableError,
+    Errors.NotCoordinatorError,
+)
+
+
+def _translate(error: Exception) -> BusError:
+    """The bus exception for a kafka-python one (the caller chains the cause)."""
+    if isinstance(error, BusError):
+        return error
+    # Before _UNAVAILABLE: UnknownTopicOrPartition shares InvalidMetadataError with them.
+    if isinstance(error, Errors.UnknownTopicOrPartitionError):
+        return UnknownTopic(str(error))
+    if isinstance(error, Errors.KafkaTimeoutError) and "bootstrap" in str(error):
+        return BusUnavailable(f"Kafka is unavailable: {error}")
+    if isinstance(error, (Errors.KafkaTimeoutError, Errors.RequestTimedOutError)):
+        return BusTimeout(str(error))
+    if isinstance(error, _UNAVAILABLE):
+        return BusUnavailable(f"Kafka is unavailable: {error}")
+    return BusError(str(error))
+
+
+@contextlib.contextmanager
+def _kafka_errors() -> Iterator[None]:
+    try:
+        yield
+    except Errors.KafkaError as error:
+        raise _translate(error) from error
+
+
+def _probe_bootstrap(servers: str | list[str], timeout_s: float) -> None:
+    """Raise BusUnavailable at once when no bootstrap server accepts a TCP connection.
+
+    kafka-python retries a refused bootstrap until bootstrap_timeout_ms; a
+    plain connect tells "nothing listens there" in a millisecond instead.
+    """
+    last_error: OSError | None = None
+    for host, port, _family in collect_hosts(servers):
+        try:
+            socket.create_connection((host, port), timeout=timeout_s).close()
+            return
+        except OSError as error:
+            last_error = error
+    raise BusUnavailable(f"no Kafka broker answers at {servers}: {last_error}") from last_error
+
+
+def _lag(end: int, log_start: int, committed: int | None) -> int:
+    # A group with no commit starts at the beginning (auto_offset_reset=earliest),
+    # and records deleted by retention can no longer be consumed, so both count
+    # from the log start.
+    start = log_start if committed is None else max(committed, log_start)
+    return max(0, end - start)
+
+
+class _Admin(KafkaAdminClient):
+    """KafkaAdminClient plus the few wire-level calls it lacks, run on its IO thread."""
+
+    def _process_acl_operations(self, obj: dict) -> dict:
+        # The one Tansu workaround for authorized operations (see module docstring):
+        # nothing in EventHub reads them, so drop them instead of decoding.
+        obj.pop("authorized_operations", None)
+        return obj
+
+    async def _leaders(self, topics: list[str] | None) -> dict[str, dict[int, int]]:
+        """{topic: {partition: leader node}}; topics=None lists every non-internal topic."""
+        request = MetadataRequest(
+            topics=None if topics is None else [MetadataRequest.MetadataRequestTopic(name=name) for name in topics],
+            allow_auto_topic_creation=False,
+        )
+        response = await self._manager.send(request)
+        leaders: dict[str, dict[int, int]] = {}
+        for topic in response.topics:
+            error = Errors.for_code(topic.error_code)
+            if error is not Errors.NoError:
+                raise error(f"topic {topic.name!r}")
+            if topics is None and topic.is_internal:
+                continue
+            leaders[topic.name] = {p.partition_index: p.leader_id for p in topic.partitions}
+        return leaders
+
+    async def _end_offsets(self, topics: list[str]) -> dict[str, dict[int, tuple[int, int]]]:
+        """{topic: {partition: (high watermark, log start offset)}}.
+
+        Why a Fetch: ListOffsets(LATEST) is wrong on Tansu (module docstring),
+        while every Fetch response carries the partition's high watermark and
+        log start offset, right on both brokers.
+        1. Metadata: partition leaders.
+        2. ListOffsets(LATEST), one request per leader, all in flight at once:
+           a fetch position that is valid on both brokers (the high watermark
+           itself on Kafka, which returns no records; at or before it on Tansu,
+           which returns at most the last batch).
+        3. Fetch at those positions with max_bytes=1, one request per leader,
+           all in flight at once; read high_watermark and log_start_offset.
+        So three round trips in all, however many topics and partitions.
+        """
+        leaders = await self._leaders(topics)
+        by_node: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+        for topic, partitions in leaders.items():
+            for partition, leader in partitions.items():
+                if leader < 0:
+                    raise Errors.LeaderNotAvailableError(f"{topic}[{partition}] has no leader")
+                by_node[leader][topic].append(partition)
+
+        _Topic = ListOffsetsRequest.ListOffsetsTopic
+        _Partition = _Topic.ListOffsetsPartition
+        pending = {
+            node: self._manager.send(
+                ListOffsetsRequest(
+                    isolation_level=0,
+                    topics=[
+                        _Topic(name=topic, partitions=[_Partition(partition_index=p, timestamp=_LATEST) for p in parts])
+                        for topic, parts in node_topics.items()
+                    ],
+                ),
+                node_id=node,
+            )
+            for node, node_topics in by_node.items()
+        }
+        latest: dict[tuple[str, int], int] = {}
+        for future in pending.values():
+            response = await future
+            for topic in response.topics:
+                for p in topic.partitions:
+                    error = Errors.for_code(p.error_code)
+                    if error is not Errors.NoError:
+                        raise error(f"ListOffsets {topic.name}[{p.partition_index}]")
+                    latest[(topic.name, p.partition_index)] = p.offset
+
+        _FTopic = FetchRequest.FetchTopic
+        _FPartition = _FTopic.FetchPartition
+        pending = {
+            node: self._manager.send(
+                FetchRequest(
+                    max_wait_ms=_FETCH_MAX_WAIT_MS,
+                    min_bytes=0,
+                    max_bytes=1,
+                    isolation_level=0,  # read_uncommitted: the high watermark, as consumers see it
+                    session_id=0,
+                    session_epoch=-1,  # a one-off fetch, no fetch session
+                    topics=[
+                        _FTopic(
+                            topic=topic,
+                            partitions=[
+                                _FPartition(partition=p, fetch_offset=max(0, latest[(topic, p)]), partition_max_bytes=1)
+                                for p in parts
+                            ],
+                        )
+                        for topic, parts in node_topics.items()
+                    ],
+                    max_version=_FETCH_MAX_VERSION,
+                ),
+                node_id=node,
+            )
+            for node, node_topics in by_node.items()
+        }
+        ends: dict[str, dict[int, tuple[int, int]]] = {topic: {} for topic in leaders}
+        for future in pending.values():
+            response = await future
+            for topic in response.responses:
+                for p in topic.partitions:
+                    error = Errors.for_code(p.error_code)
+                    if error is Errors.OffsetOutOfRangeError:
+                        # Retention moved the log start past our position between
+                        # the two requests (Kafka only); LATEST is right there.
+                        ends[topic.topic][p.partition_index] = (latest[(topic.topic, p.partition_index)], 0)
+                        continue
+                    if error is not Errors.NoError:
+                        raise error(f"Fetch {topic.topic}[{p.partition_index}]")
+                    ends[topic.topic][p.partition_index] = (p.high_watermark, max(0, p.log_start_offset))
+        for topic, partitions in leaders.items():
+            missing = set(partitions) - set(ends[topic])
+            if missing:
+                raise Errors.KafkaError(f"Fetch returned no high watermark for {topic} {sorted(missing)}")
+        return ends
+
+    def leaders(self, topics: list[str] | None) -> dict[str, dict[int, int]]:
+        return self._manager.run(self._leaders, topics)
+
+    def end_offsets(self, topics: list[str]) -> dict[str, dict[int, tuple[int, int]]]:
+        return self._manager.run(self._end_offsets, topics)
+
+
+class KafkaBus(Bus):
+    """One admin client and one producer per adapter, both built on first use.
+
+    Thread-safe: publishes and sends from many threads share the producer.
+    Consumers are one KafkaConsumer each, for one thread.
+    """
+
+    kind = "kafka"
+
+    def __init__(
+        self,
+        bootstrap_servers: str | list[str] = "127.0.0.1:9092",
+        *,
+        client_id: str = "eventhub",
+        session_timeout_ms: int = 2000,
+        heartbeat_interval_ms: int = 500,
+        request_timeout_ms: int = 5000,
+        connect_timeout_ms: int = 3000,
+        linger_ms: int = 0,
+        client_options: dict | None = None,
+    ) -> None:
+        """Connects lazily. `client_options` go to every kafka-python client (SSL, SASL...)."""
+        self.bootstrap_servers = bootstrap_servers
+        self.client_id = client_id
+        self.session_timeout_ms = session_timeout_ms
+        self.heartbeat_interval_ms = heartbeat_interval_ms
+        self.request_timeout_ms = request_timeout_ms
+        self.connect_timeout_ms = connect_timeout_ms
+        self.linger_ms = linger_ms
+        self.client_options = dict(client_options or {})
+        self._lock = threading.Lock()
+        self._admin_client: _Admin | None = None
+        self._producer_client: KafkaProducer | None = None
+        self._known_topics: set[str] = set()
+        self._send_error: Exception | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<KafkaBus {self.bootstrap_servers}>"
+
+    # -- clients ---------------------------------------------------------------
+
+    def _common_config(self) -> dict:
+        return {
+            "bootstrap_servers": self.bootstrap_servers,
+            "client_id": self.client_id,
+            "request_timeout_ms": self.request_timeout_ms,
+            "bootstrap_timeout_ms": self.connect_timeout_ms,
+            # The default (30 s) would keep reporting a restarted broker as down.
+            "reconnect_backoff_max_ms": 1000,
+            **self.client_options,
+        }
+
+    def _admin(self) -> _Admin:
+        admin = self._admin_client
+        if admin is not None:
+            return admin
+        with self._lock:
+            if self._closed:
+                raise BusError("the bus is closed")
+            if self._admin_client is None:
+                _probe_bootstrap(self.bootstrap_servers, self.connect_timeout_ms / 1000)
+                with _kafka_errors():
+                    self._admin_client = _Admin(**self._common_config())
+            return self._admin_client
+
+    def _producer(self) -> KafkaProducer:
+        producer = self._producer_client
+        if producer is not None:
+            return producer
+        self._admin()  # fails fast, with the bootstrap probe, when nothing listens
+        with self._lock:
+            if self._closed:
+                raise BusError("the bus is closed")
+            if self._producer_client is None:
+                with _kafka_errors():
+                    self._producer_client = KafkaProducer(
+                        **self._common_config(),
+                        linger_ms=self.linger_ms,
+                        max_block_ms=self.request_timeout_ms,
+                        allow_auto_create_topics=False,
+                    )
+            return self._producer_client
+
+    def _ensure_topic(self, topic: str) -> None:
+        # Cached: one metadata round trip per topic per adapter, then free.
+        if topic in self._known_topics:
+            return
+        if not self.topic_exists(topic):
+            raise UnknownTopic(f"topic {topic!r} does not exist")
+        self._known_topics.add(topic)
+
+    def _unavailable_or_timeout(self, error: Exception, what: str) -> BusError:
+        """A producer wait ran out: tell a dead broker from a slow one."""
+        try:
+            self.ping()
+        except BusUnavailable as down:
+            return BusUnavailable(f"{what}: {down}")
+        return BusTimeout(f"{what}: {error}")
+
+    # -- Bus -------------------------------------------------------------------
+
+    def ping(self) -> None:
+        with _kafka_errors():
+            self._admin().leaders([])
+
+    def create_topic(self, name: str, partitions: int = 1) -> bool:
+        admin = self._admin()
+        # -1 lets the broker pick its default replication factor (Kafka >= 2.4).
+        replication = -1 if admin._manager.broker_version >= (2, 4) else 1
+        try:
+            with _kafka_errors():
+                admin.create_topics(
+                    {name: {"num_partitions": partitions, "replication_factor": replication}},
+                    wait_for_metadata=True,
+                )
+        except BusError as error:
+            if isinstance(error.__cause__, Errors.TopicAlreadyExistsError):
+                return False
+            # Tansu answers UnknownError when the topic was created by a produce.
+            if isinstance(error.__cause__, Errors.UnknownError) and self.topic_exists(name):
+                return False
+            raise
+        self._known_topics.add(name)
+        return True
+
+    def list_topics(self) -> list[TopicInfo]:
+        with _kafka_errors():
+            leaders = self._admin().leaders(None)
+        return [TopicInfo(name, len(partitions)) for name, partitions in sorted(leaders.items())]
+
+    def topic_exists(self, name: str) -> bool:
+        try:
+            with _kafka_errors():
+                self._admin().leaders([name])
+        except UnknownTopic:
+            return False
+        return True
+
+    def delete_topic(self, name: str) -> None:
+        self._known_topics.discard(name)
+        with _kafka_errors():
+            self._admin().delete_topics([name])
+
+    def publish(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None = None,
+        headers: Headers | None = None,
+    ) -> Published:
+        future = self._send(topic, value, key, headers)
+        try:
+            with _kafka_errors():
+                metadata = future.get(timeout=(self.request_timeout_ms + self.linger_ms) / 1000)
+        except BusTimeout as error:
+            raise self._unavailable_or_timeout(error, f"publish to {topic!r}") from error.__cause__
+        return Published(metadata.topic, metadata.partition, metadata.offset)
+
+    def send(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None = None,
+        headers: Headers | None = None,
+    ) -> None:
+        self._send(topic, value, key, headers).add_errback(self._remember_send_error)
+
+    def _send(self, topic: str, value: bytes | None, key: bytes | None, headers: Headers | None):
+        self._ensure_topic(topic)
+        producer = self._producer()
+        # kafka-python accepts only bytes (not bytearray/memoryview) header values.
+        wire_headers = [(name, bytes(data)) for name, data in headers or ()]
+        with _kafka_errors():
+            return producer.send(topic, value=value, key=key, headers=wire_headers)
+
+    def _remember_send_error(self, error: Exception) -> None:
+        with self._lock:
+            if self._send_error is None:
+                self._send_error = error
+
+    def flush(self, timeout_s: float = 10.0) -> None:
+        producer = self._producer_client
+        if producer is not None:
+            try:
+                with _kafka_errors():
+                    producer.flush(timeout=timeout_s)
+            except BusTimeout as error:
+                raise self._unavailable_or_timeout(error, "flush") from error.__cause__
+        with self._lock:
+            error, self._send_error = self._send_error, None
+        if error is not None:
+            raise _translate(error) from error
+
+    def consumer(self, group: str, topics: list[str], *, client_id: str | None = None) -> KafkaGroupConsumer:
+        with _kafka_errors():
+            self._admin().leaders(list(topics))  # UnknownTopic for any missing one
+        with _kafka_errors():
+            consumer = KafkaConsumer(
+                *topics,
+                **{**self._common_config(), "client_id": client_id or self.client_id},
+                group_id=group,
+                enable_auto_commit=False,  # nothing is committed unless asked
+                auto_offset_reset="earliest",  # a group new to a topic starts at its beginning
+                session_timeout_ms=self.session_timeout_ms,
+                heartbeat_interval_ms=self.heartbeat_interval_ms,
+                allow_auto_create_topics=False,
+            )
+        return KafkaGroupConsumer(consumer, group, list(topics), self.request_timeout_ms)
+
+    def end_offsets(self, topic: str) -> dict[int, int]:
+        return self.end_offsets_many([topic])[topic]
+
+    def end_offsets_many(self, topics: list[str]) -> dict[str, dict[int, int]]:
+        if not topics:
+            return {}
+        with _kafka_errors():
+            ends = self._admin().end_offsets(list(topics))
+        return {topic: {p: hw for p, (hw, _start) in sorted(parts.items())} for topic, parts in ends.items()}
+
+    def _committed(self, group: str) -> dict[str, dict[int, int]]:
+        """{topic: {partition: committed offset}} for every partition the group committed on."""
+        try:
+            with _kafka_errors():
+                offsets = self._admin().list_group_offsets(group).get(group, {})
+        except BusError as error:
+            if isinstance(error.__cause__, Errors.GroupIdNotFoundError):
+                return {}
+            raise
+        committed: dict[str, dict[int, int]] = defaultdict(dict)
+        for tp, meta in offsets.items():
+            if meta.offset >= 0:
+                committed[tp.topic][tp.partition] = meta.offset
+        return committed
+
+    def committed_offsets(self, group: str, topic: str) -> dict[int, int | None]:
+        with _kafka_errors():
+            partitions = self._admin().leaders([topic])[topic]
+        done = self._committed(group).get(topic, {})
+        return {p: done.get(p) for p in sorted(partitions)}
+
+    def _lag_rows(self, group: str, topics: list[str], committed: dict[str, dict[int, int]]) -> list[PartitionLag]:
+        with _kafka_errors():
+            ends = self._admin().end_offsets(topics)
+        rows = []
+        for topic in sorted(ends):
+            for partition, (end, log_start) in sorted(ends[topic].items()):
+                done = committed.get(topic, {}).get(partition)
+                rows.append(PartitionLag(group, topic, partition, end, done, _lag(end, log_start, done)))
+        return rows
+
+    def lag(self, group: str, topic: str) -> list[PartitionLag]:
+        return self._lag_rows(group, [topic], self._committed(group))
+
+    def group_lag(self, group: str) -> list[PartitionLag]:
+        committed = self._committed(group)
+        topics = set(committed) | set(self._describe([group])[group]["assigned"])
+        if not topics:
+            return []
+        with _kafka_errors():
+            existing = set(self._admin().leaders(None))
+        return self._lag_rows(group, sorted(topics & existing), committed)
+
+    def _describe(self, groups: list[str]) -> dict[str, dict]:
+        """{group: {"state", "members", "protocol_type", "assigned": topics}}."""
+        with _kafka_errors():
+            described = self._admin().describe_groups(groups)
+        result = {}
+        for group in groups:
+            info = described.get(group) or {}
+            assigned: set[str] = set()
+            for member in info.get("members", ()):
+                assignment = member.get("member_assignment")
+                # Apache Kafka fills assignments in (decoded to a dict); Tansu sends b"".
+                if isinstance(assignment, dict):
+                    assigned.update(tp["topic"] for tp in assignment.get("assigned_partitions") or ())
+            result[group] = {
+                "state": "Dead" if info.get("error") else info.get("group_state", "Dead"),
+                "members": len(info.get("members", ())),
+                "protocol_type": info.get("protocol_type", ""),
+                "assigned": assigned,
+            }
+        return result
+
+    def _group_info(self, group: str, described: dict, committed: dict[str, dict[int, int]]) -> GroupInfo:
+        topics = tuple(sorted(set(committed) | described["assigned"]))
+        state = described["state"]
+        # Kafka says "Dead" for a group it does not know; Tansu says "Empty".
+        if state == "Empty" and not described["protocol_type"] and not topics:
+            state = "Dead"
+        return GroupInfo(group, state, described["members"], topics)
+
+    def describe_group(self, group: str) -> GroupInfo:
+        return self._group_info(group, self._describe([group])[group], self._committed(group))
+
+    def list_groups(self) -> list[GroupInfo]:
+        admin = self._admin()
+        with _kafka_errors():
+            groups = sorted({g["group_id"] for g in admin.list_groups()})
+        if not groups:
+            return []
+        # ListGroups' state is "Unknown" on Tansu: DescribeGroups has the real one.
+        described = self._describe(groups)
+        with _kafka_errors():
+            offsets = admin.list_group_offsets(groups)
+        infos = []
+        for group in groups:
+            committed = {tp.topic: {} for tp, meta in offsets.get(group, {}).items() if meta.offset >= 0}
+            infos.append(self._group_info(group, described[group], committed))
+        return infos
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            producer, admin = self._producer_client, self._admin_client
+            self._producer_client = self._admin_client = None
+        # Closing must not raise or hang, even with the broker gone.
+        if producer is not None:
+            try:
+                producer.close(timeout=self.request_timeout_ms / 1000)
+            except Exception:  # noqa: BLE001
+                log.warning("closing the Kafka producer failed", exc_info=True)
+        if admin is not None:
+            try:
+                admin.close()
+            except Exception:  # noqa: BLE001
+                log.warning("closing the Kafka admin client failed", exc_info=True)
+
+
+class KafkaGroupConsumer(GroupConsumer):
+    """A KafkaConsumer in a group, auto-commit off; for one thread."""
+
+    def __init__(self, consumer: KafkaConsumer, group: str, topics: list[str], timeout_ms: int) -> None:
+        self.group = group
+        self.topics = topics
+        self._consumer = consumer
+        self._timeout_ms = timeout_ms
+
+    def poll(self, timeout_s: float = 1.0, max_records: int = 500) -> list[Record]:
+        with _kafka_errors():
+            batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
+        return [
+            Record(
+                topic=r.topic,
+                partition=r.partition,
+                offset=r.offset,
+                key=r.key,
+                value=r.value,
+                headers=list(r.headers or ()),
+                timestamp_ms=r.timestamp,
+            )
+            for tp in sorted(batches)
+            for r in batches[tp]
+        ]
+
+    def commit(self, records: list[Record]) -> None:
+        offsets: dict[TopicPartition, int] = {}
+        for record in records:
+            tp = TopicPartition(record.topic, record.partition)
+            # Kafka commits "the next offset to read" per partition.
+            offsets[tp] = max(offsets.get(tp, 0), int(record.offset) + 1)
+        if not offsets:
+            return
+        with _kafka_errors():
+            self._consumer.commit(
+                {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()},
+                timeout_ms=self._timeout_ms,
+            )
+
+    def close(self) -> None:
+        try:
+            self._consumer.close(autocommit=False, timeout_ms=self._timeout_ms)
+        except Exception:  # noqa: BLE001 - closing must not raise, even with the broker gone
+            log.warning("closing the Kafka consumer failed", exc_info=True)
