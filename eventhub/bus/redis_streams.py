@@ -1,0 +1,707 @@
+"""Redis Streams backend of the bus, on redis-py (Redis >= 7.0).
+
+A topic is a stream (key = topic name) with one partition, 0; offsets are
+entry ids ("ms-seq", str); a group is a stream consumer group of the same
+name on each of its topics.
+
+Entry encoding, one stream entry per record (Redis values are binary-safe,
+so bytes round-trip exactly, b"\\x00\\xff" included):
+
+    v          the value; absent when the value is None (b"" is an empty value)
+    k          the key; absent when the key is None
+    h:<name>   one field per header, in header order; <name> is the UTF-8
+               header name; a name may repeat: Redis keeps duplicate fields
+               and their order, and this module reads replies unparsed so
+               that redis-py's dict conversion does not merge them
+
+Any other field (an entry written by a foreign producer) is read as a header
+named after the field, so nothing is silently dropped.
+
+Groups, acks and lag:
+- groups are created at "0" with ENTRIESREAD 0: a group new to a topic starts
+  at its beginning and Redis can count what it has read;
+- "committed" is the number of entries the group has finished with (acked, or
+  trimmed before anyone read them); end offset is entries-added; so lag =
+  entries not yet delivered + entries delivered but not acked, which is
+  Kafka's end - committed for the same produce N / consume-and-ack M;
+- XINFO GROUPS' lag is nil on Redis 7.0 after XDEL/XTRIM or for groups made
+  at "$" by others: then the undelivered entries are counted (`_COUNT_AFTER`).
+
+Consumers (`RedisGroupConsumer.poll`), in order:
+1. once, this consumer name's own pending entries (a restarted consumer with
+   a stable client_id gets back what it had not acked);
+2. every claim_idle_ms / 2, entries idle longer than claim_idle_ms taken with
+   XAUTOCLAIM from any consumer, dead ones included (a SIGKILLed worker's
+   entries reach the survivors);
+3. new entries, XREADGROUP ">".
+`close` hands the consumer's unacked entries to the placeholder consumer
+`RELEASED`, marked idle for a year, so the next poll of any other member
+claims them at once (Kafka's "uncommitted records go back to the group"),
+then deletes the consumer, so the group is Empty as soon as its last member
+closes. Group state is "Stable" while some consumer was active within
+session_timeout_ms, else "Empty"; "Dead" when no stream has the group.
+Record.delivery_count comes from XPENDING for redelivered entries (1 for new
+ones), for the dead-letter code to spot poison entries.
+
+Every call is bounded by socket timeouts; blocking reads block at most
+max_block_ms per round trip, well under the socket timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from eventhub.bus.base import (
+    Bus,
+    BusError,
+    BusTimeout,
+    BusUnavailable,
+    GroupConsumer,
+    GroupInfo,
+    Headers,
+    PartitionLag,
+    Published,
+    Record,
+    TopicInfo,
+    UnknownTopic,
+)
+
+log = logging.getLogger(__name__)
+
+RELEASED = "eventhub.released"  # placeholder owner of entries handed back by close()
+_RELEASED_IDLE_MS = 365 * 24 * 3600 * 1000
+_CREATE_GROUP = "eventhub.create"  # a group that only lives inside create_topic's MULTI
+
+# Entries whose id is after ARGV[1]: the fallback when XINFO GROUPS' lag is nil.
+_COUNT_AFTER = """
+local n, start = 0, '(' .. ARGV[1]
+while true do
+  local batch = redis.call('XRANGE', KEYS[1], start, '+', 'COUNT', 1000)
+  n = n + #batch
+  if #batch < 1000 then return n end
+  start = '(' .. batch[#batch][1]
+end
+"""
+
+# Hand a consumer's pending entries to RELEASED, marked long idle, then delete
+# the consumer. Atomic, so no entry can be left with a deleted owner.
+_RELEASE = """
+while true do
+  local rows = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 500, ARGV[2])
+  if #rows == 0 then break end
+  -- JUSTID: the handover must not count as a delivery.
+  local args = {'XCLAIM', KEYS[1], ARGV[1], ARGV[3], 0}
+  for _, row in ipairs(rows) do args[#args + 1] = row[1] end
+  for _, word in ipairs({'IDLE', ARGV[4], 'JUSTID'}) do args[#args + 1] = word end
+  redis.call(unpack(args))
+end
+return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+"""
+
+# Delete RELEASED and consumers idle for longer than ARGV[3] ms, when they have
+# nothing pending (deleting a consumer drops its pending entries, so never then).
+_REAP = """
+local reaped = 0
+for _, row in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local c = {}
+  for i = 1, #row, 2 do c[row[i]] = row[i + 1] end
+  if c['pending'] == 0 and (c['name'] == ARGV[2] or c['idle'] > tonumber(ARGV[3])) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], c['name'])
+    reaped = reaped + 1
+  end
+end
+return reaped
+"""
+
+
+def _is_missing(error: Exception) -> bool:
+    text = str(error)
+    return "no such key" in text.lower() or text.startswith("NOGROUP") or "requires the key to exist" in text
+
+
+def _translate(error: redis.RedisError) -> BusError:
+    """The bus exception for a redis-py one (the caller chains the cause)."""
+    if isinstance(error, redis.ConnectionError):
+        return BusUnavailable(f"Redis is unavailable: {error}")
+    if isinstance(error, redis.TimeoutError):
+        if "connect" in str(error).lower():
+            return BusUnavailable(f"Redis is unavailable: {error}")
+        return BusTimeout(str(error))
+    if isinstance(error, redis.ResponseError) and _is_missing(error):
+        return UnknownTopic(str(error))
+    return BusError(str(error))
+
+
+@contextlib.contextmanager
+def _redis_errors() -> Iterator[None]:
+    try:
+        yield
+    except redis.RedisError as error:
+        raise _translate(error) from error
+
+
+def _check(result: object) -> object:
+    """Raise the error a pipeline(raise_on_error=False) left in place of a result."""
+    if isinstance(result, redis.RedisError):
+        raise _translate(result) from result
+    return result
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _encode(value: bytes | None, key: bytes | None, headers: Headers | None) -> list[bytes]:
+    """The XADD field list (see the module docstring)."""
+    if value is None and key is None:
+        # Same rule as Kafka: a record needs a value, or a key (a tombstone).
+        raise ValueError("a record needs a value or a key")
+    fields: list[bytes] = []
+    if value is not None:
+        fields += [b"v", bytes(value)]
+    if key is not None:
+        fields += [b"k", bytes(key)]
+    for name, data in headers or ():
+        fields += [b"h:" + name.encode("utf-8"), bytes(data)]
+    return fields
+
+
+def _decode(topic: str, entry_id: bytes, fields: list[bytes], delivery_count: int | None) -> Record:
+    value = key = None
+    headers: Headers = []
+    for name, data in zip(fields[::2], fields[1::2], strict=True):
+        if name == b"v":
+            value = data
+        elif name == b"k":
+            key = data
+        elif name.startswith(b"h:"):
+            headers.append((name[2:].decode("utf-8", "replace"), data))
+        else:
+            headers.append((name.decode("utf-8", "replace"), data))
+    offset = entry_id.decode()
+    return Record(
+        topic=topic,
+        partition=0,
+        offset=offset,
+        key=key,
+        value=value,
+        headers=headers,
+        timestamp_ms=int(offset.split("-", 1)[0]),
+        delivery_count=delivery_count,
+    )
+
+
+def _id_tuple(entry_id: bytes | str) -> tuple[int, int]:
+    ms, _, seq = _text(entry_id).partition("-")
+    return int(ms), int(seq or 0)
+
+
+class RedisBus(Bus):
+    """One redis-py client (a thread-safe connection pool) per adapter.
+
+    The client connects on first use. `send` queues records for a background
+    thread that writes them with pipelined XADDs.
+    """
+
+    kind = "redis"
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        claim_idle_ms: int = 30000,
+        session_timeout_ms: int = 10000,
+        socket_timeout_s: float = 5.0,
+        connect_timeout_s: float = 2.0,
+        max_block_ms: int = 1000,
+        linger_ms: int = 2,
+        batch_size: int = 500,
+        max_buffered: int = 100_000,
+    ) -> None:
+        self.url = url
+        self.claim_idle_ms = claim_idle_ms
+        self.session_timeout_ms = session_timeout_ms
+        # A blocking read must come back before the socket times out.
+        self.max_block_ms = min(max_block_ms, int(socket_timeout_s * 1000 * 0.8))
+        self._client = redis.Redis.from_url(
+            url,
+            socket_timeout=socket_timeout_s,
+            socket_connect_timeout=connect_timeout_s,
+            # redis-py's default (10 retries, up to 1 s apart) takes seconds to
+            # say that nothing listens; two quick retries ride out a blip.
+            retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), retries=2),
+            decode_responses=False,
+            protocol=2,
+        )
+        # Replies that carry entries are parsed here, not by redis-py, which would
+        # merge repeated header fields into one dict key.
+        for command in ("XREADGROUP", "XAUTOCLAIM"):
+            self._client.set_response_callback(command, lambda response, **options: response)
+        self._count_after = self._client.register_script(_COUNT_AFTER)
+        self.release_script = self._client.register_script(_RELEASE)
+        self.reap_script = self._client.register_script(_REAP)
+        self._sender = _Sender(self._client, linger_ms / 1000, batch_size, max_buffered)
+
+    def __repr__(self) -> str:
+        return f"<RedisBus {self.url}>"
+
+    @property
+    def client(self) -> redis.Redis:
+        return self._client
+
+    # -- topics ----------------------------------------------------------------
+
+    def ping(self) -> None:
+        with _redis_errors():
+            self._client.ping()
+
+    def create_topic(self, name: str, partitions: int = 1) -> bool:
+        """Create an empty stream; a stream has one partition whatever `partitions` says."""
+        # Redis has no "create empty stream": make one with a throwaway group
+        # and drop the group, in one MULTI so nobody sees the group.
+        pipe = self._client.pipeline(transaction=True)
+        pipe.exists(name)
+        pipe.xgroup_create(name, _CREATE_GROUP, id="$", mkstream=True)
+        pipe.xgroup_destroy(name, _CREATE_GROUP)
+        with _redis_errors():
+            existed, _created, _destroyed = pipe.execute()
+        return not existed
+
+    def _streams(self) -> list[str]:
+        with _redis_errors():
+            keys = self._client.scan_iter(count=1000, _type="stream")
+            return sorted({_text(key) for key in keys})
+
+    def list_topics(self) -> list[TopicInfo]:
+        return [TopicInfo(name, 1) for name in self._streams()]
+
+    def topic_exists(self, name: str) -> bool:
+        with _redis_errors():
+            return self._client.type(name) == b"stream"
+
+    def delete_topic(self, name: str) -> None:
+        if not self.topic_exists(name):
+            raise UnknownTopic(f"stream {name!r} does not exist")
+        with _redis_errors():
+            self._client.delete(name)
+
+    # -- producing -------------------------------------------------------------
+
+    def publish(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None = None,
+        headers: Headers | None = None,
+    ) -> Published:
+        fields = _encode(value, key, headers)
+        # NOMKSTREAM: publishing to a missing topic is an error, as on Kafka.
+        with _redis_errors():
+            entry_id = self._client.execute_command("XADD", topic, "NOMKSTREAM", "*", *fields)
+        if entry_id is None:
+            raise UnknownTopic(f"stream {topic!r} does not exist")
+        return Published(topic, 0, _text(entry_id))
+
+    def send(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None = None,
+        headers: Headers | None = None,
+    ) -> None:
+        self._sender.enqueue(topic, _encode(value, key, headers))
+
+    def flush(self, timeout_s: float = 10.0) -> None:
+        self._sender.flush(timeout_s)
+
+    # -- consuming -------------------------------------------------------------
+
+    def consumer(self, group: str, topics: list[str], *, client_id: str | None = None) -> RedisGroupConsumer:
+        """`client_id` names the Redis consumer; give a stable one (per worker, not
+        per thread) to get this worker's unacked entries back after a restart."""
+        name = client_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        pipe = self._client.pipeline(transaction=False)
+        for topic in topics:
+            # At "0" with ENTRIESREAD 0: a new group starts at the beginning and
+            # XINFO GROUPS can report its lag. Register the consumer now so the
+            # group is Stable from the start, as after a Kafka join.
+            pipe.xgroup_create(topic, group, id="0", entries_read=0)
+            pipe.xgroup_createconsumer(topic, group, name)
+        with _redis_errors():
+            results = pipe.execute(raise_on_error=False)
+        for result in results:
+            if isinstance(result, redis.ResponseError) and str(result).startswith("BUSYGROUP"):
+                continue  # the group already exists: join it
+            _check(result)
+        return RedisGroupConsumer(self, group, list(topics), name)
+
+    # -- offsets and lag -------------------------------------------------------
+
+    def _stream_infos(self, topics: list[str]) -> dict[str, dict]:
+        pipe = self._client.pipeline(transaction=False)
+        for topic in topics:
+            pipe.xinfo_stream(topic)
+        with _redis_errors():
+            results = pipe.execute(raise_on_error=False)
+        return {topic: _check(info) for topic, info in zip(topics, results, strict=True)}
+
+    def end_offsets(self, topic: str) -> dict[int, int]:
+        return self.end_offsets_many([topic])[topic]
+
+    def end_offsets_many(self, topics: list[str]) -> dict[str, dict[int, int]]:
+        return {topic: {0: info["entries-added"]} for topic, info in self._stream_infos(list(topics)).items()}
+
+    def _undelivered(self, topic: str, stream: dict, group: dict) -> int:
+        """Entries after the group's last-delivered id."""
+        if group.get("lag") is not None:
+            return group["lag"]
+        last = _id_tuple(group["last-delivered-id"])
+        first = stream.get("first-entry")
+        if first is None or last >= _id_tuple(stream["last-generated-id"]):
+            return 0
+        if last < _id_tuple(first[0]):
+            return stream["length"]
+        with _redis_errors():
+            return self._count_after(keys=[topic], args=[group["last-delivered-id"]])
+
+    def _lag_row(self, group: str, topic: str, stream: dict, info: dict | None) -> PartitionLag:
+        end = stream["entries-added"]
+        if info is None:
+            # Not a member yet: a new group would start at the beginning.
+            return PartitionLag(group, topic, 0, end, None, stream["length"])
+        lag = self._undelivered(topic, stream, info) + info["pending"]
+        return PartitionLag(group, topic, 0, end, end - lag, lag)
+
+    def _groups_of(self, topics: list[str]) -> dict[str, dict[str, dict]]:
+        """{topic: {group: XINFO GROUPS row}}; topics that vanished meanwhile are skipped."""
+        pipe = self._client.pipeline(transaction=False)
+        for topic in topics:
+            pipe.xinfo_groups(topic)
+        with _redis_errors():
+            results = pipe.execute(raise_on_error=False)
+        groups: dict[str, dict[str, dict]] = {}
+        for topic, rows in zip(topics, results, strict=True):
+            if isinstance(rows, redis.ResponseError) and _is_missing(rows):
+                continue
+            groups[topic] = {_text(row["name"]): row for row in _check(rows)}
+        return groups
+
+    def committed_offsets(self, group: str, topic: str) -> dict[int, int | None]:
+        return {0: self.lag(group, topic)[0].committed}
+
+    def lag(self, group: str, topic: str) -> list[PartitionLag]:
+        stream = self._stream_infos([topic])[topic]
+        info = self._groups_of([topic]).get(topic, {}).get(group)
+        return [self._lag_row(group, topic, stream, info)]
+
+    def group_lag(self, group: str) -> list[PartitionLag]:
+        groups = self._groups_of(self._streams())
+        topics = sorted(topic for topic, by_name in groups.items() if group in by_name)
+        streams = self._stream_infos(topics)
+        return [self._lag_row(group, topic, streams[topic], groups[topic][group]) for topic in topics]
+
+    # -- groups ----------------------------------------------------------------
+
+    def _group_infos(self, only: str | None = None) -> list[GroupInfo]:
+        groups = self._groups_of(self._streams())
+        pairs = [(topic, name) for topic, by_name in groups.items() for name in by_name if only in (None, name)]
+        pipe = self._client.pipeline(transaction=False)
+        for topic, name in pairs:
+            pipe.xinfo_consumers(topic, name)
+        with _redis_errors():
+            results = pipe.execute(raise_on_error=False) if pairs else []
+        topics: dict[str, set[str]] = defaultdict(set)
+        active: dict[str, set[str]] = defaultdict(set)
+        for (topic, name), consumers in zip(pairs, results, strict=True):
+            topics[name].add(topic)
+            if isinstance(consumers, redis.ResponseError) and _is_missing(consumers):
+                continue
+            for consumer in _check(consumers):
+                if _text(consumer["name"]) != RELEASED and consumer["idle"] < self.session_timeout_ms:
+                    active[name].add(_text(consumer["name"]))
+        return [
+            GroupInfo(name, "Stable" if active[name] else "Empty", len(active[name]), tuple(sorted(topics[name])))
+            for name in sorted(topics)
+        ]
+
+    def list_groups(self) -> list[GroupInfo]:
+        return self._group_infos()
+
+    def describe_group(self, group: str) -> GroupInfo:
+        found = self._group_infos(only=group)
+        return found[0] if found else GroupInfo(group, "Dead", 0, ())
+
+    def close(self) -> None:
+        try:
+            self._sender.close(timeout_s=2.0)
+        finally:
+            self._client.close()
+
+
+class _Sender:
+    """Background writer for `send`: batches queued records into pipelined XADDs.
+
+    Records reach Redis within linger_s even without `flush`, like Kafka's
+    producer; `flush` waits for everything queued before it and raises the
+    first failure since the previous flush.
+    """
+
+    def __init__(self, client: redis.Redis, linger_s: float, batch_size: int, max_buffered: int) -> None:
+        self._client = client
+        self._linger_s = linger_s
+        self._batch_size = batch_size
+        self._max_buffered = max_buffered
+        self._cond = threading.Condition()
+        self._queue: list[tuple[str, list[bytes]]] = []
+        self._queued = 0  # records ever queued
+        self._done = 0  # records ever written or failed
+        self._error: Exception | None = None
+        self._flushing = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def enqueue(self, topic: str, fields: list[bytes]) -> None:
+        with self._cond:
+            if self._closed:
+                raise BusError("the bus is closed")
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="eventhub-redis-sender", daemon=True)
+                self._thread.start()
+            if not self._cond.wait_for(lambda: len(self._queue) < self._max_buffered, timeout=5.0):
+                raise BusTimeout("the send buffer stayed full for 5 s; is Redis keeping up?")
+            self._queue.append((topic, fields))
+            self._queued += 1
+            if len(self._queue) >= self._batch_size:
+                self._cond.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._queue or self._closed)
+                if not self._queue and self._closed:
+                    return
+                # Linger so that a burst of sends shares one round trip.
+                if len(self._queue) < self._batch_size and not (self._flushing or self._closed):
+                    self._cond.wait_for(
+                        lambda: len(self._queue) >= self._batch_size or self._flushing or self._closed,
+                        timeout=self._linger_s,
+                    )
+                batch, self._queue = self._queue[: self._batch_size], self._queue[self._batch_size :]
+                self._cond.notify_all()  # room in the buffer
+            error = self._write(batch)
+            with self._cond:
+                if error is not None and self._error is None:
+                    self._error = error
+                self._done += len(batch)
+                self._cond.notify_all()
+
+    def _write(self, batch: list[tuple[str, list[bytes]]]) -> Exception | None:
+        pipe = self._client.pipeline(transaction=False)
+        for topic, fields in batch:
+            pipe.execute_command("XADD", topic, "NOMKSTREAM", "*", *fields)
+        try:
+            results = pipe.execute(raise_on_error=False)
+        except redis.RedisError as error:
+            return error
+        for (topic, _fields), result in zip(batch, results, strict=True):
+            if isinstance(result, Exception):
+                return result
+            if result is None:
+                return UnknownTopic(f"stream {topic!r} does not exist")
+        return None
+
+    def flush(self, timeout_s: float) -> None:
+        with self._cond:
+            target = self._queued
+            self._flushing = True
+            self._cond.notify_all()
+            try:
+                finished = self._cond.wait_for(lambda: self._done >= target, timeout=timeout_s)
+            finally:
+                self._flushing = False
+            error, self._error = self._error, None
+        if not finished:
+            raise BusTimeout(f"flush: {target - self._done} records still unsent after {timeout_s} s")
+        if isinstance(error, redis.RedisError):
+            raise _translate(error) from error
+        if error is not None:
+            raise error
+
+    def close(self, timeout_s: float) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout_s)
+
+
+class RedisGroupConsumer(GroupConsumer):
+    """A named consumer in a stream consumer group; for one thread."""
+
+    def __init__(self, bus: RedisBus, group: str, topics: list[str], name: str) -> None:
+        self.group = group
+        self.topics = topics
+        self.name = name
+        self._bus = bus
+        self._client = bus.client
+        self._own_cursor: dict[str, bytes | str] = {topic: "0" for topic in topics}
+        self._claim_cursor: dict[str, bytes | str] = {topic: "0-0" for topic in topics}
+        self._claim_every_s = max(bus.claim_idle_ms / 2000, 0.01)
+        self._next_claim = 0.0
+        self._closed = False
+
+    def poll(self, timeout_s: float = 1.0, max_records: int = 500) -> list[Record]:
+        if self._closed:
+            raise BusError("the consumer is closed")
+        deadline = time.monotonic() + timeout_s
+        with _redis_errors():
+            records = self._own_pending(max_records)
+            if not records and time.monotonic() >= self._next_claim:
+                records = self._claim(max_records)
+            while not records:
+                remaining_ms = int((deadline - time.monotonic()) * 1000)
+                block_ms = min(remaining_ms, self._bus.max_block_ms) if remaining_ms >= 1 else None
+                records = self._read_new(max_records, block_ms)
+                if block_ms is None or time.monotonic() >= deadline:
+                    break
+        return records
+
+    def _parse(self, reply: list | None) -> dict[str, list[tuple[bytes, list[bytes] | None]]]:
+        """XREADGROUP's reply as {topic: [(id, fields or None when deleted)]}."""
+        return {_text(stream): entries for stream, entries in reply or ()}
+
+    def _with_counts(self, topic: str, entries: list[tuple[bytes, list[bytes]]]) -> list[Record]:
+        """Records for redelivered entries, with their delivery counts from XPENDING."""
+        if not entries:
+            return []
+        ids = [entry_id for entry_id, _fields in entries]
+        rows = self._client.xpending_range(
+            topic,
+            self.group,
+            min=min(ids, key=_id_tuple),
+            max=max(ids, key=_id_tuple),
+            count=len(ids),
+            consumername=self.name,
+        )
+        counts = {row["message_id"]: row["times_delivered"] for row in rows}
+        return [_decode(topic, entry_id, fields, counts.get(entry_id)) for entry_id, fields in entries]
+
+    def _drop_deleted(self, topic: str, entries: list) -> list[tuple[bytes, list[bytes]]]:
+        # An entry XDELeted while pending comes back with no fields: ack it away.
+        gone = [entry_id for entry_id, fields in entries if fields is None]
+        if gone:
+            self._client.xack(topic, self.group, *gone)
+        return [(entry_id, fields) for entry_id, fields in entries if fields is not None]
+
+    def _own_pending(self, max_records: int) -> list[Record]:
+        if not self._own_cursor:
+            return []
+        topics = list(self._own_cursor)
+        reply = self._client.execute_command(
+            "XREADGROUP",
+            "GROUP",
+            self.group,
+            self.name,
+            "COUNT",
+            max_records,
+            "STREAMS",
+            *topics,
+            *(self._own_cursor[t] for t in topics),
+        )
+        by_topic = self._parse(reply)
+        records = []
+        for topic in topics:
+            entries = by_topic.get(topic) or []
+            if not entries:
+                del self._own_cursor[topic]  # this consumer's history is replayed
+                continue
+            self._own_cursor[topic] = entries[-1][0]
+            records += self._with_counts(topic, self._drop_deleted(topic, entries))
+        return records
+
+    def _claim(self, max_records: int) -> list[Record]:
+        pipe = self._client.pipeline(transaction=False)
+        for topic in self.topics:
+            pipe.execute_command(
+                "XAUTOCLAIM",
+                topic,
+                self.group,
+                self.name,
+                self._bus.claim_idle_ms,
+                self._claim_cursor[topic],
+                "COUNT",
+                max_records,
+            )
+        results = pipe.execute()
+        records: list[Record] = []
+        scanned_all = True
+        for topic, (cursor, entries, *_deleted) in zip(self.topics, results, strict=True):
+            self._claim_cursor[topic] = cursor
+            scanned_all = scanned_all and _text(cursor) == "0-0"
+            claimed = self._drop_deleted(topic, entries)
+            if claimed:
+                records += self._with_counts(topic, claimed)
+                # Whoever we took entries from may be gone for good: tidy up.
+                self._bus.reap_script(
+                    keys=[topic],
+                    args=[self.group, RELEASED, max(self._bus.session_timeout_ms, self._bus.claim_idle_ms)],
+                )
+        if scanned_all:
+            self._next_claim = time.monotonic() + self._claim_every_s
+        return records
+
+    def _read_new(self, max_records: int, block_ms: int | None) -> list[Record]:
+        block = ["BLOCK", block_ms] if block_ms is not None else []
+        reply = self._client.execute_command(
+            "XREADGROUP",
+            "GROUP",
+            self.group,
+            self.name,
+            "COUNT",
+            max_records,
+            *block,
+            "STREAMS",
+            *self.topics,
+            *([">"] * len(self.topics)),
+        )
+        return [
+            _decode(topic, entry_id, fields, 1)
+            for topic, entries in self._parse(reply).items()
+            for entry_id, fields in entries
+            if fields is not None
+        ]
+
+    def commit(self, records: list[Record]) -> None:
+        ids: dict[str, list[str]] = defaultdict(list)
+        for record in records:
+            ids[record.topic].append(str(record.offset))
+        if not ids:
+            return
+        pipe = self._client.pipeline(transaction=False)
+        for topic, entry_ids in ids.items():
+            pipe.xack(topic, self.group, *entry_ids)
+        with _redis_errors():
+            pipe.execute()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for topic in self.topics:
+            try:
+                self._bus.release_script(keys=[topic], args=[self.group, self.name, RELEASED, _RELEASED_IDLE_MS])
+            except redis.RedisError:  # closing must not raise (e.g. the stream was deleted)
+                log.warning("releasing %s's entries of %s failed", self.name, topic, exc_info=True)
