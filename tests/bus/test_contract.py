@@ -1,0 +1,237 @@
+"""The bus contract: every test runs on both real backends with the same assertions."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from eventhub import broker
+from eventhub.bus import BusUnavailable, UnknownTopic, open_bus
+from tests.bus import consume, wait_until
+
+
+@pytest.fixture
+def topic(bus, unique):
+    name = unique("orders")
+    assert bus.create_topic(name) is True
+    yield name
+    try:
+        bus.delete_topic(name)
+    except UnknownTopic:
+        pass
+
+
+def total_lag(bus, group: str, topic: str) -> int:
+    return sum(row.lag for row in bus.lag(group, topic))
+
+
+def test_ping(bus):
+    bus.ping()
+
+
+def test_create_list_delete_topic(bus, unique):
+    name = unique("topic")
+    assert bus.create_topic(name) is True
+    assert bus.create_topic(name) is False
+    assert bus.topic_exists(name)
+    assert {t.name: t.partitions for t in bus.list_topics()}[name] == 1
+    assert bus.end_offsets(name) == {0: 0}
+
+    bus.delete_topic(name)
+
+    wait_until(lambda: not bus.topic_exists(name))
+    assert name not in {t.name for t in bus.list_topics()}
+    with pytest.raises(UnknownTopic):
+        bus.delete_topic(name)
+
+
+def test_unknown_topic_errors(bus, unique):
+    missing = unique("missing")
+    assert not bus.topic_exists(missing)
+    with pytest.raises(UnknownTopic):
+        bus.publish(missing, b"x")
+    with pytest.raises(UnknownTopic):
+        bus.send(missing, b"x")
+        bus.flush()
+    with pytest.raises(UnknownTopic):
+        bus.end_offsets(missing)
+    with pytest.raises(UnknownTopic):
+        bus.lag(unique("g"), missing)
+    with pytest.raises(UnknownTopic):
+        bus.consumer(unique("g"), [missing])
+    # Publishing to it must not have created it (Tansu would, unchecked).
+    assert not bus.topic_exists(missing)
+
+
+def test_records_round_trip_byte_exact(bus, topic, unique):
+    sent = [
+        (bytes(range(256)), b"\x00key", [("bin", b"\x00\xff\x10"), ("dup", b"1"), ("dup", b"2"), ("empty", b"")]),
+        (b"", b"k2", []),  # an empty value is not a missing one
+        (None, b"k3", [("reason", b"tombstone")]),
+        (b"no key", None, None),
+    ]
+    published = [bus.publish(topic, value, key=key, headers=headers) for value, key, headers in sent]
+    assert [p.partition for p in published] == [0, 0, 0, 0]
+
+    with bus.consumer(unique("g"), [topic]) as consumer:
+        records = consume(consumer, len(sent))
+
+    assert [(r.value, r.key, r.headers) for r in records] == [
+        (value, key, headers or []) for value, key, headers in sent
+    ]
+    assert [r.offset for r in records] == [p.offset for p in published]
+    assert records[0].header("bin") == b"\x00\xff\x10"
+    assert records[0].header("dup") == b"2"
+    now_ms = time.time() * 1000
+    assert all(abs(r.timestamp_ms - now_ms) < 60_000 for r in records)
+
+
+def test_send_and_flush_batch(bus, topic, unique):
+    for i in range(300):
+        bus.send(topic, b"%d" % i, key=b"k", headers=[("i", b"%d" % i)])
+    bus.flush()
+
+    assert bus.end_offsets(topic) == {0: 300}
+    with bus.consumer(unique("g"), [topic]) as consumer:
+        records = consume(consumer, 300)
+    assert [r.value for r in records] == [b"%d" % i for i in range(300)]
+
+
+def test_concurrent_publishes(bus, topic):
+    published = []
+
+    def worker(n: int) -> None:
+        for i in range(25):
+            published.append(bus.publish(topic, b"%d-%d" % (n, i)))
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len({p.offset for p in published}) == 100
+    assert bus.end_offsets(topic) == {0: 100}
+
+
+def test_new_group_starts_at_the_beginning(bus, topic, unique):
+    for i in range(3):
+        bus.publish(topic, b"early-%d" % i)
+
+    with bus.consumer(unique("g"), [topic]) as consumer:
+        records = consume(consumer, 3)
+
+    assert [r.value for r in records] == [b"early-0", b"early-1", b"early-2"]
+
+
+def test_lag_is_produced_minus_committed(bus, topic, unique):
+    group = unique("g")
+    for i in range(10):
+        bus.publish(topic, b"%d" % i)
+    with bus.consumer(group, [topic]) as consumer:
+        records = consume(consumer, 10)
+        assert len(records) == 10
+
+        consumer.commit(records[:4])
+
+        [row] = bus.lag(group, topic)
+        assert (row.topic, row.partition, row.end_offset, row.committed, row.lag) == (topic, 0, 10, 4, 6)
+        assert bus.committed_offsets(group, topic) == {0: 4}
+        assert bus.end_offsets(topic) == {0: 10}
+        assert bus.group_lag(group) == [row]
+
+        consumer.commit(records[4:])
+        assert total_lag(bus, group, topic) == 0
+
+
+def test_nothing_is_committed_unless_asked(bus, topic, unique):
+    group = unique("g")
+    for i in range(5):
+        bus.publish(topic, b"%d" % i)
+
+    with bus.consumer(group, [topic]) as consumer:
+        assert len(consume(consumer, 5)) == 5
+
+    [row] = bus.lag(group, topic)
+    assert row.lag == 5
+    assert row.committed in (None, 0)
+    with bus.consumer(group, [topic]) as consumer:
+        assert [r.value for r in consume(consumer, 5)] == [b"0", b"1", b"2", b"3", b"4"]
+
+
+def test_commit_survives_close_and_the_group_resumes_after_it(bus, topic, unique):
+    group = unique("g")
+    for i in range(6):
+        bus.publish(topic, b"%d" % i)
+    with bus.consumer(group, [topic]) as first:
+        records = consume(first, 6)
+        first.commit(records[:2])
+
+    assert total_lag(bus, group, topic) == 4
+    with bus.consumer(group, [topic]) as second:
+        resumed = consume(second, 4)
+        assert [r.value for r in resumed] == [b"2", b"3", b"4", b"5"]
+        assert second.poll(timeout_s=0.3) == []
+        second.commit(resumed)
+
+    assert total_lag(bus, group, topic) == 0
+    assert bus.committed_offsets(group, topic) == {0: 6}
+
+
+def test_group_lag_covers_every_topic_of_the_group(bus, unique):
+    group = unique("g")
+    first, second = unique("a"), unique("b")
+    for name, count in ((first, 3), (second, 5)):
+        bus.create_topic(name)
+        for i in range(count):
+            bus.publish(name, b"%d" % i)
+
+    with bus.consumer(group, [first, second]) as consumer:
+        records = consume(consumer, 8)
+        consumer.commit([r for r in records if r.topic == first])
+        # Tansu reports no member assignments, so a Kafka group's topics are the
+        # ones it committed on: commit one record of the second topic too.
+        consumer.commit([r for r in records if r.topic == second][:1])
+
+        rows = {row.topic: row for row in bus.group_lag(group)}
+
+    assert set(rows) == {first, second}
+    assert (rows[first].lag, rows[second].lag) == (0, 4)
+    assert (rows[first].committed, rows[second].committed) == (3, 1)
+
+
+def test_group_state_and_listing(bus, topic, unique):
+    group = unique("g")
+    bus.publish(topic, b"x")
+
+    with bus.consumer(group, [topic]) as consumer:
+        consumer.commit(consume(consumer, 1))
+
+        info = bus.describe_group(group)
+        assert (info.group, info.state, info.members, info.topics) == (group, "Stable", 1, (topic,))
+        listed = {g.group: g for g in bus.list_groups()}
+        assert (listed[group].state, listed[group].members, listed[group].topics) == ("Stable", 1, (topic,))
+
+    info = wait_until(lambda: (i := bus.describe_group(group)).state == "Empty" and i)
+    assert (info.members, info.topics) == (0, (topic,))
+    assert bus.describe_group(unique("never")).state == "Dead"
+
+
+@pytest.mark.parametrize("kind", ["kafka", "redis"])
+def test_closed_port_raises_bus_unavailable_quickly(kind):
+    port = broker.free_port()  # free: nothing listens there
+    options = {"bootstrap_servers": f"127.0.0.1:{port}"} if kind == "kafka" else {"url": f"redis://127.0.0.1:{port}/0"}
+    bus = open_bus(kind, **options)
+    try:
+        for call in (bus.ping, lambda: bus.publish("t", b"x"), bus.list_topics, lambda: bus.end_offsets("t")):
+            started = time.monotonic()
+            with pytest.raises(BusUnavailable) as caught:
+                call()
+            assert time.monotonic() - started < 5
+            assert caught.value.__cause__ is not None
+    finally:
+        started = time.monotonic()
+        bus.close()
+        assert time.monotonic() - started < 5
