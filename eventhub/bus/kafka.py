@@ -134,8 +134,11 @@ class _Admin(KafkaAdminClient):
         obj.pop("authorized_operations", None)
         return obj
 
-    async def _leaders(self, topics: list[str] | None) -> dict[str, dict[int, int]]:
-        """{topic: {partition: leader node}}; topics=None lists every non-internal topic."""
+    async def _leaders(self, topics: list[str] | None, skip_missing: bool = False) -> dict[str, dict[int, int]]:
+        """{topic: {partition: leader node}}; topics=None lists every non-internal topic.
+
+        A missing topic raises UnknownTopicOrPartitionError, or is left out with skip_missing.
+        """
         request = MetadataRequest(
             topics=None if topics is None else [MetadataRequest.MetadataRequestTopic(name=name) for name in topics],
             allow_auto_topic_creation=False,
@@ -144,6 +147,8 @@ class _Admin(KafkaAdminClient):
         leaders: dict[str, dict[int, int]] = {}
         for topic in response.topics:
             error = Errors.for_code(topic.error_code)
+            if error is Errors.UnknownTopicOrPartitionError and skip_missing:
+                continue
             if error is not Errors.NoError:
                 raise error(f"topic {topic.name!r}")
             if topics is None and topic.is_internal:
@@ -151,7 +156,9 @@ class _Admin(KafkaAdminClient):
             leaders[topic.name] = {p.partition_index: p.leader_id for p in topic.partitions}
         return leaders
 
-    async def _end_offsets(self, topics: list[str]) -> dict[str, dict[int, tuple[int, int]]]:
+    async def _end_offsets(
+        self, topics: list[str], skip_missing: bool = False
+    ) -> dict[str, dict[int, tuple[int, int]]]:
         """{topic: {partition: (high watermark, log start offset)}}.
 
         Why a Fetch: ListOffsets(LATEST) is wrong on Tansu (module docstring),
@@ -166,7 +173,7 @@ class _Admin(KafkaAdminClient):
            all in flight at once; read high_watermark and log_start_offset.
         So three round trips in all, however many topics and partitions.
         """
-        leaders = await self._leaders(topics)
+        leaders = await self._leaders(topics, skip_missing)
         by_node: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
         for topic, partitions in leaders.items():
             for partition, leader in partitions.items():
@@ -249,8 +256,8 @@ class _Admin(KafkaAdminClient):
     def leaders(self, topics: list[str] | None) -> dict[str, dict[int, int]]:
         return self._manager.run(self._leaders, topics)
 
-    def end_offsets(self, topics: list[str]) -> dict[str, dict[int, tuple[int, int]]]:
-        return self._manager.run(self._end_offsets, topics)
+    def end_offsets(self, topics: list[str], skip_missing: bool = False) -> dict[str, dict[int, tuple[int, int]]]:
+        return self._manager.run(self._end_offsets, topics, skip_missing)
 
 
 class KafkaBus(Bus):
@@ -345,9 +352,12 @@ class KafkaBus(Bus):
             raise UnknownTopic(f"topic {topic!r} does not exist")
         self._known_topics.add(topic)
 
-    def _unavailable_or_timeout(self, error: Exception, what: str) -> BusError:
-        """A producer wait ran out: tell a dead broker from a slow one."""
+    def _unavailable_or_timeout(self, error: Exception, what: str, topic: str | None = None) -> BusError:
+        """A producer wait ran out: tell a dead broker, a deleted topic and a slow broker apart."""
         try:
+            if topic is not None and not self.topic_exists(topic):
+                self._known_topics.discard(topic)
+                return UnknownTopic(f"{what}: topic {topic!r} does not exist")
             self.ping()
         except BusUnavailable as down:
             return BusUnavailable(f"{what}: {down}")
@@ -409,7 +419,7 @@ class KafkaBus(Bus):
             with _kafka_errors():
                 metadata = future.get(timeout=(self.request_timeout_ms + self.linger_ms) / 1000)
         except BusTimeout as error:
-            raise self._unavailable_or_timeout(error, f"publish to {topic!r}") from error.__cause__
+            raise self._unavailable_or_timeout(error, f"publish to {topic!r}", topic) from error.__cause__
         return Published(metadata.topic, metadata.partition, metadata.offset)
 
     def send(
@@ -426,8 +436,12 @@ class KafkaBus(Bus):
         producer = self._producer()
         # kafka-python accepts only bytes (not bytearray/memoryview) header values.
         wire_headers = [(name, bytes(data)) for name, data in headers or ()]
-        with _kafka_errors():
-            return producer.send(topic, value=value, key=key, headers=wire_headers)
+        try:
+            with _kafka_errors():
+                return producer.send(topic, value=value, key=key, headers=wire_headers)
+        except BusTimeout as error:
+            # The producer waited max_block_ms for metadata of a topic we had seen.
+            raise self._unavailable_or_timeout(error, f"send to {topic!r}", topic) from error.__cause__
 
     def _remember_send_error(self, error: Exception) -> None:
         with self._lock:
@@ -494,9 +508,11 @@ class KafkaBus(Bus):
         done = self._committed(group).get(topic, {})
         return {p: done.get(p) for p in sorted(partitions)}
 
-    def _lag_rows(self, group: str, topics: list[str], committed: dict[str, dict[int, int]]) -> list[PartitionLag]:
+    def _lag_rows(
+        self, group: str, topics: list[str], committed: dict[str, dict[int, int]], skip_missing: bool = False
+    ) -> list[PartitionLag]:
         with _kafka_errors():
-            ends = self._admin().end_offsets(topics)
+            ends = self._admin().end_offsets(topics, skip_missing)
         rows = []
         for topic in sorted(ends):
             for partition, (end, log_start) in sorted(ends[topic].items()):
@@ -512,9 +528,8 @@ class KafkaBus(Bus):
         topics = set(committed) | set(self._describe([group])[group]["assigned"])
         if not topics:
             return []
-        with _kafka_errors():
-            existing = set(self._admin().leaders(None))
-        return self._lag_rows(group, sorted(topics & existing), committed)
+        # Offsets of deleted topics can outlive them in the group: skip those.
+        return self._lag_rows(group, sorted(topics), committed, skip_missing=True)
 
     def _describe(self, groups: list[str]) -> dict[str, dict]:
         """{group: {"state", "members", "protocol_type", "assigned": topics}}."""
@@ -575,6 +590,13 @@ class KafkaBus(Bus):
         if producer is not None:
             try:
                 producer.close(timeout=self.request_timeout_ms / 1000)
+            except Errors.KafkaTimeoutError:
+                # Records still unsent (broker gone): kafka-python 3.0.12's close()
+                # raises from its flush before force-closing, and would retry
+                # from __del__. Do the force-close it skipped.
+                log.warning("closing the Kafka producer: records still unsent after %d ms", self.request_timeout_ms)
+                producer._sender.force_close()
+                producer._closed = True
             except Exception:  # noqa: BLE001
                 log.warning("closing the Kafka producer failed", exc_info=True)
         if admin is not None:

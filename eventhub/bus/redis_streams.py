@@ -402,8 +402,12 @@ class RedisBus(Bus):
         return {0: self.lag(group, topic)[0].committed}
 
     def lag(self, group: str, topic: str) -> list[PartitionLag]:
-        stream = self._stream_infos([topic])[topic]
-        info = self._groups_of([topic]).get(topic, {}).get(group)
+        pipe = self._client.pipeline(transaction=False)
+        pipe.xinfo_stream(topic)
+        pipe.xinfo_groups(topic)
+        with _redis_errors():
+            stream, groups = (_check(result) for result in pipe.execute(raise_on_error=False))
+        info = next((row for row in groups if _text(row["name"]) == group), None)
         return [self._lag_row(group, topic, stream, info)]
 
     def group_lag(self, group: str) -> list[PartitionLag]:
