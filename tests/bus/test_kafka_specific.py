@@ -1,0 +1,116 @@
+"""Kafka-only behaviour: partitions, end offsets on Tansu, a broker that goes away."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+
+import pytest
+from kafka import KafkaAdminClient, TopicPartition
+from kafka.admin import OffsetSpec
+
+from eventhub import broker
+from eventhub.bus import BusTimeout, BusUnavailable, open_bus
+from eventhub.bus.kafka import KafkaBus
+from tests.bus import consume
+
+
+@pytest.fixture
+def kafka():
+    bus = open_bus("kafka", bootstrap_servers=os.environ["KAFKA_BOOTSTRAP_SERVERS"], linger_ms=20)
+    yield bus
+    bus.close()
+
+
+def test_end_offsets_and_lag_count_every_record_of_a_batch(kafka, unique):
+    """Batched records: ListOffsets(LATEST) says "last batch + 1" on Tansu; we must say N."""
+    topic, group = unique("batched"), unique("g")
+    kafka.create_topic(topic, partitions=3)
+    for i in range(60):
+        kafka.send(topic, b"%d" % i, key=b"key-%d" % (i % 5))
+    kafka.flush()
+
+    ends = kafka.end_offsets(topic)
+    with kafka.consumer(group, [topic]) as consumer:
+        records = consume(consumer, 60)
+        per_partition = Counter(r.partition for r in records)
+        assert ends == {p: per_partition[p] for p in range(3)}
+        assert sum(ends.values()) == 60
+
+        partial = [r for r in records if r.partition == 0][:3]
+        consumer.commit(partial)
+
+    rows = {row.partition: row for row in kafka.lag(group, topic)}
+    assert rows[0].committed == 3
+    assert rows[0].lag == ends[0] - 3
+    assert {p: rows[p].committed for p in (1, 2)} == {1: None, 2: None}
+    assert sum(row.lag for row in rows.values()) == 60 - 3
+    assert kafka.end_offsets_many([topic]) == {topic: ends}
+
+
+def test_end_offsets_survive_the_tansu_list_offsets_bug(kafka, unique, kafka_bootstrap):
+    """Shows why the adapter reads high watermarks: the raw LATEST answer may be short."""
+    topic = unique("latest")
+    kafka.create_topic(topic)
+    for i in range(10):
+        kafka.send(topic, b"%d" % i)
+    kafka.flush()
+
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    try:
+        raw = admin.list_partition_offsets({TopicPartition(topic, 0): OffsetSpec.LATEST})
+    finally:
+        admin.close()
+    assert raw[TopicPartition(topic, 0)].offset <= 10  # 10 on Kafka; less on Tansu when batched
+    assert kafka.end_offsets(topic) == {0: 10}
+
+
+def test_same_key_same_partition(kafka, unique):
+    topic = unique("keys")
+    kafka.create_topic(topic, partitions=4)
+    partitions = {kafka.publish(topic, b"v", key=b"customer-42").partition for _ in range(5)}
+    assert len(partitions) == 1
+    assert {t.name: t.partitions for t in kafka.list_topics()}[topic] == 4
+
+
+def test_group_timeouts_are_constructor_options(kafka_bootstrap, unique):
+    assert (KafkaBus(kafka_bootstrap).session_timeout_ms, KafkaBus(kafka_bootstrap).heartbeat_interval_ms) == (
+        2000,
+        500,
+    )
+    bus = KafkaBus(kafka_bootstrap, session_timeout_ms=6000, heartbeat_interval_ms=1000)
+    try:
+        topic = unique("t")
+        bus.create_topic(topic)
+        with bus.consumer(unique("g"), [topic], client_id="billing-1") as consumer:
+            config = consumer._consumer.config
+            assert (config["session_timeout_ms"], config["heartbeat_interval_ms"]) == (6000, 1000)
+            assert config["client_id"] == "billing-1"
+    finally:
+        bus.close()
+
+
+@pytest.mark.fault
+def test_a_broker_that_goes_away_is_reported_within_bounds(unique):
+    process, bootstrap = broker.start()
+    bus = open_bus("kafka", bootstrap_servers=bootstrap, request_timeout_ms=1500, connect_timeout_ms=1000)
+    try:
+        topic = unique("t")
+        bus.create_topic(topic)
+        bus.publish(topic, b"before")
+
+        process.kill()  # a crash; also Tansu takes 5 s to honour SIGTERM
+        process.wait()
+
+        for call in (bus.ping, bus.list_topics, lambda: bus.publish(topic, b"after")):
+            started = time.monotonic()
+            with pytest.raises((BusUnavailable, BusTimeout)) as caught:
+                call()
+            assert time.monotonic() - started < 5
+            assert isinstance(caught.value, BusUnavailable), caught.value
+    finally:
+        broker.stop(process)
+        started = time.monotonic()
+        bus.close()
+        assert time.monotonic() - started < 5
