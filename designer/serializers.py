@@ -1,0 +1,370 @@
+"""What the REST API accepts and returns for the design and the schema registry.
+
+Every write of the API goes through one of these serializers; the contract
+(integer ids, field names) is the one the canvas relies on, so change it
+additively only.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.utils.text import slugify
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.validators import UniqueTogetherValidator
+
+from designer.models import (
+    Consumer,
+    Domain,
+    EventType,
+    Flow,
+    FlowStep,
+    Producer,
+    SchemaVersion,
+    Service,
+    Topic,
+)
+
+# Kafka's own rule for topic names (kafka.common.internals.Topic).
+KAFKA_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+
+
+class _DerivedSlugMixin:
+    """Slugs are derived from the name once, on creation, and must stay unique.
+
+    Two names can share a slug ("Orders" and "orders!"): that is reported on
+    `name` instead of failing in the database.
+    """
+
+    def _slug_for(self, name: str) -> str:
+        return slugify(name)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        if self.instance is None and not attrs.get("slug"):
+            name = attrs.get("name", "")
+            slug = self._slug_for(name)
+            if not slug:
+                raise serializers.ValidationError({"name": ["Use at least one letter or digit."]})
+            model = self.Meta.model
+            if model.objects.filter(slug=slug).exists():
+                noun = model._meta.verbose_name
+                raise serializers.ValidationError(
+                    {"name": [f"A {noun} with a name too similar already exists (slug '{slug}')."]}
+                )
+            attrs["slug"] = slug
+        return attrs
+
+
+class DomainSerializer(_DerivedSlugMixin, serializers.ModelSerializer):
+    class Meta:
+        model = Domain
+        fields = ["id", "name", "slug", "description"]
+        extra_kwargs = {"slug": {"required": False, "allow_blank": True}}
+
+
+class ServiceSerializer(_DerivedSlugMixin, serializers.ModelSerializer):
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=50, allow_blank=False), required=False, max_length=50
+    )
+
+    class Meta:
+        model = Service
+        fields = [
+            "id",
+            "name",
+            "slug",
+            "domain",
+            "owner_team",
+            "description",
+            "repository_url",
+            "tags",
+            "x",
+            "y",
+        ]
+        read_only_fields = ["slug"]
+
+    def validate_tags(self, tags: list[str]) -> list[str]:
+        return list(dict.fromkeys(t.strip() for t in tags if t.strip()))  # trimmed, no duplicates, in order
+
+
+class TopicSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Topic
+        fields = [
+            "id",
+            "name",
+            "bus",
+            "address",
+            "partitions",
+            "retention_ms",
+            "dead_letter_topic",
+            "domain",
+            "description",
+            "x",
+            "y",
+        ]
+        extra_kwargs = {
+            "address": {"required": False, "allow_blank": True},
+            "dead_letter_topic": {"required": False, "allow_blank": True},
+            "partitions": {"min_value": 1, "max_value": 10_000},
+            "retention_ms": {"min_value": -1},
+        }
+        # (bus, address) is checked in validate(), where the address default is known.
+        validators = []
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        instance = self.instance
+        bus = attrs.get("bus", instance.bus if instance else Topic.KAFKA)
+        name = attrs.get("name", instance.name if instance else "")
+        address = attrs.get("address", instance.address if instance else "") or name
+        if bus == Topic.KAFKA:
+            for field, value in (("address", address), ("dead_letter_topic", attrs.get("dead_letter_topic", ""))):
+                if value and (not KAFKA_TOPIC.match(value) or value in (".", "..")):
+                    raise serializers.ValidationError(
+                        {field: [f"'{value}' is not a valid Kafka topic name: use letters, digits, '.', '_' and '-'."]}
+                    )
+        clash = Topic.objects.filter(bus=bus, address=address)
+        if instance is not None:
+            clash = clash.exclude(pk=instance.pk)
+        if clash.exists():
+            raise serializers.ValidationError(
+                {"address": [f"Another {bus} topic already uses the address '{address}'."]}
+            )
+        attrs["address"] = address
+        return attrs
+
+
+class EventTypeSerializer(_DerivedSlugMixin, serializers.ModelSerializer):
+    latest_version = serializers.IntegerField(
+        source="latest_registered_version",
+        read_only=True,
+        allow_null=True,
+        help_text="Number of the latest registered schema version, null before the first.",
+    )
+
+    class Meta:
+        model = EventType
+        fields = [
+            "id",
+            "name",
+            "slug",
+            "kind",
+            "owner",
+            "topic",
+            "domain",
+            "key_field",
+            "description",
+            "compatibility_mode",
+            "compatibility_policy",
+            "x",
+            "y",
+            "latest_version",
+        ]
+        read_only_fields = ["slug"]
+
+    def _slug_for(self, name: str) -> str:
+        return slugify(name.replace(".", "-"))
+
+
+class ProducerSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Producer
+        fields = ["id", "service", "event_type"]
+        validators = [
+            UniqueTogetherValidator(
+                queryset=Producer.objects.all(),
+                fields=["service", "event_type"],
+                message="This service already produces this event.",
+            )
+        ]
+
+
+class ConsumerSerializer(serializers.ModelSerializer):
+    fields_used = serializers.ListField(
+        child=serializers.CharField(max_length=300),
+        required=False,
+        max_length=500,
+        help_text='Fields of the event this consumer reads, dotted ("customer.email", "items[].sku"). '
+        "Empty means unknown: every incompatible change is assumed to break it.",
+    )
+
+    class Meta:
+        model = Consumer
+        fields = ["id", "service", "event_type", "group", "fields_used", "max_attempts", "backoff_ms", "dead_letter"]
+        extra_kwargs = {
+            "group": {"required": False, "allow_blank": True, "help_text": "Defaults to the service slug."},
+            "max_attempts": {"min_value": 1, "max_value": 100},
+            "backoff_ms": {"max_value": 3_600_000},
+        }
+        validators = [
+            UniqueTogetherValidator(
+                queryset=Consumer.objects.all(),
+                fields=["service", "event_type"],
+                message="This service already consumes this event.",
+            )
+        ]
+
+
+class FlowStepSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = FlowStep
+        fields = ["id", "order", "after", "producer", "event_type", "consumer", "logic", "store"]
+
+    def validate_after(self, after: FlowStep | None) -> FlowStep | None:
+        flow = self.context.get("flow")
+        if after is not None and flow is not None and after.flow_id != flow.pk:
+            raise serializers.ValidationError("Pick a step of the same flow.")
+        if after is not None and self.instance is not None and after.pk == self.instance.pk:
+            raise serializers.ValidationError("A step cannot follow itself.")
+        return after
+
+
+class FlowSerializer(_DerivedSlugMixin, serializers.ModelSerializer):
+    steps = FlowStepSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Flow
+        fields = ["id", "name", "slug", "domain", "trigger", "description", "steps"]
+        read_only_fields = ["slug"]
+
+
+# --------------------------------------------------------------------------- graph and lints
+class LintSerializer(serializers.Serializer):
+    code = serializers.ChoiceField(
+        choices=[
+            "event-without-consumer",
+            "consumer-without-producer",
+            "topic-without-events",
+            "event-without-schema",
+            "cycle",
+            "incompatible-draft",
+        ]
+    )
+    severity = serializers.ChoiceField(choices=["error", "warning", "info"])
+    message = serializers.CharField()
+    node_ids = serializers.ListField(child=serializers.CharField(), help_text='Graph node ids such as "event:5".')
+
+
+class GraphNodeSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text='"service:3", "event:5" or "topic:2".')
+    kind = serializers.ChoiceField(choices=["service", "event", "topic"])
+    pk = serializers.IntegerField()
+    label = serializers.CharField()
+    domain = serializers.CharField(allow_null=True, help_text="Domain slug.")
+    x = serializers.FloatField(allow_null=True)
+    y = serializers.FloatField(allow_null=True)
+    bus = serializers.ChoiceField(choices=["kafka", "redis"], required=False, help_text="Topics only.")
+    address = serializers.CharField(required=False, help_text="Topics only.")
+    event_kind = serializers.ChoiceField(choices=["event", "command"], required=False, help_text="Events only.")
+    latest_version = serializers.IntegerField(allow_null=True, required=False, help_text="Events only.")
+    lints = serializers.ListField(child=serializers.CharField(), help_text="Lint messages about this node.")
+
+
+class GraphEdgeSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text='"producer:7", "consumer:9" or "on-topic:5" (the event id).')
+    kind = serializers.ChoiceField(choices=["produces", "consumes", "on-topic"])
+    pk = serializers.IntegerField(allow_null=True, help_text="Producer or Consumer id; null for on-topic.")
+    source = serializers.CharField()
+    target = serializers.CharField()
+
+
+class GraphSerializer(serializers.Serializer):
+    nodes = GraphNodeSerializer(many=True)
+    edges = GraphEdgeSerializer(many=True)
+    lints = LintSerializer(many=True, help_text="The lints that concern the nodes shown.")
+
+
+# --------------------------------------------------------------------------- registry
+class RegistryVersionSerializer(serializers.ModelSerializer):
+    """What producers fetch: exactly these keys (the SDK reads them)."""
+
+    event_type = serializers.CharField(source="event_type.name")
+    topic = serializers.CharField(source="event_type.topic.address", allow_null=True, help_text="Topic address.")
+    bus = serializers.CharField(source="event_type.topic.bus", allow_null=True, help_text='"kafka" or "redis".')
+    schema = serializers.JSONField()
+    examples = serializers.JSONField()
+
+    class Meta:
+        model = SchemaVersion
+        fields = ["event_type", "version", "schema", "topic", "bus", "examples", "created_at"]
+
+
+class RegisteredVersionSerializer(RegistryVersionSerializer):
+    """The answer to a registration: the version plus how it was stored."""
+
+    author = serializers.CharField(source="author.get_username", allow_null=True, default=None)
+
+    class Meta(RegistryVersionSerializer.Meta):
+        fields = [*RegistryVersionSerializer.Meta.fields, "state", "changelog", "author"]
+
+
+class VersionSummarySerializer(serializers.ModelSerializer):
+    author = serializers.CharField(source="author.get_username", allow_null=True, default=None)
+
+    class Meta:
+        model = SchemaVersion
+        fields = ["version", "state", "changelog", "author", "created_at"]
+
+
+class RegisterSchemaSerializer(serializers.Serializer):
+    schema = serializers.JSONField(help_text="A JSON Schema document (draft-07 unless $schema says otherwise).")
+    changelog = serializers.CharField(required=False, allow_blank=True, default="", max_length=10_000)
+    examples = serializers.ListField(
+        child=serializers.JSONField(), required=False, default=list, max_length=100, help_text="Must each validate."
+    )
+    draft = serializers.BooleanField(
+        required=False, default=False, help_text="Store as a draft even when incompatible; never served to producers."
+    )
+
+
+# The request's mode/policy take the same values as the event's compatibility_mode
+# and compatibility_policy; pointing at those enums keeps the OpenAPI document
+# from naming one choice set twice.
+@extend_schema_field({"$ref": "#/components/schemas/CompatibilityModeEnum"})
+class _ModeField(serializers.ChoiceField):
+    pass
+
+
+@extend_schema_field({"$ref": "#/components/schemas/CompatibilityPolicyEnum"})
+class _PolicyField(serializers.ChoiceField):
+    pass
+
+
+class CompatibilityRequestSerializer(serializers.Serializer):
+    schema = serializers.JSONField()
+    mode = _ModeField(choices=EventType.MODES, required=False, help_text="Defaults to the event's mode.")
+    policy = _PolicyField(choices=EventType.POLICIES, required=False, help_text="Defaults to the event's policy.")
+
+
+class ChangeSerializer(serializers.Serializer):
+    type = serializers.CharField(help_text="Confluent's difference type, e.g. TYPE_CHANGED.")
+    path = serializers.CharField(help_text="JSON pointer into the schema.")
+    reason = serializers.CharField()
+    version = serializers.IntegerField(allow_null=True, help_text="The registered version compared with.")
+    compatible = serializers.BooleanField(help_text="Whether this change alone is allowed by the policy.")
+
+
+class BreakingConsumerSerializer(serializers.Serializer):
+    service = serializers.CharField()
+    group = serializers.CharField()
+    fields_used = serializers.ListField(child=serializers.CharField())
+
+
+class CompatibilitySerializer(serializers.Serializer):
+    compatible = serializers.BooleanField()
+    mode = serializers.CharField()
+    policy = serializers.CharField()
+    changes = ChangeSerializer(many=True)
+    reason = serializers.CharField()
+    breaking_consumers = BreakingConsumerSerializer(many=True)
+
+
+class SchemaProblemSerializer(serializers.Serializer):
+    """400 for a schema: {"schema": ["message"], "path": "#/..."} (or "examples")."""
+
+    schema = serializers.ListField(child=serializers.CharField(), required=False)
+    examples = serializers.ListField(child=serializers.CharField(), required=False)
+    path = serializers.CharField(required=False, help_text="JSON pointer to the problem.")
