@@ -487,7 +487,9 @@ class _Sender:
                 raise BusTimeout("the send buffer stayed full for 5 s; is Redis keeping up?")
             self._queue.append((topic, fields))
             self._queued += 1
-            if len(self._queue) >= self._batch_size:
+            # Wake the writer when a linger period starts and when a batch is full,
+            # not on every record.
+            if len(self._queue) in (1, self._batch_size):
                 self._cond.notify_all()
 
     def _run(self) -> None:

@@ -74,8 +74,10 @@ def test_foreign_entries_are_read_with_their_fields_as_headers(rbus, raw, topic,
 def test_send_reaches_the_stream_without_flush(rbus, topic):
     for i in range(10):
         rbus.send(topic, b"%d" % i)
-
     wait_until(lambda: rbus.end_offsets(topic) == {0: 10}, timeout_s=5)
+
+    rbus.send(topic, b"later")  # the writer is idle now: one record must wake it
+    wait_until(lambda: rbus.end_offsets(topic) == {0: 11}, timeout_s=5)
 
 
 def test_a_record_needs_a_value_or_a_key(rbus, topic):
