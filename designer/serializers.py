@@ -217,8 +217,14 @@ class FlowStepSerializer(serializers.ModelSerializer):
         flow = self.context.get("flow")
         if after is not None and flow is not None and after.flow_id != flow.pk:
             raise serializers.ValidationError("Pick a step of the same flow.")
-        if after is not None and self.instance is not None and after.pk == self.instance.pk:
-            raise serializers.ValidationError("A step cannot follow itself.")
+        if after is not None and self.instance is not None:
+            # Walking up from `after` must not reach this step, or the flow loops.
+            parents = dict(FlowStep.objects.filter(flow_id=after.flow_id).values_list("pk", "after_id"))
+            current: int | None = after.pk
+            while current is not None:
+                if current == self.instance.pk:
+                    raise serializers.ValidationError("That would make the steps follow each other in a loop.")
+                current = parents.pop(current, None)
         return after
 
 

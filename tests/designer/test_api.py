@@ -378,6 +378,10 @@ def test_flows_with_steps(design, viewer, designer):
     assert wrong.status_code == 400 and wrong.json() == {"after": ["Pick a step of the same flow."]}
 
     step_url = f"{steps_url}{second.json()['id']}/"
+    first_url = f"{steps_url}{first.json()['id']}/"
+    for after in (first.json()["id"], second.json()["id"]):  # itself, or its own follower
+        loop = send(client, "patch", first_url, {"after": after})
+        assert loop.status_code == 400 and "loop" in loop.json()["after"][0]
     assert send(client, "patch", step_url, {"store": "invoices"}).json()["store"] == "invoices"
     assert send(reader, "delete", step_url).status_code == 403
     assert send(client, "get", f"{steps_url}{foreign.pk}/").status_code == 404  # not this flow's step
@@ -642,6 +646,16 @@ def test_oversized_schema_gets_400(design, designer, settings):
     assert response.status_code == 400
     assert response.json()["path"] == "#"
     assert "limit is 4096 bytes" in response.json()["schema"][0]
+
+
+@pytest.mark.parametrize("endpoint", ["versions/", "compatibility"])
+def test_a_body_over_the_upload_limit_gets_json(design, designer, settings, endpoint):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2048
+    huge = json.dumps({"schema": {"type": "object", "description": "x" * 3000}})
+    response = token_client(designer).post(f"{REGISTRY}/{endpoint}", huge, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json() == {"schema": ["The request is over 2048 bytes (EVENTHUB_MAX_UPLOAD_BYTES)."], "path": "#"}
+    assert not SchemaVersion.objects.exists()
 
 
 def test_incompatible_schema_gets_409_with_changes_and_breaking_consumers(design, designer):
