@@ -90,6 +90,9 @@ def _translate(error: Exception) -> BusError:
         return BusTimeout(str(error))
     if isinstance(error, _UNAVAILABLE):
         return BusUnavailable(f"Kafka is unavailable: {error}")
+    if isinstance(error, Errors.InvalidSessionTimeoutError):
+        # The Tansu-friendly default (2000 ms) is below Apache Kafka's minimum.
+        return BusError(f"{error}: on Apache Kafka use KafkaBus(session_timeout_ms=6000, heartbeat_interval_ms=1000)")
     return BusError(str(error))
 
 

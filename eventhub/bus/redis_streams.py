@@ -30,13 +30,14 @@ Groups, acks and lag:
 Consumers (`RedisGroupConsumer.poll`), in order:
 1. once, this consumer name's own pending entries (a restarted consumer with
    a stable client_id gets back what it had not acked);
-2. every claim_idle_ms / 2, entries idle longer than claim_idle_ms taken with
-   XAUTOCLAIM from any consumer, dead ones included (a SIGKILLed worker's
-   entries reach the survivors);
+2. every claim_idle_ms / 2 (at most 1 s), entries idle longer than
+   claim_idle_ms taken with XAUTOCLAIM from any consumer, dead ones included
+   (a SIGKILLed worker's entries reach the survivors; so do entries a live
+   consumer has held unacked for longer than claim_idle_ms);
 3. new entries, XREADGROUP ">".
 `close` hands the consumer's unacked entries to the placeholder consumer
-`RELEASED`, marked idle for a year, so the next poll of any other member
-claims them at once (Kafka's "uncommitted records go back to the group"),
+`RELEASED`, marked idle for a year, so any other member claims them within a
+second (Kafka's "uncommitted records go back to the group"),
 then deletes the consumer, so the group is Empty as soon as its last member
 closes. Group state is "Stable" while some consumer was active within
 session_timeout_ms, else "Empty"; "Dead" when no stream has the group.
@@ -565,7 +566,9 @@ class RedisGroupConsumer(GroupConsumer):
         self._client = bus.client
         self._own_cursor: dict[str, bytes | str] = {topic: "0" for topic in topics}
         self._claim_cursor: dict[str, bytes | str] = {topic: "0-0" for topic in topics}
-        self._claim_every_s = max(bus.claim_idle_ms / 2000, 0.01)
+        # At least every second: entries handed back by a closing member are
+        # claimable at once and should not wait claim_idle_ms / 2 to move on.
+        self._claim_every_s = min(max(bus.claim_idle_ms / 2000, 0.01), 1.0)
         self._next_claim = 0.0
         self._closed = False
 

@@ -145,6 +145,26 @@ def test_close_hands_unacked_entries_back_and_leaves_the_group(rbus, topic, uniq
     assert rbus.client.xinfo_consumers(topic, group) == []
 
 
+def test_a_running_member_takes_over_what_a_closing_one_hands_back(topic, unique):
+    group = unique("g")
+    bus = redis_bus()  # default claim_idle_ms (30 s): the handover must not wait for it
+    try:
+        stayer = bus.consumer(group, [topic], client_id="stayer")
+        assert stayer.poll(timeout_s=0) == []
+        for i in range(4):
+            bus.publish(topic, b"%d" % i)
+        with bus.consumer(group, [topic], client_id="leaver") as leaver:
+            leaver.commit(consume(leaver, 4)[:1])
+
+        started = time.monotonic()
+        taken = consume(stayer, 3, timeout_s=5)
+        assert [r.value for r in taken] == [b"1", b"2", b"3"]
+        assert time.monotonic() - started < 2.5
+        stayer.close()
+    finally:
+        bus.close()
+
+
 def test_lag_when_redis_reports_none(rbus, raw, topic, unique):
     group = unique("g")
     ids = [rbus.publish(topic, b"%d" % i).offset for i in range(5)]
