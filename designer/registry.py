@@ -164,7 +164,15 @@ def _pointer(parts: Any) -> str:
 
 
 def _json_type(value: Any) -> str:
-    names = {str: "a string", int: "a number", float: "a number", list: "an array", type(None): "null"}
+    names = {
+        str: "a string",
+        int: "a number",
+        float: "a number",
+        bool: "a boolean",
+        list: "an array",
+        dict: "an object",
+        type(None): "null",
+    }
     return names.get(type(value), type(value).__name__)
 
 

@@ -81,6 +81,9 @@ def test_examples_must_match_the_schema(event):
     assert problem.message.startswith("Example 2 does not match the schema at #/customer/email")
     assert problem.to_dict()["examples"] == [problem.message]
 
+    with pytest.raises(registry.InvalidSchema, match="Examples must be a JSON array, not an object"):
+        registry.register_version(event, V1, examples=good)
+
     version = registry.register_version(event, V1, examples=[good])
     assert version.examples == [good]
 
