@@ -324,7 +324,8 @@ class KafkaBus(Bus):
             if self._closed:
                 raise BusError("the bus is closed")
             if self._admin_client is None:
-                _probe_bootstrap(self.bootstrap_servers, self.connect_timeout_ms / 1000)
+                if not self.client_options.get("proxy_url"):  # through a proxy, a direct connect proves nothing
+                    _probe_bootstrap(self.bootstrap_servers, self.connect_timeout_ms / 1000)
                 with _kafka_errors():
                     self._admin_client = _Admin(**self._common_config())
             return self._admin_client

@@ -37,9 +37,10 @@ Consumers (`RedisGroupConsumer.poll`), in order:
 3. new entries, XREADGROUP ">".
 `close` hands the consumer's unacked entries to the placeholder consumer
 `RELEASED`, marked idle for a year, so any other member claims them within a
-second (Kafka's "uncommitted records go back to the group"),
-then deletes the consumer, so the group is Empty as soon as its last member
-closes. Group state is "Stable" while some consumer was active within
+second (Kafka's "uncommitted records go back to the group"), then deletes the
+consumer, so the group is Empty as soon as its last member closes.
+
+Group state is "Stable" while some consumer was active within
 session_timeout_ms, else "Empty"; "Dead" when no stream has the group.
 Record.delivery_count comes from XPENDING for redelivered entries (1 for new
 ones), for the dead-letter code to spot poison entries.
@@ -251,8 +252,8 @@ class RedisBus(Bus):
         for command in ("XREADGROUP", "XAUTOCLAIM"):
             self._client.set_response_callback(command, lambda response, **options: response)
         self._count_after = self._client.register_script(_COUNT_AFTER)
-        self.release_script = self._client.register_script(_RELEASE)
-        self.reap_script = self._client.register_script(_REAP)
+        self._release_script = self._client.register_script(_RELEASE)
+        self._reap_script = self._client.register_script(_REAP)
         self._sender = _Sender(self._client, linger_ms / 1000, batch_size, max_buffered)
 
     def __repr__(self) -> str:
@@ -505,7 +506,10 @@ class _Sender:
                         lambda: len(self._queue) >= self._batch_size or self._flushing or self._closed,
                         timeout=self._linger_s,
                     )
-                batch, self._queue = self._queue[: self._batch_size], self._queue[self._batch_size :]
+                if len(self._queue) <= self._batch_size:
+                    batch, self._queue = self._queue, []
+                else:
+                    batch, self._queue = self._queue[: self._batch_size], self._queue[self._batch_size :]
                 self._cond.notify_all()  # room in the buffer
             error = self._write(batch)
             with self._cond:
@@ -664,7 +668,7 @@ class RedisGroupConsumer(GroupConsumer):
             if claimed:
                 records += self._with_counts(topic, claimed)
                 # Whoever we took entries from may be gone for good: tidy up.
-                self._bus.reap_script(
+                self._bus._reap_script(
                     keys=[topic],
                     args=[self.group, RELEASED, max(self._bus.session_timeout_ms, self._bus.claim_idle_ms)],
                 )
@@ -711,6 +715,6 @@ class RedisGroupConsumer(GroupConsumer):
         self._closed = True
         for topic in self.topics:
             try:
-                self._bus.release_script(keys=[topic], args=[self.group, self.name, RELEASED, _RELEASED_IDLE_MS])
+                self._bus._release_script(keys=[topic], args=[self.group, self.name, RELEASED, _RELEASED_IDLE_MS])
             except redis.RedisError:  # closing must not raise (e.g. the stream was deleted)
                 log.warning("releasing %s's entries of %s failed", self.name, topic, exc_info=True)
