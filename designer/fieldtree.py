@@ -104,6 +104,33 @@ def field_paths(schema: Any) -> list[str]:
     return list(seen)
 
 
+@dataclass(frozen=True)
+class Row:
+    """One line of the tree as a table: indentation depth, and whether it is an alternative."""
+
+    field: Field
+    depth: int
+    option: bool
+
+
+def rows(tree: FieldTree) -> list[Row]:
+    """The tree flattened depth first, for a table; alternatives follow their parent's fields."""
+    out: list[Row] = []
+
+    def walk(node: Field, depth: int, option: bool) -> None:
+        out.append(Row(node, depth, option))
+        for child in node.children:
+            walk(child, depth + 1, False)
+        for alternative in node.alternatives:
+            walk(alternative, depth + 1, True)
+
+    for child in tree.root.children:
+        walk(child, 0, False)
+    for alternative in tree.root.alternatives:
+        walk(alternative, 0, True)
+    return out
+
+
 # --------------------------------------------------------------------------- internals
 def _escape(token: str) -> str:
     return token.replace("~", "~0").replace("/", "~1")
@@ -168,6 +195,12 @@ class _Builder:
             else:
                 return _MISSING
         return target
+
+    def _full(self) -> bool:
+        """True once MAX_NODES fields exist; callers stop adding siblings."""
+        if self.count >= MAX_NODES:
+            self.truncated = True
+        return self.truncated and self.count >= MAX_NODES
 
     # ---- nodes
     def node(
@@ -250,6 +283,8 @@ class _Builder:
         properties = schema.get("properties")
         if isinstance(properties, dict):
             for prop, sub in properties.items():
+                if self._full():
+                    return
                 node.children.append(
                     self.node(
                         sub,
@@ -264,6 +299,8 @@ class _Builder:
         patterns = schema.get("patternProperties")
         if isinstance(patterns, dict):
             for pattern, sub in patterns.items():
+                if self._full():
+                    return
                 node.children.append(
                     self.node(
                         sub,
@@ -276,7 +313,7 @@ class _Builder:
                     )
                 )
         extra = schema.get("additionalProperties")
-        if isinstance(extra, dict) and extra:
+        if isinstance(extra, dict) and extra and not self._full():
             node.children.append(
                 self.node(
                     extra,
@@ -295,6 +332,8 @@ class _Builder:
         tuple_items = schema.get(tuple_key) if isinstance(schema.get(tuple_key), list) else None
         if tuple_items is not None:
             for index, sub in enumerate(tuple_items):
+                if self._full():
+                    return
                 node.children.append(
                     self.node(
                         sub,
@@ -307,7 +346,7 @@ class _Builder:
                     )
                 )
         items = schema.get("items")
-        if isinstance(items, dict | bool) and items is not True and items != {}:
+        if isinstance(items, dict | bool) and items is not True and items != {} and not self._full():
             node.children.append(
                 self.node(
                     items,
@@ -332,6 +371,8 @@ class _Builder:
                 holder = node
                 node.combinator = keyword
             for index, sub in enumerate(branches):
+                if self._full():
+                    return
                 branch = self.node(
                     sub,
                     name=f"option {index + 1}",

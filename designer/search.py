@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db import transaction
 from django.db.models import Case, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 
 from designer import fieldtree
@@ -82,9 +83,11 @@ def refresh_stale(limit: int = REFRESH_LIMIT) -> int:
     if not rows:
         return 0
     schemas = dict(SchemaVersion.objects.filter(pk__in=[v for _, v in rows if v]).values_list("pk", "schema"))
-    for event_pk, version_pk in rows:
-        text = index_text(schemas[version_pk]) if version_pk in schemas else ""
-        EventType.objects.filter(pk=event_pk).update(search_text=text, search_version_pk=version_pk)
+    # One UPDATE per row in one transaction: measured faster than bulk_update's CASE on SQLite.
+    with transaction.atomic():
+        for event_pk, version_pk in rows:
+            text = index_text(schemas[version_pk]) if version_pk in schemas else ""
+            EventType.objects.filter(pk=event_pk).update(search_text=text, search_version_pk=version_pk)
     return len(rows)
 
 
@@ -100,18 +103,21 @@ def _all_terms(fields: tuple[str, ...], words: list[str]) -> Q:
     return condition
 
 
-def _ranked(queryset: QuerySet, query: str) -> QuerySet:
-    """Name matches first, then description matches, then the rest; by name within each."""
+def _ranked(queryset: QuerySet, query: str, *, fields: bool = False) -> QuerySet:
+    """Name hits first, then (events) a field of exactly that name, then description hits."""
     phrase = " ".join(terms(query))
-    return queryset.annotate(
-        search_rank=Case(
-            When(name__iexact=phrase, then=Value(0)),
-            When(name__icontains=phrase, then=Value(1)),
-            When(description__icontains=phrase, then=Value(2)),
-            default=Value(3),
-            output_field=IntegerField(),
-        )
-    ).order_by("search_rank", "name")
+    whens = [When(name__iexact=phrase, then=Value(0)), When(name__icontains=phrase, then=Value(1))]
+    if fields:
+        # A field of exactly that name, at the top (a whole line) or nested (".name" at a line end).
+        whens += [
+            When(Q(search_text__iexact=phrase) | Q(search_text__istartswith=f"{phrase}\n"), then=Value(2)),
+            When(Q(search_text__icontains=f"\n{phrase}\n") | Q(search_text__iendswith=f"\n{phrase}"), then=Value(2)),
+            When(Q(search_text__icontains=f".{phrase}\n") | Q(search_text__iendswith=f".{phrase}"), then=Value(2)),
+        ]
+    whens.append(When(description__icontains=phrase, then=Value(3)))
+    return queryset.annotate(search_rank=Case(*whens, default=Value(4), output_field=IntegerField())).order_by(
+        "search_rank", "name"
+    )
 
 
 def events(query: str | None = None, *, domain: str | None = None, refresh: bool = True) -> QuerySet[EventType]:
@@ -124,7 +130,8 @@ def events(query: str | None = None, *, domain: str | None = None, refresh: bool
         return queryset.order_by("name")
     if refresh:
         refresh_stale()
-    return _ranked(queryset.filter(_all_terms(("name", "description", "search_text"), words)), query or "")
+    matching = queryset.filter(_all_terms(("name", "description", "search_text"), words))
+    return _ranked(matching, query or "", fields=True)
 
 
 def services(query: str | None = None, *, domain: str | None = None) -> QuerySet[Service]:
@@ -159,13 +166,18 @@ class Match:
     fields: list[str]
     more_fields: int = 0
 
+    @property
+    def places(self) -> list[str]:
+        """"name" and/or "description", for a "Matched name, description" line."""
+        return [place for place, hit in (("name", self.in_name), ("description", self.in_description)) if hit]
+
 
 def explain(event_type: EventType, query: str | None) -> Match:
     """Which parts of an event matched the query (for the rows on one page only)."""
     words = terms(query)
     name, description = event_type.name.lower(), (event_type.description or "").lower()
     matched = [
-        path for path in (event_type.search_text or "").splitlines() if any(w in path.lower() for w in words)
+        path for path in (event_type.search_text or "").splitlines() if path and any(w in path.lower() for w in words)
     ]
     return Match(
         in_name=any(w in name for w in words),

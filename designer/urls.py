@@ -8,5 +8,10 @@ urlpatterns = [
     path("designer/", canvas.canvas, name="designer-canvas"),
     # Catalog
     path("catalog/", catalog.catalog, name="designer-catalog"),
+    path("catalog/events/<str:name>/", catalog.event_detail, name="designer-event-detail"),
+    path("catalog/events/<str:name>/compare", catalog.event_compare, name="designer-event-compare"),
+    path("catalog/events/<str:name>/versions/new/", catalog.register_version, name="designer-event-register"),
+    path("catalog/services/<slug:slug>/", catalog.service_detail, name="designer-service-detail"),
+    path("catalog/topics/<int:pk>/", catalog.topic_detail, name="designer-topic-detail"),
     # AsyncAPI
 ]
