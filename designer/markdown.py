@@ -47,6 +47,14 @@ def render(text: str | None) -> str:
     return sanitize(html)
 
 
+def _attribute_filter(tag: str, attribute: str, value: str) -> str | None:
+    # Images load without a click, as the reader: only absolute web URLs, never a
+    # relative one that would fire a GET at an EventHub endpoint.
+    if tag == "img" and attribute == "src" and not value.lower().startswith(("https://", "http://")):
+        return None
+    return value
+
+
 def sanitize(html: str) -> str:
     """Keep only the allowlisted tags, attributes and URL schemes; add rel to links."""
     return nh3.clean(
@@ -54,6 +62,7 @@ def sanitize(html: str) -> str:
         tags=set(ALLOWED_TAGS),
         clean_content_tags=set(DROP_WITH_CONTENT),
         attributes={tag: set(attrs) for tag, attrs in ALLOWED_ATTRIBUTES.items()},
+        attribute_filter=_attribute_filter,
         url_schemes=set(URL_SCHEMES),
         link_rel=LINK_REL,
         strip_comments=True,

@@ -27,6 +27,8 @@ HOSTILE = [
     ('<meta http-equiv="refresh" content="0;url=https://evil.example">', "<meta"),
     ("<!-- <script>x</script> -->", "<!--"),
     ('<a href="vbscript:msgbox(1)">x</a>', "vbscript"),
+    ("![x](/logout/)", "/logout/"),  # images load by themselves: no relative URLs
+    ("![x](//evil.example/pixel.gif)", "evil.example"),
 ]
 
 
