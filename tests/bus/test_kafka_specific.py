@@ -62,7 +62,10 @@ def test_end_offsets_survive_the_tansu_list_offsets_bug(kafka, unique, kafka_boo
         raw = admin.list_partition_offsets({TopicPartition(topic, 0): OffsetSpec.LATEST})
     finally:
         admin.close()
-    assert raw[TopicPartition(topic, 0)].offset <= 10  # 10 on Kafka; less on Tansu when batched
+    if os.environ.get("EVENTHUB_TEST_OWN_BROKER"):  # our Tansu: the bug is there to be dodged
+        assert raw[TopicPartition(topic, 0)].offset < 10
+    else:  # Apache Kafka, or whatever the run was pointed at
+        assert raw[TopicPartition(topic, 0)].offset <= 10
     assert kafka.end_offsets(topic) == {0: 10}
 
 
