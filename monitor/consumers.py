@@ -1,23 +1,46 @@
 """Websocket endpoints: one class per socket."""
 
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-MONITOR_GROUP = "monitor"
+from monitor import snapshots
+
+MONITOR_GROUP = snapshots.MONITOR_GROUP
+
+
+@database_sync_to_async
+def _latest_snapshot_json() -> str:
+    return snapshots.load_json()
 
 
 class MonitorConsumer(AsyncJsonWebsocketConsumer):
-    """Live snapshots for dashboards. Logged-in users only."""
+    """Live snapshots for dashboards. Logged-in users only.
+
+    Frames are ``{"type": "snapshot", "snapshot": {...}}``: the latest one at once
+    on connect, then one per collector tick. The collector encodes each frame once
+    and every socket sends the same text.
+    """
 
     async def connect(self):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=4401)
+            await self.close(code=4401)  # before accept: the handshake is refused
             return
+        snapshots.remember_server_loop()
         await self.channel_layer.group_add(MONITOR_GROUP, self.channel_name)
         await self.accept()
+        await self.send(text_data=snapshots.frame(await _latest_snapshot_json()))
 
     async def disconnect(self, code):
         await self.channel_layer.group_discard(MONITOR_GROUP, self.channel_name)
 
+    async def receive_json(self, content, **kwargs):
+        """Clients have nothing to say; a "refresh" asks for the latest snapshot again."""
+        if isinstance(content, dict) and content.get("type") == "refresh":
+            await self.send(text_data=snapshots.frame(await _latest_snapshot_json()))
+
     async def monitor_snapshot(self, message):
-        await self.send_json({"type": "snapshot", "snapshot": message["snapshot"]})
+        if "frame" in message:
+            await self.send(text_data=message["frame"])
+        else:
+            await self.send_json({"type": "snapshot", "snapshot": message["snapshot"]})

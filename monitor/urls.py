@@ -1,8 +1,12 @@
 from django.urls import path
 
-from monitor import views
+from monitor import api, metrics, views
 
 urlpatterns = [
     path("monitor/", views.dashboard, name="monitor-dashboard"),
     path("dead-letters/", views.dead_letters, name="monitor-dead-letters"),
+    # Live monitor back end (snapshot, history, Prometheus).
+    path("api/v1/monitor/snapshot", api.snapshot, name="monitor-api-snapshot"),
+    path("api/v1/monitor/history", api.history_series, name="monitor-api-history"),
+    path("metrics", metrics.metrics_view, name="monitor-metrics"),
 ]

@@ -1,0 +1,71 @@
+"""The monitor's read API (/api/v1/monitor/): the live snapshot and metric history.
+
+Both are reads for any logged-in user (session or token); DRF answers 403 to
+anonymous callers. The snapshot is served as the stored JSON text, unparsed:
+the collector computed it once, every reader gets the same bytes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.decorators import api_view
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from monitor import history, snapshots
+from monitor.models import Sample
+
+DEFAULT_RANGE = timedelta(hours=1)
+
+
+@extend_schema(responses=OpenApiTypes.OBJECT)
+@api_view(["GET"])
+def snapshot(request: Request) -> HttpResponse:
+    """The latest snapshot of both buses (see docs/monitor.md for its keys)."""
+    response = HttpResponse(snapshots.load_json(), content_type="application/json")
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+class HistoryQuery(serializers.Serializer):
+    bus = serializers.ChoiceField(choices=["kafka", "redis"])
+    topic = serializers.CharField(max_length=249)
+    group = serializers.CharField(max_length=255, required=False, default="", allow_blank=True)
+    since = serializers.DateTimeField(required=False)
+    until = serializers.DateTimeField(required=False)
+    resolution = serializers.ChoiceField(choices=[Sample.RAW, Sample.MINUTE], required=False)
+
+    def validate(self, attrs):
+        until = attrs.get("until") or datetime.now(UTC)
+        since = attrs.get("since") or until - DEFAULT_RANGE
+        if since >= until:
+            raise serializers.ValidationError({"since": "must be before until."})
+        if until - since > history.MINUTE_RETENTION:
+            raise serializers.ValidationError({"since": "history is kept for 7 days; ask for a shorter range."})
+        return {**attrs, "since": since, "until": until}
+
+
+@extend_schema(parameters=[HistoryQuery], responses=OpenApiTypes.OBJECT)
+@api_view(["GET"])
+def history_series(request: Request) -> Response:
+    """One series: a topic (no group) or a group on a topic. Ranges over 1 h default to 1-minute points."""
+    query = HistoryQuery(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    q = query.validated_data
+    resolution, series = history.query(q["bus"], q["topic"], q["group"], q["since"], q["until"], q.get("resolution"))
+    return Response(
+        {
+            "bus": q["bus"],
+            "topic": q["topic"],
+            "group": q["group"],
+            "since": q["since"].isoformat(),
+            "until": q["until"].isoformat(),
+            "resolution": resolution,
+            "series": series,
+        }
+    )

@@ -1,0 +1,772 @@
+"""The collector: once per tick, read a bus, compute the dashboard's numbers, fan them out.
+
+One ``Collector`` per bus kind, each in its own loop (``run``), so a broker that
+hangs does not stall the other bus. Only one process collects a bus at a time: the
+loop renews a lease (``snapshots.Lease``: a Redis lock with a TTL of a few ticks,
+or a lock of this process without Redis) before every tick; a second collector
+waits and takes over when the holder dies.
+
+A tick (``Collector.tick``, which tests call directly) does, in order:
+
+1. Read the bus in a handful of batched calls: topics, end offsets of all topics,
+   groups with their state, committed offsets of every group (Kafka: end offsets,
+   committed offsets, DescribeGroups; Redis: XINFO STREAM/GROUPS/CONSUMERS and
+   XPENDING, through the adapter). Any failure marks the bus down (``up`` false and
+   the error) and the next tick simply tries again; a topic deleted between two
+   calls is skipped.
+2. Read new heartbeats from the SDK's heartbeat topic and upsert ``Heartbeat`` rows.
+3. Keep the offsets in memory (``rates.History``; Burrow samples) and compute per
+   topic the produce rate, per group×topic the consume rate, lag in messages, lag
+   in seconds, time to drain and Burrow status; dead-letter inflow; per designed
+   edge its live numbers and how long it has been silent; drift from the design.
+4. Evaluate alert rules (``monitor.alerts``) and open/resolve alerts.
+5. Store this bus's *part*, merge all parts into the snapshot, store it and send it
+   once to the channel-layer group every dashboard socket is in.
+6. Write history samples; every ``MAINTAIN_EVERY_TICKS`` ticks roll up and apply
+   retention (under the ``rollup`` lease).
+
+Lag in seconds is explained in ``monitor/rates.py`` and ``docs/monitor.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections
+
+from eventhub.bus import Bus, BusError, GroupConsumer, GroupInfo, UnknownTopic, open_bus
+from monitor import alerts, history, rates, snapshots
+from monitor.burrow import Sample as BurrowSample
+from monitor.burrow import Status, evaluate_group
+from monitor.dlq_headers import is_dead_letter_topic
+
+log = logging.getLogger(__name__)
+
+RATE_WINDOW_S = 30.0
+"""Rates are averaged over this many seconds of offsets."""
+
+HISTORY_S = 300.0
+"""How far back end offsets are kept in memory to date the oldest unconsumed message."""
+
+BURROW_WINDOW_S = 120.0
+"""Burrow's sliding window: a group is judged on how its offsets moved in this time."""
+
+SILENT_EDGE_S = 300.0
+"""A designed edge (a producer or a consumer of an event) with no traffic for longer
+than this is listed in ``drift.silent_edges``: the design says messages flow there,
+the bus says nothing moved. A producer edge is silent while its topic's end offset
+stands still; a consumer edge while its group's committed offset on the topic
+stands still. Silence is counted from when this collector started when it has seen
+no movement since (history before a restart is not consulted)."""
+
+DESIGN_TTL_S = 5.0
+"""The design (topics, groups, edges, rules) is read from the database at most this often."""
+
+LEASE_TICKS = 5
+MAINTAIN_EVERY_TICKS = 30
+HEARTBEAT_MISSES = 3
+"""A service instance is down after this many heartbeat intervals without one."""
+
+HEARTBEAT_GROUP = "eventhub-monitor-heartbeats"
+INTERNAL_TOPIC_PREFIXES = ("__",)
+"""Broker-internal topics (``__consumer_offsets``, ``__transaction_state``...)."""
+INTERNAL_GROUP_PREFIXES = ("eventhub-", "eventhub.", "eventhub:")
+"""EventHub's own consumer groups (heartbeat reader, dead-letter ingester...)."""
+
+REPLACE_BUS_AFTER_FAILURES = 3
+
+
+def heartbeat_topic(kind: str) -> str:
+    from eventhub.sdk.headers import heartbeat_topic as sdk_heartbeat_topic
+
+    return sdk_heartbeat_topic(kind)
+
+
+def is_internal_topic(kind: str, name: str) -> bool:
+    return name.startswith(INTERNAL_TOPIC_PREFIXES) or name == heartbeat_topic(kind)
+
+
+def is_internal_group(name: str) -> bool:
+    return name.startswith(INTERNAL_GROUP_PREFIXES)
+
+
+def _iso(epoch: float | None) -> str | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat()
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+# --- the design ------------------------------------------------------------------
+
+
+@dataclass
+class Design:
+    """What the designer says lives on one bus, in the shapes a tick needs."""
+
+    topics: dict[str, str] = field(default_factory=dict)  # address -> display name
+    dead_letter_topics: set[str] = field(default_factory=set)
+    groups: set[str] = field(default_factory=set)
+    pairs: set[tuple[str, str]] = field(default_factory=set)  # (group, topic address)
+    producers: list[dict] = field(default_factory=list)  # edge_id, topic, service, event
+    consumers: list[dict] = field(default_factory=list)  # edge_id, topic, group, service, event
+    rules: list[alerts.Rule] = field(default_factory=list)
+
+
+def load_design(kind: str) -> Design:
+    from designer.models import Consumer, Producer, Topic
+
+    design = Design()
+    for address, name, dead_letter in Topic.objects.filter(bus=kind).values_list(
+        "address", "name", "dead_letter_topic"
+    ):
+        design.topics[address] = name
+        if dead_letter:
+            design.dead_letter_topics.add(dead_letter)
+    for pk, topic, service, event in Producer.objects.filter(event_type__topic__bus=kind).values_list(
+        "pk", "event_type__topic__address", "service__name", "event_type__name"
+    ):
+        design.producers.append({"edge_id": f"producer:{pk}", "topic": topic, "service": service, "event": event})
+    for pk, topic, group, service, event in Consumer.objects.filter(event_type__topic__bus=kind).values_list(
+        "pk", "event_type__topic__address", "group", "service__name", "event_type__name"
+    ):
+        design.consumers.append(
+            {"edge_id": f"consumer:{pk}", "topic": topic, "group": group, "service": service, "event": event}
+        )
+        design.groups.add(group)
+        design.pairs.add((group, topic))
+    design.rules = alerts.load_rules()
+    return design
+
+
+# --- reading the bus -------------------------------------------------------------
+
+
+@dataclass
+class Reading:
+    """One tick's raw view of a bus."""
+
+    ends: dict[str, dict[int, int]]
+    groups: dict[str, GroupInfo]
+    committed: dict[str, dict[str, dict[int, int | None]]]  # group -> topic -> partition -> offset
+
+
+def _end_offsets(bus: Bus, names: list[str]) -> dict[str, dict[int, int]]:
+    """End offsets of all topics in one batch; a topic deleted meanwhile is skipped."""
+    try:
+        return bus.end_offsets_many(names)
+    except UnknownTopic:
+        pass
+    # Something vanished between list_topics and now: list again, then go one by one.
+    names = [t.name for t in bus.list_topics()]
+    try:
+        return bus.end_offsets_many(names)
+    except UnknownTopic:
+        ends = {}
+        for name in names:
+            try:
+                ends[name] = bus.end_offsets(name)
+            except UnknownTopic:
+                continue
+        return ends
+
+
+def _committed(bus: Bus, groups: dict[str, GroupInfo], ends: dict[str, dict[int, int]]) -> dict:
+    """Committed offsets of every group on every topic it has committed on or is assigned.
+
+    Uses the adapter's batched ``committed_offsets_many(groups)`` when it has one
+    (one round trip for all groups); otherwise one ``committed_offsets`` per group
+    and topic.
+    """
+    many: Callable | None = getattr(bus, "committed_offsets_many", None)
+    if many is not None and groups:
+        found = many(sorted(groups))
+        return {g: {t: dict(p) for t, p in topics.items() if t in ends} for g, topics in found.items()}
+    committed: dict[str, dict[str, dict[int, int | None]]] = {}
+    for name, info in groups.items():
+        per_topic = committed.setdefault(name, {})
+        for topic in info.topics:
+            if topic not in ends:
+                continue
+            try:
+                per_topic[topic] = bus.committed_offsets(name, topic)
+            except UnknownTopic:
+                continue
+    return committed
+
+
+def read_bus(bus: Bus, kind: str) -> Reading:
+    names = [t.name for t in bus.list_topics()]
+    ends = _end_offsets(bus, names)
+    groups = {g.group: g for g in bus.list_groups() if not is_internal_group(g.group)}
+    return Reading(ends, groups, _committed(bus, groups, ends))
+
+
+# --- merging parts ---------------------------------------------------------------
+
+
+def merge(parts: dict[str, dict[str, Any]], now: float, stale_after_s: float) -> dict[str, Any]:
+    """One snapshot from the latest part of each bus (plain function).
+
+    A part older than `stale_after_s` means that bus's collector stopped: the
+    bus is shown down with that reason and its numbers are left out.
+    """
+    snapshot = snapshots.empty_snapshot()
+    services: dict[str, dict[str, Any]] = {}
+    for kind in snapshots.KINDS:
+        part = parts.get(kind)
+        if not part:
+            continue
+        age = now - part["updated"]
+        if age > stale_after_s:
+            snapshot["buses"].append(
+                {
+                    "kind": kind,
+                    "up": False,
+                    "error": f"No collector has reported on this bus for {age:.0f} s.",
+                    "tick_ms": None,
+                    "at": part["bus"].get("at"),
+                }
+            )
+            continue
+        snapshot["buses"].append(part["bus"])
+        snapshot["topics"] += part["topics"]
+        snapshot["groups"] += part["groups"]
+        snapshot["edges"] += part["edges"]
+        dead = snapshot["dead_letters"]
+        dead["inflow_per_min"] = round(dead["inflow_per_min"] + part["dead_letters"]["inflow_per_min"], 3)
+        for topic, per_min in part["dead_letters"]["by_topic"].items():
+            dead["by_topic"][topic] = round(dead["by_topic"].get(topic, 0.0) + per_min, 3)
+        for key in ("undesigned_topics", "undesigned_groups", "silent_edges"):
+            snapshot["drift"][key] += part["drift"][key]
+        for service in part["services"]:
+            seen = services.get(service["service"])
+            if seen is None:
+                services[service["service"]] = dict(service, buses=[kind])
+                continue
+            seen["up"] = seen["up"] or service["up"]
+            seen["instances"] += service["instances"]
+            seen["buses"].append(kind)
+            if (service["last_seen"] or "") > (seen["last_seen"] or ""):
+                seen["last_seen"] = service["last_seen"]
+                seen["last_error"] = service["last_error"] or seen["last_error"]
+    snapshot["services"] = sorted(services.values(), key=lambda s: s["service"])
+    return snapshot
+
+
+# --- the collector ----------------------------------------------------------------
+
+
+class Collector:
+    """Collects one bus. ``tick()`` is one step; ``run(stop)`` loops it under the lease."""
+
+    def __init__(
+        self,
+        kind: str,
+        *,
+        bus_factory: Callable[[], Bus] | None = None,
+        tick_s: float | None = None,
+        rate_window_s: float = RATE_WINDOW_S,
+        history_s: float = HISTORY_S,
+        burrow_window_s: float = BURROW_WINDOW_S,
+        heartbeat_group: str = HEARTBEAT_GROUP,
+        write_history: bool = True,
+        publish: bool = True,
+        lease_ttl_s: float | None = None,
+    ) -> None:
+        from eventhub import connections
+
+        self.kind = kind
+        self._bus_factory = bus_factory or (lambda: open_bus(kind, **connections.bus_options(kind)))
+        self.tick_s = tick_s if tick_s is not None else settings.EVENTHUB_TICK_SECONDS
+        self.rate_window_s = rate_window_s
+        self.burrow_window_s = burrow_window_s
+        self.heartbeat_group = heartbeat_group
+        self.write_history = write_history
+        self.publish = publish
+        self.lease_ttl_s = lease_ttl_s or max(LEASE_TICKS * self.tick_s, 5.0)
+        self.history = rates.History(max_age_s=history_s, max_points=max(16, int(history_s / self.tick_s) + 8))
+        self.ticks = 0
+        self.up = False
+        self.error: str | None = None
+        self.last_part: dict[str, Any] | None = None
+        self._bus: Bus | None = None
+        self._failures = 0
+        self._ever_up = False
+        self._started = time.time()
+        self._samples: dict[tuple[str, str, int], deque[BurrowSample]] = {}
+        self._commit_seen: dict[tuple[str, str, int], tuple[int, float]] = {}
+        self._moved: dict[tuple, tuple[int, float]] = {}  # what -> (total offset, when it last changed)
+        self._heartbeats: GroupConsumer | None = None
+        self._design: Design | None = None
+        self._design_at = 0.0
+        self._pending: dict[tuple[int, str], float] = {}
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def bus(self) -> Bus:
+        if self._bus is None:
+            self._bus = self._bus_factory()
+        return self._bus
+
+    def close(self) -> None:
+        self._drop_heartbeat_reader()
+        if self._bus is not None:
+            bus, self._bus = self._bus, None
+            bus.close()
+
+    def run(self, stop: threading.Event) -> None:
+        """Tick every ``tick_s`` while holding this bus's lease, until `stop` is set."""
+        lease = snapshots.Lease(f"collector:{self.kind}", self.lease_ttl_s)
+        holding = False
+        try:
+            while not stop.is_set():
+                started = time.monotonic()
+                if lease.hold():
+                    if not holding:
+                        log.info("collecting %s", self.kind)
+                    holding = True
+                    try:
+                        self.tick()
+                    except Exception:  # noqa: BLE001 - the loop must outlive any one tick
+                        log.exception("monitor tick on %s failed", self.kind)
+                    finally:
+                        close_old_connections()
+                elif holding:
+                    holding = False
+                    log.warning("another process now collects %s; waiting", self.kind)
+                stop.wait(max(0.05, self.tick_s - (time.monotonic() - started)))
+        finally:
+            lease.release()
+            self.close()
+
+    # -- one tick -----------------------------------------------------------------
+
+    def design(self, now: float) -> Design:
+        if self._design is None or now - self._design_at > DESIGN_TTL_S:
+            self._design = load_design(self.kind)
+            self._design_at = now
+        return self._design
+
+    def tick(self, now: float | None = None) -> dict[str, Any]:
+        """One collection step (module docstring); returns the merged snapshot."""
+        started = time.perf_counter()
+        now = time.time() if now is None else now
+        self.ticks += 1
+        design = self.design(now)
+        reading = self._read()
+        beats = self._read_heartbeats(reading) if reading is not None else []
+        if beats:
+            self._store_heartbeats(beats, now)
+        part = self._part(reading, design, now)
+        if reading is not None:
+            self._alerts(design, part, now)
+        part["bus"]["tick_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        self.last_part = part
+        snapshot = self._publish(part, now, started)
+        if reading is not None and self.write_history:
+            history.write(self.kind, datetime.fromtimestamp(now, UTC), part["topics"], part["groups"])
+            if self.ticks % MAINTAIN_EVERY_TICKS == 0:
+                self._maintain()
+        return snapshot
+
+    def _read(self) -> Reading | None:
+        try:
+            reading = read_bus(self.bus(), self.kind)
+        except Exception as error:  # noqa: BLE001 - any failure means "down", never a dead loop
+            self._down(error)
+            return None
+        if not self.up:
+            log.info("%s answers again", self.kind)
+        self.up, self.error, self._failures, self._ever_up = True, None, 0, True
+        return reading
+
+    def _down(self, error: Exception) -> None:
+        if self.up or self.error is None:
+            log.warning("%s does not answer: %s", self.kind, error)
+        self.up = False
+        self.error = f"{type(error).__name__}: {error}"[:500] if not isinstance(error, BusError) else str(error)[:500]
+        self._failures += 1
+        self._drop_heartbeat_reader()
+        if self._failures >= REPLACE_BUS_AFTER_FAILURES and self._bus is not None:
+            # A client wedged by the outage must not keep us down once the broker is back.
+            old, self._bus = self._bus, None
+            threading.Thread(target=old.close, daemon=True).start()
+            self._failures = 0
+
+    # -- heartbeats ---------------------------------------------------------------
+
+    def _drop_heartbeat_reader(self) -> None:
+        if self._heartbeats is not None:
+            reader, self._heartbeats = self._heartbeats, None
+            # Closing talks to the broker; never let it hold up a tick.
+            threading.Thread(target=reader.close, daemon=True).start()
+
+    def _read_heartbeats(self, reading: Reading) -> list[dict]:
+        topic = heartbeat_topic(self.kind)
+        if topic not in reading.ends:
+            return []
+        try:
+            if self._heartbeats is None:
+                self._heartbeats = self.bus().consumer(self.heartbeat_group, [topic], client_id="eventhub-monitor")
+            records = []
+            for _ in range(10):  # bounded: a flood of heartbeats must not stretch the tick
+                batch = self._heartbeats.poll(0.05, 1000)
+                records += batch
+                if not batch:
+                    break
+            if records:
+                self._heartbeats.commit(records)
+        except BusError as error:
+            log.warning("reading heartbeats on %s failed: %s", self.kind, error)
+            self._drop_heartbeat_reader()
+            return []
+        beats = []
+        for record in records:
+            try:
+                beat = json.loads(record.value or b"")
+            except ValueError:
+                continue
+            if isinstance(beat, dict) and isinstance(beat.get("service"), str) and beat.get("instance"):
+                beat["_ts"] = record.timestamp_ms
+                beats.append(beat)
+        return beats
+
+    def _store_heartbeats(self, beats: list[dict], now: float) -> None:
+        from monitor.models import Heartbeat
+
+        latest: dict[tuple[str, str], Heartbeat] = {}
+        for beat in beats:
+            seen = _beat_time(beat, now)
+            try:
+                interval = float(beat.get("interval_s") or 10)
+            except (TypeError, ValueError):
+                interval = 10.0
+            key = (beat["service"][:100], str(beat["instance"])[:200])
+            payload = {k: v for k, v in beat.items() if k != "_ts"}
+            row = Heartbeat(
+                service=key[0],
+                instance=key[1],
+                role=str(beat.get("role") or "")[:20],
+                group=str(beat.get("group") or "")[:255],
+                bus=self.kind,
+                last_seen=datetime.fromtimestamp(seen, UTC),
+                interval_s=max(0.1, interval),
+                payload=payload,
+            )
+            if key not in latest or latest[key].last_seen <= row.last_seen:
+                latest[key] = row
+        Heartbeat.objects.bulk_create(
+            list(latest.values()),
+            update_conflicts=True,
+            unique_fields=["service", "instance"],
+            update_fields=["role", "group", "bus", "last_seen", "interval_s", "payload"],
+        )
+
+    def _services(self, now: float) -> list[dict[str, Any]]:
+        from monitor.models import Heartbeat
+
+        services: dict[str, dict[str, Any]] = {}
+        rows = Heartbeat.objects.filter(bus=self.kind).order_by("last_seen")
+        for beat in rows.values("service", "role", "last_seen", "interval_s", "payload"):
+            seen = beat["last_seen"].timestamp()
+            up = now - seen <= HEARTBEAT_MISSES * beat["interval_s"]
+            entry = services.setdefault(
+                beat["service"],
+                {
+                    "service": beat["service"],
+                    "up": False,
+                    "instances": 0,
+                    "last_seen": None,
+                    "last_error": None,
+                    "silent_s": None,
+                    "roles": [],
+                    "counters": {"published": 0, "handled": 0, "failed": 0, "dead_lettered": 0},
+                },
+            )
+            entry["up"] = entry["up"] or up
+            entry["last_seen"] = beat["last_seen"].isoformat()  # rows come oldest first
+            entry["silent_s"] = round(max(0.0, now - seen), 1)
+            entry["last_error"] = beat["payload"].get("last_error") or entry["last_error"]
+            if beat["role"] and beat["role"] not in entry["roles"]:
+                entry["roles"].append(beat["role"])
+            if up:
+                entry["instances"] += 1
+                for counter in entry["counters"]:
+                    value = beat["payload"].get(counter)
+                    if isinstance(value, int | float):
+                        entry["counters"][counter] += value
+        return sorted(services.values(), key=lambda s: s["service"])
+
+    # -- computing ----------------------------------------------------------------
+
+    def _moved_at(self, key: tuple, total: int, now: float) -> float:
+        """When the total offset of `key` last changed (first sighting counts)."""
+        seen = self._moved.get(key)
+        if seen is None or seen[0] != total:
+            self._moved[key] = (total, now)
+            return now
+        return seen[1]
+
+    def _record(self, reading: Reading, now: float) -> None:
+        add = self.history.add
+        for topic, partitions in reading.ends.items():
+            for partition, end in partitions.items():
+                add(rates.end_key(topic, partition), now, end)
+        horizon = now - self.burrow_window_s
+        for group, topics in reading.committed.items():
+            for topic, partitions in topics.items():
+                ends = reading.ends.get(topic, {})
+                for partition, offset in partitions.items():
+                    if partition not in ends:
+                        continue
+                    key = (group, topic, partition)
+                    committed_at = None
+                    if offset is not None:
+                        add(rates.committed_key(group, topic, partition), now, offset)
+                        seen = self._commit_seen.get(key)
+                        if seen is None or seen[0] != offset:
+                            seen = self._commit_seen[key] = (offset, now)
+                        committed_at = seen[1]
+                    samples = self._samples.get(key)
+                    if samples is None:
+                        samples = self._samples[key] = deque()
+                    samples.append(BurrowSample(now, offset, ends[partition], committed_at))
+                    while samples and samples[0].at < horizon:
+                        samples.popleft()
+        self.history.prune(now)
+        # Forget partitions that went away with their topic or group.
+        for key in [k for k, s in self._samples.items() if not s or s[-1].at < horizon]:
+            del self._samples[key]
+            self._commit_seen.pop(key, None)
+
+    def _part(self, reading: Reading | None, design: Design, now: float) -> dict[str, Any]:
+        kind = self.kind
+        part: dict[str, Any] = {
+            "kind": kind,
+            "updated": now,
+            "bus": {"kind": kind, "up": reading is not None, "error": self.error, "at": _iso(now)},
+            "topics": [],
+            "groups": [],
+            "services": self._services(now),
+            "dead_letters": {"inflow_per_min": 0.0, "by_topic": {}},
+            "drift": {"undesigned_topics": [], "undesigned_groups": [], "silent_edges": []},
+            "edges": [],
+            "ever_up": self._ever_up,
+        }
+        if reading is None:
+            return part
+        self._record(reading, now)
+        patterns = list(settings.EVENTHUB_DLQ_PATTERNS)
+        window = self.rate_window_s
+        topic_rows: dict[str, dict[str, Any]] = {}
+        for name in sorted(reading.ends):
+            if is_internal_topic(kind, name):
+                continue
+            partitions = reading.ends[name]
+            end_total = sum(partitions.values())
+            produce = rates.topic_produce_rate(self.history, name, partitions, now, window)
+            dead = name in design.dead_letter_topics or is_dead_letter_topic(name, patterns)
+            designed = name in design.topics or name in design.dead_letter_topics
+            row = {
+                "bus": kind,
+                "name": name,
+                "partitions": len(partitions),
+                "end_offset": end_total,
+                "rate": _round(produce),
+                "dead_letter": dead,
+                "designed": designed,
+                "design_name": design.topics.get(name),
+                "silent_s": round(now - self._moved_at(("topic", name), end_total, now), 1),
+            }
+            topic_rows[name] = row
+            part["topics"].append(row)
+            if dead:
+                per_min = round((produce or 0.0) * 60, 3)
+                part["dead_letters"]["by_topic"][name] = per_min
+                part["dead_letters"]["inflow_per_min"] += per_min
+            if not designed:
+                part["drift"]["undesigned_topics"].append({"bus": kind, "name": name})
+        part["dead_letters"]["inflow_per_min"] = round(part["dead_letters"]["inflow_per_min"], 3)
+
+        rows_by_pair: dict[tuple[str, str], dict[str, Any]] = {}
+        worst: dict[str, Status] = defaultdict(lambda: Status.NOTFOUND)
+        for group in sorted(reading.committed):
+            info = reading.groups.get(group)
+            for topic in sorted(reading.committed[group]):
+                if topic not in topic_rows:
+                    continue
+                row = self._group_row(group, info, topic, reading, design, topic_rows[topic], now)
+                rows_by_pair[(group, topic)] = row
+                part["groups"].append(row)
+                status = Status(row["status"])
+                if status.rank > worst[group].rank:
+                    worst[group] = status
+        for row in part["groups"]:
+            row["group_status"] = worst[row["group"]].value
+        for group in sorted(reading.committed):
+            if group not in design.groups and reading.committed[group]:
+                part["drift"]["undesigned_groups"].append({"bus": kind, "group": group})
+
+        for edge in design.producers:
+            topic = topic_rows.get(edge["topic"])
+            silent = topic["silent_s"] if topic else round(now - self._started, 1)
+            part["edges"].append(
+                {
+                    "edge_id": edge["edge_id"],
+                    "rate": topic["rate"] if topic else None,
+                    "lag": None,
+                    "status": None,
+                    "topic": edge["topic"],
+                    "service": edge["service"],
+                    "event": edge["event"],
+                    "silent_s": silent,
+                }
+            )
+        for edge in design.consumers:
+            row = rows_by_pair.get((edge["group"], edge["topic"]))
+            silent = row["silent_s"] if row else round(now - self._started, 1)
+            part["edges"].append(
+                {
+                    "edge_id": edge["edge_id"],
+                    "rate": row["consume_rate"] if row else None,
+                    "lag": row["lag"] if row else None,
+                    "status": row["status"] if row else None,
+                    "topic": edge["topic"],
+                    "group": edge["group"],
+                    "service": edge["service"],
+                    "event": edge["event"],
+                    "silent_s": silent,
+                }
+            )
+        for edge in part["edges"]:
+            if edge["silent_s"] > SILENT_EDGE_S:
+                part["drift"]["silent_edges"].append(
+                    {
+                        "edge_id": edge["edge_id"],
+                        "event": edge["event"],
+                        "service": edge["service"],
+                        "silent_s": edge["silent_s"],
+                    }
+                )
+        return part
+
+    def _group_row(
+        self,
+        group: str,
+        info: GroupInfo | None,
+        topic: str,
+        reading: Reading,
+        design: Design,
+        topic_row: dict[str, Any],
+        now: float,
+    ) -> dict[str, Any]:
+        window = self.rate_window_s
+        ends = reading.ends[topic]
+        committed = reading.committed[group][topic]
+        lag_total = 0
+        committed_total = 0
+        ages: list[float] = []
+        samples: dict[tuple[str, int], deque[BurrowSample]] = {}
+        for partition, end in ends.items():
+            offset = committed.get(partition)
+            # Never committed: the group starts at the beginning of the log.
+            start = offset if offset is not None else 0
+            committed_total += start
+            lag_total += max(0, end - start)
+            end_points = self.history.points(rates.end_key(topic, partition))
+            age = rates.lag_seconds(end_points, start, now, rates.rate(end_points, now, window))
+            if age is not None:
+                ages.append(age)
+            if (group, topic, partition) in self._samples:
+                samples[(topic, partition)] = self._samples[(group, topic, partition)]
+        verdict = evaluate_group(samples, now, self.burrow_window_s)
+        consume = rates.group_consume_rate(self.history, group, topic, ends, now, window)
+        lag_seconds = max(ages) if ages else None
+        return {
+            "bus": self.kind,
+            "group": group,
+            "topic": topic,
+            "lag": lag_total,
+            "lag_seconds": _round(lag_seconds, 1),
+            "consume_rate": _round(consume),
+            "time_to_drain_s": _round(rates.time_to_drain(lag_total, consume, topic_row["rate"]), 1),
+            "status": verdict.status.value,
+            "reason": verdict.reason,
+            "state": info.state if info else "Unknown",
+            "members": info.members if info else 0,
+            "designed": (group, topic) in design.pairs,
+            "end_offset": topic_row["end_offset"],
+            "committed": committed_total,
+            "silent_s": round(now - self._moved_at(("group", group, topic), committed_total, now), 1),
+        }
+
+    # -- alerts, publishing, upkeep -------------------------------------------------
+
+    def _alerts(self, design: Design, part: dict[str, Any], now: float) -> None:
+        try:
+            decision = alerts.decide(design.rules, part, self._pending, alerts.firing_keys(self.kind), now)
+            alerts.apply(decision, now)
+        except Exception:  # noqa: BLE001 - a broken rule must not stop the numbers
+            log.exception("alert evaluation on %s failed", self.kind)
+
+    def _publish(self, part: dict[str, Any], now: float, started: float) -> dict[str, Any]:
+        # Twice the lease: long enough for a waiting collector to take over first.
+        stale_after = 2 * self.lease_ttl_s + self.tick_s
+        # A bus that never answered, is not the default bus and is not in the design
+        # (Redis in a Redis-less setup) is left out instead of shown as down.
+        visible = part["ever_up"] or self.kind == settings.EVENTHUB_BUS or bool(self._design and self._design.topics)
+        if not self.publish:
+            snapshot = merge({self.kind: part} if visible else {}, now, stale_after)
+            snapshot.update(at=_iso(now), tick=self.ticks, tick_ms=round((time.perf_counter() - started) * 1000, 1))
+            return snapshot
+        try:
+            if visible:
+                snapshots.save_part(self.kind, part)
+            snapshot = merge(snapshots.load_parts(), now, stale_after)
+            snapshot["alerts"] = alerts.recent_alerts(datetime.fromtimestamp(now, UTC))
+            snapshot.update(
+                at=_iso(now),
+                tick=snapshots.next_tick(),
+                tick_ms=round((time.perf_counter() - started) * 1000, 1),
+            )
+            snapshots.broadcast(snapshots.save(snapshot))
+        except Exception:  # noqa: BLE001 - the store (Redis) may be away; collecting goes on
+            log.exception("publishing the %s snapshot failed", self.kind)
+            snapshot = merge({self.kind: part}, now, stale_after)
+        return snapshot
+
+    def _maintain(self) -> None:
+        lease = snapshots.Lease("rollup", 300.0)
+        if not lease.hold():
+            return
+        try:
+            history.maintain()
+        except Exception:  # noqa: BLE001
+            log.exception("history upkeep failed")
+        finally:
+            lease.release()
+
+
+def _beat_time(beat: dict, now: float) -> float:
+    """When a heartbeat was sent: its "at", else the record's timestamp; never in the future."""
+    at = beat.get("at")
+    if isinstance(at, str):
+        try:
+            return min(now, datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp())
+        except ValueError:
+            pass
+    ts = beat.get("_ts")
+    if isinstance(ts, int | float):
+        return min(now, ts / 1000)
+    return now

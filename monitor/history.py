@@ -1,0 +1,164 @@
+"""Metric history: raw samples every tick, one-minute rollups, retention, queries.
+
+Raw samples (``Sample.RAW``) are written by the collector on every tick, one per
+topic and one per group on a topic, and kept for ``RAW_RETENTION`` (1 h). Every
+complete minute is rolled up into one ``Sample.MINUTE`` point per series, kept for
+``MINUTE_RETENTION`` (7 days). A one-minute point keeps:
+
+* ``end_offset``, ``committed``: the last value in the minute;
+* ``lag``, ``lag_seconds``: the largest value in the minute, so a spike that
+  lasted a few seconds is still visible on a week-long chart;
+* ``rate``: the mean of the minute's rates;
+* ``status``: the worst Burrow status seen in the minute.
+
+``maintain(now)`` does both rollup and retention and is idempotent: the rollup
+starts after the newest one-minute point already written. It runs from the
+Celery beat task and, every few ticks, from the collector itself, so history
+works without Celery; the caller holds the ``rollup`` lease so that two
+processes do not roll the same minute.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Max, Min
+
+from monitor.burrow import Status
+from monitor.models import Heartbeat, Sample
+
+RAW_RETENTION = timedelta(hours=1)
+MINUTE_RETENTION = timedelta(days=7)
+HEARTBEAT_RETENTION = timedelta(days=7)
+# A range longer than this is answered with one-minute points unless asked otherwise.
+AUTO_MINUTE_ABOVE = timedelta(hours=1)
+# A minute is rolled up once it is this far in the past (late samples of slow ticks).
+ROLLUP_GRACE = timedelta(seconds=10)
+MAX_POINTS = 10_000
+SERIES_FIELDS = ("at", "end_offset", "committed", "lag", "lag_seconds", "rate", "status")
+
+
+def write(kind: str, at: datetime, topics: Iterable[dict], groups: Iterable[dict]) -> int:
+    """One raw sample per topic and per group×topic row of a bus part."""
+    rows = [Sample(bus=kind, topic=t["name"], at=at, end_offset=t["end_offset"], rate=t["rate"]) for t in topics]
+    rows += [
+        Sample(
+            bus=kind,
+            topic=g["topic"],
+            group=g["group"],
+            at=at,
+            end_offset=g.get("end_offset"),
+            committed=g.get("committed"),
+            lag=g["lag"],
+            lag_seconds=g["lag_seconds"],
+            rate=g["consume_rate"],
+            status=g["status"] or "",
+        )
+        for g in groups
+    ]
+    Sample.objects.bulk_create(rows, batch_size=500)
+    return len(rows)
+
+
+def _minute(at: datetime) -> datetime:
+    return at.replace(second=0, microsecond=0)
+
+
+def _worst(statuses: Iterable[str]) -> str:
+    known = [Status(s) for s in statuses if s in Status.__members__]
+    return max(known, key=lambda s: s.rank).value if known else ""
+
+
+def rollup(now: datetime) -> int:
+    """Roll every complete minute not yet rolled into one-minute points; returns how many."""
+    until = _minute(now - ROLLUP_GRACE)
+    raw = Sample.objects.filter(resolution=Sample.RAW)
+    done = Sample.objects.filter(resolution=Sample.MINUTE).aggregate(last=Max("at"))["last"]
+    if done is not None:
+        start = done + timedelta(minutes=1)
+    else:
+        first = raw.aggregate(first=Min("at"))["first"]
+        if first is None:
+            return 0
+        start = _minute(first)
+    start = max(start, _minute(now - RAW_RETENTION))
+    if start >= until:
+        return 0
+    series: dict[tuple, dict[str, Any]] = {}
+    fields = ("bus", "topic", "group", "at", "end_offset", "committed", "lag", "lag_seconds", "rate", "status")
+    for bus, topic, group, at, end, committed, lag, lag_s, rate, status in (
+        raw.filter(at__gte=start, at__lt=until).order_by("at").values_list(*fields).iterator(chunk_size=2000)
+    ):
+        point = series.setdefault(
+            (bus, topic, group, _minute(at)),
+            {"end_offset": None, "committed": None, "lag": None, "lag_seconds": None, "rates": [], "statuses": set()},
+        )
+        point["end_offset"] = end if end is not None else point["end_offset"]
+        point["committed"] = committed if committed is not None else point["committed"]
+        if lag is not None:
+            point["lag"] = lag if point["lag"] is None else max(point["lag"], lag)
+        if lag_s is not None:
+            point["lag_seconds"] = lag_s if point["lag_seconds"] is None else max(point["lag_seconds"], lag_s)
+        if rate is not None:
+            point["rates"].append(rate)
+        if status:
+            point["statuses"].add(status)
+    rows = [
+        Sample(
+            bus=bus,
+            topic=topic,
+            group=group,
+            resolution=Sample.MINUTE,
+            at=minute,
+            end_offset=p["end_offset"],
+            committed=p["committed"],
+            lag=p["lag"],
+            lag_seconds=p["lag_seconds"],
+            rate=sum(p["rates"]) / len(p["rates"]) if p["rates"] else None,
+            status=_worst(p["statuses"]),
+        )
+        for (bus, topic, group, minute), p in series.items()
+    ]
+    with transaction.atomic():
+        Sample.objects.bulk_create(rows, batch_size=500)
+    return len(rows)
+
+
+def retention(now: datetime) -> dict[str, int]:
+    """Delete what is past its retention; returns deleted counts by kind."""
+    raw, _ = Sample.objects.filter(resolution=Sample.RAW, at__lt=now - RAW_RETENTION).delete()
+    minute, _ = Sample.objects.filter(resolution=Sample.MINUTE, at__lt=now - MINUTE_RETENTION).delete()
+    beats, _ = Heartbeat.objects.filter(last_seen__lt=now - HEARTBEAT_RETENTION).delete()
+    return {"raw": raw, "1m": minute, "heartbeats": beats}
+
+
+def maintain(now: datetime | None = None) -> dict[str, int]:
+    now = now or datetime.now(UTC)
+    return {"rolled": rollup(now), **retention(now)}
+
+
+def pick_resolution(since: datetime, until: datetime, asked: str | None) -> str:
+    if asked in (Sample.RAW, Sample.MINUTE):
+        return asked
+    return Sample.MINUTE if until - since > AUTO_MINUTE_ABOVE else Sample.RAW
+
+
+def query(
+    bus: str,
+    topic: str,
+    group: str,
+    since: datetime,
+    until: datetime,
+    resolution: str | None = None,
+) -> tuple[str, list[dict[str, Any]]]:
+    """The series of one topic (group "") or one group on a topic, oldest first."""
+    resolution = pick_resolution(since, until, resolution)
+    rows = (
+        Sample.objects.filter(bus=bus, topic=topic, group=group, resolution=resolution, at__gte=since, at__lte=until)
+        .order_by("at")
+        .values(*SERIES_FIELDS)[:MAX_POINTS]
+    )
+    return resolution, [{**row, "at": row["at"].isoformat()} for row in rows]

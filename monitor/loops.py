@@ -1,0 +1,57 @@
+"""The monitor's long-running loops, each `fn(stop: threading.Event)`.
+
+They run in the `run_monitor` process (with Redis) or in daemon threads of the
+web process (without it, see `eventhub.background.LOOPS`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import threading
+
+from django.db import close_old_connections
+
+log = logging.getLogger(__name__)
+
+BUS_KINDS = ("kafka", "redis")
+
+
+def run_collector(stop: threading.Event) -> None:
+    """One collector loop per bus, each in its own thread, until `stop` is set.
+
+    Separate threads so a broker that hangs does not stall the other bus. Each
+    loop collects only while it holds its bus's lease (see monitor.collector).
+    """
+    from monitor.collector import Collector
+
+    threads = []
+    for kind in BUS_KINDS:
+        collector = Collector(kind)
+        thread = threading.Thread(
+            target=_guarded, args=(collector.run, stop, kind), name=f"collector-{kind}", daemon=True
+        )
+        thread.start()
+        threads.append(thread)
+    for thread in threads:
+        thread.join()
+
+
+def _guarded(loop, stop: threading.Event, kind: str) -> None:
+    try:
+        loop(stop)
+    except Exception:
+        log.exception("collector loop for %s died", kind)
+    finally:
+        close_old_connections()
+
+
+def run_ingester(stop: threading.Event) -> None:
+    """The dead-letter ingester (monitor/ingest.py, written separately), when present."""
+    if importlib.util.find_spec("monitor.ingest") is None:
+        log.info("monitor.ingest is not installed; no dead-letter ingester")
+        stop.wait()
+        return
+    from monitor import ingest
+
+    ingest.run_forever(stop)

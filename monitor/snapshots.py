@@ -1,0 +1,278 @@
+"""Where the latest monitor snapshot lives, and how it reaches open browser tabs.
+
+The collector computes a snapshot once per tick; the snapshot API, a newly
+connected websocket and `/metrics` read the stored copy, and every open tab gets
+the same pre-encoded frame through the channel layer. Nothing here talks to the
+bus, so the cost of a tick does not grow with the number of tabs.
+
+Two stores, picked by ``EVENTHUB_CHANNEL_LAYER`` like the channel layer itself:
+
+* ``redis``: plain keys under ``EVENTHUB_MONITOR_NAMESPACE`` (default
+  ``eventhub:monitor``), so several Daphne processes and the ``run_monitor``
+  process share one snapshot. Keys expire after an hour, so a stopped collector
+  does not leave numbers behind forever.
+* ``memory``: a dict in this process. Without Redis the loops run inside the web
+  process (``eventhub.background``), which is then the only reader.
+
+Each bus has its own collector loop; each stores its *part* (``save_part``) and
+the merged snapshot is rebuilt from all parts (``monitor.collector.merge``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+
+MONITOR_GROUP = "monitor"  # the channel-layer group every dashboard socket joins
+TTL_S = 3600
+
+# The loop of the ASGI server, for the in-memory channel layer (see `broadcast`).
+_server_loop: asyncio.AbstractEventLoop | None = None
+
+
+def namespace() -> str:
+    return getattr(settings, "EVENTHUB_MONITOR_NAMESPACE", "eventhub:monitor")
+
+
+def empty_snapshot() -> dict[str, Any]:
+    """What the API answers before any collector has reported."""
+    return {
+        "at": None,
+        "tick": 0,
+        "tick_ms": 0.0,
+        "buses": [],
+        "topics": [],
+        "groups": [],
+        "services": [],
+        "alerts": [],
+        "dead_letters": {"inflow_per_min": 0.0, "by_topic": {}},
+        "drift": {"undesigned_topics": [], "undesigned_groups": [], "silent_edges": []},
+        "edges": [],
+    }
+
+
+# --- stores --------------------------------------------------------------------
+
+
+class _LocalStore:
+    """In-process store: the web process runs the loops when there is no Redis."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: dict[str, tuple[float, str]] = {}
+        self._counters: dict[str, int] = {}
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            item = self._values.get(key)
+        if item is None or item[0] < time.monotonic():
+            return None
+        return item[1]
+
+    def get_many(self, keys: list[str]) -> list[str | None]:
+        return [self.get(key) for key in keys]
+
+    def set(self, key: str, value: str, ttl_s: float = TTL_S) -> None:
+        with self._lock:
+            self._values[key] = (time.monotonic() + ttl_s, value)
+
+    def incr(self, key: str) -> int:
+        with self._lock:
+            self._counters[key] = self._counters.get(key, 0) + 1
+            return self._counters[key]
+
+
+class _RedisStore:
+    def get(self, key: str) -> str | None:
+        from eventhub import connections
+
+        value = connections.redis().get(key)
+        return None if value is None else value.decode("utf-8")
+
+    def get_many(self, keys: list[str]) -> list[str | None]:
+        from eventhub import connections
+
+        return [None if v is None else v.decode("utf-8") for v in connections.redis().mget(keys)]
+
+    def set(self, key: str, value: str, ttl_s: float = TTL_S) -> None:
+        from eventhub import connections
+
+        connections.redis().set(key, value, ex=int(ttl_s))
+
+    def incr(self, key: str) -> int:
+        from eventhub import connections
+
+        return int(connections.redis().incr(key))
+
+
+_local = _LocalStore()
+_redis_store = _RedisStore()
+
+
+def uses_redis() -> bool:
+    return settings.EVENTHUB_CHANNEL_LAYER == "redis"
+
+
+def store() -> _LocalStore | _RedisStore:
+    return _redis_store if uses_redis() else _local
+
+
+# --- parts and snapshot ----------------------------------------------------------
+
+KINDS = ("kafka", "redis")
+
+
+def save_part(kind: str, part: dict[str, Any]) -> None:
+    store().set(f"{namespace()}:part:{kind}", json.dumps(part, separators=(",", ":")))
+
+
+def load_parts() -> dict[str, dict[str, Any]]:
+    keys = [f"{namespace()}:part:{kind}" for kind in KINDS]
+    return {kind: json.loads(raw) for kind, raw in zip(KINDS, store().get_many(keys), strict=True) if raw}
+
+
+def next_tick() -> int:
+    """A counter shared by every collector: strictly increasing snapshot numbers."""
+    return store().incr(f"{namespace()}:tick")
+
+
+def save(snapshot: dict[str, Any]) -> str:
+    """Store the snapshot; returns its JSON text (reused for the websocket frame)."""
+    text = json.dumps(snapshot, separators=(",", ":"))
+    store().set(f"{namespace()}:snapshot", text)
+    return text
+
+
+def load_json() -> str:
+    """The latest snapshot as JSON text (an empty snapshot before the first tick)."""
+    text = store().get(f"{namespace()}:snapshot")
+    return text if text is not None else json.dumps(empty_snapshot())
+
+
+def load() -> dict[str, Any]:
+    return json.loads(load_json())
+
+
+def frame(snapshot_json: str) -> str:
+    """The websocket frame for a snapshot, built without decoding it again."""
+    return '{"type":"snapshot","snapshot":' + snapshot_json + "}"
+
+
+# --- fan-out ---------------------------------------------------------------------
+
+
+def remember_server_loop() -> None:
+    """Called by the websocket consumer (inside the ASGI server's event loop)."""
+    global _server_loop
+    _server_loop = asyncio.get_running_loop()
+
+
+def broadcast(snapshot_json: str) -> None:
+    """Send one frame to every dashboard socket, from a plain (collector) thread.
+
+    The in-memory channel layer is a set of asyncio queues owned by the server's
+    loop; feeding them from another thread's loop would not wake the consumers.
+    So with that layer the send is scheduled on the server loop, which the first
+    socket to connect made known; before that nobody is listening. The Redis
+    layer works from any thread.
+    """
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    message = {"type": "monitor.snapshot", "frame": frame(snapshot_json)}
+    if uses_redis():
+        from asgiref.sync import async_to_sync
+
+        async_to_sync(layer.group_send)(MONITOR_GROUP, message)
+        return
+    loop = _server_loop
+    if loop is None or loop.is_closed():
+        return
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:  # called from inside the server loop: do not wait on ourselves
+        loop.create_task(layer.group_send(MONITOR_GROUP, message))
+        return
+    future = asyncio.run_coroutine_threadsafe(layer.group_send(MONITOR_GROUP, message), loop)
+    try:
+        future.result(timeout=5)
+    except Exception:  # noqa: BLE001 - a slow or gone server loop must not stop the collector
+        log.warning("monitor snapshot broadcast failed", exc_info=True)
+
+
+# --- leases ----------------------------------------------------------------------
+
+
+class Lease:
+    """A named lock that one process holds while it does a job; others wait to take over.
+
+    With Redis it is a redis-py ``Lock`` with a TTL, renewed by the holder on
+    every tick (``hold``): when the holder dies, the key expires and the next
+    ``hold`` of a waiting process gets it. Without Redis it is a lock of this
+    process. ``hold`` never blocks.
+    """
+
+    _local_owners: dict[str, object] = {}
+    _local_guard = threading.Lock()
+
+    def __init__(self, name: str, ttl_s: float) -> None:
+        self.name = f"{namespace()}:lease:{name}"
+        self.ttl_s = max(1.0, ttl_s)
+        self._redis_lock = None
+        self._held = False
+
+    @property
+    def held(self) -> bool:
+        return self._held
+
+    def hold(self) -> bool:
+        """Take the lease or renew it; True while this object holds it."""
+        if not uses_redis():
+            with Lease._local_guard:
+                owner = Lease._local_owners.setdefault(self.name, self)
+            self._held = owner is self
+            return self._held
+        import redis as redis_lib
+
+        from eventhub import connections
+
+        try:
+            if self._held and self._redis_lock is not None:
+                self._redis_lock.extend(self.ttl_s, replace_ttl=True)
+                return True
+            lock = connections.redis().lock(self.name, timeout=self.ttl_s, blocking=False)
+            self._held = bool(lock.acquire(blocking=False))
+            self._redis_lock = lock if self._held else None
+        except redis_lib.exceptions.LockError:
+            log.warning("lease %s was lost (expired while held); waiting to take it again", self.name)
+            self._held, self._redis_lock = False, None
+        except redis_lib.RedisError as error:
+            log.warning("lease %s: Redis does not answer (%s)", self.name, error)
+            self._held, self._redis_lock = False, None
+        return self._held
+
+    def release(self) -> None:
+        if not uses_redis():
+            with Lease._local_guard:
+                if Lease._local_owners.get(self.name) is self:
+                    del Lease._local_owners[self.name]
+        elif self._redis_lock is not None:
+            import redis as redis_lib
+
+            try:
+                self._redis_lock.release()
+            except redis_lib.RedisError:
+                pass
+        self._held, self._redis_lock = False, None

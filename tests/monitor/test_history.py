@@ -1,0 +1,123 @@
+"""History: raw samples, one-minute rollups, retention, and GET /api/v1/monitor/history."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from monitor import history
+from monitor.models import Heartbeat, Sample
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/monitor/history"
+T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+
+
+def _row(at, lag, status="OK", rate=1.0, end=100, group="billing"):
+    return {
+        "group": group, "topic": "orders", "lag": lag, "lag_seconds": lag / 10, "consume_rate": rate,
+        "status": status, "end_offset": end, "committed": end - lag,
+    }  # fmt: skip
+
+
+def _write(at, lag, **kw):
+    history.write(
+        "kafka", at, [{"name": "orders", "end_offset": kw.get("end", 100), "rate": 2.0}], [_row(at, lag, **kw)]
+    )
+
+
+def test_rollup_makes_one_point_per_minute_and_series():
+    _write(T0 + timedelta(seconds=1), 5, end=100)
+    _write(T0 + timedelta(seconds=20), 40, status="STALL", rate=3.0, end=110)
+    _write(T0 + timedelta(seconds=50), 10, status="WARN", end=120)
+    _write(T0 + timedelta(minutes=1, seconds=5), 1, end=130)  # the next, unfinished minute
+
+    assert history.rollup(T0 + timedelta(minutes=1, seconds=30)) == 2  # the group's series and the topic's
+    point = Sample.objects.get(resolution="1m", group="billing")
+    assert point.at == T0
+    assert point.lag == 40  # the worst of the minute
+    assert point.lag_seconds == 4.0
+    assert point.end_offset == 120  # the last of the minute
+    assert point.rate == pytest.approx((1.0 + 3.0 + 1.0) / 3)
+    assert point.status == "STALL"
+    # Idempotent: nothing new until the next minute is over.
+    assert history.rollup(T0 + timedelta(minutes=1, seconds=40)) == 0
+    assert history.rollup(T0 + timedelta(minutes=2, seconds=30)) == 2
+    assert Sample.objects.filter(resolution="1m", group="billing").count() == 2
+
+
+def test_retention_keeps_raw_an_hour_and_minutes_a_week():
+    now = T0 + timedelta(days=10)
+    _write(now - timedelta(minutes=61), 1)
+    _write(now - timedelta(minutes=59), 2)
+    Sample.objects.create(bus="kafka", topic="orders", resolution="1m", at=now - timedelta(days=8))
+    Sample.objects.create(bus="kafka", topic="orders", resolution="1m", at=now - timedelta(days=6))
+    Heartbeat.objects.create(service="old", instance="i", last_seen=now - timedelta(days=8))
+    deleted = history.retention(now)
+    assert deleted == {"raw": 2, "1m": 1, "heartbeats": 1}
+    assert sorted(Sample.objects.filter(resolution="raw", group="billing").values_list("lag", flat=True)) == [2]
+    assert Sample.objects.filter(resolution="1m").count() == 1
+
+
+def test_api_series_of_a_group(client_as, viewer):
+    for second, lag in ((1, 3), (3, 4), (5, 6)):
+        _write(T0 + timedelta(seconds=second), lag)
+    response = client_as(viewer).get(
+        URL,
+        {
+            "bus": "kafka",
+            "topic": "orders",
+            "group": "billing",
+            "since": T0.isoformat(),
+            "until": (T0 + timedelta(minutes=5)).isoformat(),
+        },
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["resolution"] == "raw"
+    assert [p["lag"] for p in body["series"]] == [3, 4, 6]
+    assert set(body["series"][0]) == {"at", "end_offset", "committed", "lag", "lag_seconds", "rate", "status"}
+
+
+def test_api_topic_series_without_group(client_as, viewer):
+    _write(T0 + timedelta(seconds=1), 3, end=77)
+    response = client_as(viewer).get(
+        URL,
+        {"bus": "kafka", "topic": "orders", "since": T0.isoformat(), "until": (T0 + timedelta(minutes=1)).isoformat()},
+    )
+    assert [p["end_offset"] for p in response.json()["series"]] == [77]
+
+
+def test_api_ranges_over_an_hour_use_minute_points(client_as, viewer):
+    _write(T0 + timedelta(seconds=1), 3)
+    history.rollup(T0 + timedelta(minutes=2))
+    params = {"bus": "kafka", "topic": "orders", "group": "billing", "since": T0.isoformat()}
+    long = client_as(viewer).get(URL, {**params, "until": (T0 + timedelta(hours=3)).isoformat()}).json()
+    assert long["resolution"] == "1m"
+    assert [p["lag"] for p in long["series"]] == [3]
+    forced = client_as(viewer).get(URL, {**params, "until": (T0 + timedelta(hours=3)).isoformat(), "resolution": "raw"})
+    assert forced.json()["resolution"] == "raw"
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"topic": "orders"}, "bus"),
+        ({"bus": "rabbit", "topic": "orders"}, "bus"),
+        ({"bus": "kafka"}, "topic"),
+        ({"bus": "kafka", "topic": "o", "since": "yesterday"}, "since"),
+        ({"bus": "kafka", "topic": "o", "since": "2026-03-02T00:00Z", "until": "2026-03-01T00:00Z"}, "since"),
+        ({"bus": "kafka", "topic": "o", "resolution": "5m"}, "resolution"),
+    ],
+)
+def test_api_bad_input_names_the_field(client_as, viewer, params, field):
+    response = client_as(viewer).get(URL, params)
+    assert response.status_code == 400
+    assert field in response.json()
+
+
+def test_api_anonymous_and_wrong_method(client, client_as, viewer):
+    assert client.get(URL, {"bus": "kafka", "topic": "orders"}).status_code in (401, 403)
+    assert client_as(viewer).post(URL).status_code == 405
