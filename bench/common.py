@@ -39,7 +39,7 @@ def services():
     if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         started, bootstrap = broker.start()
         os.environ["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
-    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/13")
+    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/7")
     try:
         yield os.environ["KAFKA_BOOTSTRAP_SERVERS"], os.environ["REDIS_URL"]
     finally:

@@ -3,8 +3,9 @@
 Before Django reads its settings this plugin makes sure a Redis and a
 Kafka-protocol broker answer, and exports where they are:
 - Redis: reuse REDIS_URL (default redis://127.0.0.1:6379) when it answers, on a
-  database of its own (EVENTHUB_TEST_REDIS_DB, default 15, flushed at start);
-  otherwise start a private redis-server on a free port.
+  database of its own: the first of 15..8 that no other test run holds (a lock
+  key with a TTL), flushed at start, so two runs at once do not clash;
+  EVENTHUB_TEST_REDIS_DB forces one. Otherwise start a private redis-server.
 - Kafka: reuse KAFKA_BOOTSTRAP_SERVERS when set; otherwise start a private
   embedded broker (Tansu) on a free port.
 Only what this plugin started is stopped at the end.
@@ -62,15 +63,40 @@ def _start_redis() -> str:
     return url
 
 
-def _prepare() -> None:
-    db = int(os.environ.get("EVENTHUB_TEST_REDIS_DB", "15"))
-    url = _with_db(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), db)
-    if not _redis_answers(url):
-        url = _with_db(_start_redis(), db)
+_RUN_LOCK = "eventhub:test-run"
+_held: list = []
+
+
+def _claim_database(base_url: str) -> str:
+    """The URL of a Redis database this run holds alone, flushed."""
     import redis
 
-    redis.Redis.from_url(url).flushdb()
-    os.environ["REDIS_URL"] = url
+    forced = os.environ.get("EVENTHUB_TEST_REDIS_DB")
+    token = f"{os.getpid()}-{time.time()}"
+    for db in [int(forced)] if forced else range(15, 7, -1):
+        url = _with_db(base_url, db)
+        client = redis.Redis.from_url(url)
+        if forced or client.set(_RUN_LOCK, token, nx=True, ex=3600):
+            client.flushdb()
+            client.set(_RUN_LOCK, token, ex=3600)
+            _held.append(client)
+            return url
+    raise RuntimeError("every Redis test database 8..15 is held by another test run")
+
+
+def _release_database() -> None:
+    for client in _held:
+        try:
+            client.delete(_RUN_LOCK)
+        except Exception:  # noqa: BLE001 - Redis may be gone at exit
+            pass
+
+
+def _prepare() -> None:
+    base = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    if not _redis_answers(base):
+        base = _start_redis()
+    os.environ["REDIS_URL"] = _claim_database(base)
 
     if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         log = ROOT / "var" / "test-broker.log"
@@ -84,6 +110,7 @@ def _prepare() -> None:
 
 
 def _stop_all() -> None:
+    _release_database()
     for process in reversed(_started):
         broker.stop(process)
 
