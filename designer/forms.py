@@ -41,9 +41,7 @@ def _parse_json(text: str, what: str) -> Any:
     limit = settings.EVENTHUB_MAX_SCHEMA_BYTES
     size = len(text.encode())
     if size > limit:
-        raise forms.ValidationError(
-            f"The {what} is {size} bytes; the limit is {limit} bytes.", code="too_large"
-        )
+        raise forms.ValidationError(f"The {what} is {size} bytes; the limit is {limit} bytes.", code="too_large")
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
@@ -88,7 +86,7 @@ class RegisterVersionForm(forms.Form):
         value = _parse_json(text, "examples")
         if not isinstance(value, list):
             raise forms.ValidationError(
-                "Examples must be a JSON array of events, e.g. [{\"order_id\": \"o-1\"}].", code="not_array"
+                'Examples must be a JSON array of events, e.g. [{"order_id": "o-1"}].', code="not_array"
             )
         return value
 

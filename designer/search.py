@@ -168,7 +168,7 @@ class Match:
 
     @property
     def places(self) -> list[str]:
-        """"name" and/or "description", for a "Matched name, description" line."""
+        """Where the words matched besides fields: "name", "description", both or neither."""
         return [place for place, hit in (("name", self.in_name), ("description", self.in_description)) if hit]
 
 

@@ -138,8 +138,10 @@ def _normalise_field(field: str) -> str:
     """A consumer's declared field in the tree's spelling: "lines[*].sku" -> "lines.sku"."""
     field = field.strip()
     if field.startswith(("#", "/")):
-        parts = registry.pointer_fields(field) if "/properties/" in field else tuple(
-            s for s in field.lstrip("#").split("/") if s
+        parts = (
+            registry.pointer_fields(field)
+            if "/properties/" in field
+            else tuple(s for s in field.lstrip("#").split("/") if s)
         )
         return ".".join(parts or ())
     return ".".join(p.replace("[]", "").replace("[*]", "") for p in field.split(".") if p)
@@ -267,7 +269,9 @@ def register_version(request: HttpRequest, name: str) -> HttpResponse:
         if action == RegisterVersionForm.CHECK:
             result = registry.check_candidate(event, schema)
             registry.validate_examples(schema, examples)
-            context["check"] = _outcome(result, registry.breaking_consumers(event, result, schema) if not result.compatible else [])
+            context["check"] = _outcome(
+                result, registry.breaking_consumers(event, result, schema) if not result.compatible else []
+            )
             return render(request, "designer/register_version.html", context)
         version = registry.register_version(
             event,
@@ -313,9 +317,7 @@ def _prefilled_form(event: EventType) -> RegisterVersionForm:
     if latest is None:
         starter = {"$schema": "http://json-schema.org/draft-07/schema#", "type": "object", "properties": {}}
         return RegisterVersionForm(initial={"schema": _pretty(starter), "examples": "[]"})
-    return RegisterVersionForm(
-        initial={"schema": _pretty(latest.schema), "examples": _pretty(latest.examples or [])}
-    )
+    return RegisterVersionForm(initial={"schema": _pretty(latest.schema), "examples": _pretty(latest.examples or [])})
 
 
 def _pretty(value: Any) -> str:
@@ -343,10 +345,14 @@ def topic_detail(request: HttpRequest, pk: int) -> HttpResponse:
     topic = get_object_or_404(Topic.objects.select_related("domain"), pk=pk)
     events = list(topic.event_types.select_related("owner").order_by("name"))
     producers: dict[int, list[Producer]] = {}
-    for producer in Producer.objects.filter(event_type__topic=topic).select_related("service").order_by("service__name"):
+    for producer in (
+        Producer.objects.filter(event_type__topic=topic).select_related("service").order_by("service__name")
+    ):
         producers.setdefault(producer.event_type_id, []).append(producer)
     consumers: dict[int, list[Consumer]] = {}
-    for consumer in Consumer.objects.filter(event_type__topic=topic).select_related("service").order_by("service__name"):
+    for consumer in (
+        Consumer.objects.filter(event_type__topic=topic).select_related("service").order_by("service__name")
+    ):
         consumers.setdefault(consumer.event_type_id, []).append(consumer)
     return render(
         request,

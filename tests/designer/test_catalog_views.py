@@ -45,7 +45,9 @@ def shop(db):
     )  # fmt: skip
     payments = Service.objects.create(name="payments", slug="payments", domain=sales, owner_team="payments-team")
     shipping = Service.objects.create(name="shipping", slug="shipping", domain=ops)
-    topic = Topic.objects.create(name="orders", address="shop.orders", partitions=3, retention_ms=604_800_000, domain=sales)
+    topic = Topic.objects.create(
+        name="orders", address="shop.orders", partitions=3, retention_ms=604_800_000, domain=sales
+    )
     placed = EventType.objects.create(
         name="order.placed", owner=orders, topic=topic, domain=sales, key_field="order_id",
         description="A customer **placed** an order.\n\nSee [the runbook](https://wiki.example/orders).",
@@ -56,7 +58,9 @@ def shop(db):
         event_type=placed, version=2, schema=V2, changelog="Added coupon.",
         examples=[{"order_id": "o-1", "total": {"amount": 100}}, {"order_id": "o-2", "total": {"amount": -5}}],
     )  # fmt: skip
-    SchemaVersion.objects.create(event_type=placed, version=3, schema=BREAKING, state="draft", changelog="Flatten total.")
+    SchemaVersion.objects.create(
+        event_type=placed, version=3, schema=BREAKING, state="draft", changelog="Flatten total."
+    )
     Producer.objects.create(service=orders, event_type=placed)
     Consumer.objects.create(service=payments, event_type=placed, group="payments-v2", fields_used=["total.amount"])
     Consumer.objects.create(service=shipping, event_type=placed, fields_used=["order_id"])
@@ -74,9 +78,9 @@ def test_catalog_lists_events_with_counts_for_a_viewer(client_as, viewer, shop):
     assert response.status_code == 200
     body = text(response)
     assert 'href="/catalog/events/order.placed/"' in body and "parcel.shipped" in body
-    assert "Events <span class=\"count\">2</span>" in body
-    assert "Services <span class=\"count\">3</span>" in body
-    assert "Topics <span class=\"count\">1</span>" in body
+    assert 'Events <span class="count">2</span>' in body
+    assert 'Services <span class="count">3</span>' in body
+    assert 'Topics <span class="count">1</span>' in body
     assert "Import AsyncAPI" not in body  # a Viewer gets no way to change the catalog
 
 
@@ -89,7 +93,7 @@ def test_catalog_tabs_and_domain_filter(client_as, viewer, shop):
     services = text(client.get("/catalog/?tab=services"))
     assert 'href="/catalog/services/payments/"' in services and "checkout-team" in services
     topics = text(client.get("/catalog/?tab=topics"))
-    assert 'href="/catalog/topics/%d/"' % shop["topic"].pk in topics and "shop.orders" in topics
+    assert f'href="/catalog/topics/{shop["topic"].pk}/"' in topics and "shop.orders" in topics
     ops = text(client.get("/catalog/?domain=ops"))
     assert "parcel.shipped" in ops and "order.placed" not in ops
 
@@ -141,7 +145,9 @@ def test_catalog_pages_are_bounded_in_queries(client_as, viewer, django_assert_m
     )
     SchemaVersion.objects.bulk_create(SchemaVersion(event_type=e, version=1, schema=V1) for e in events)
     Producer.objects.bulk_create(Producer(service=services[i], event_type=events[i]) for i in range(120))
-    Consumer.objects.bulk_create(Consumer(service=services[(i + 1) % 120], event_type=events[i], group="g") for i in range(120))
+    Consumer.objects.bulk_create(
+        Consumer(service=services[(i + 1) % 120], event_type=events[i], group="g") for i in range(120)
+    )
     search.refresh_stale()
     client = client_as(viewer)
     client.get("/catalog/")  # warm the session
@@ -162,7 +168,7 @@ def test_event_page_shows_the_contract(client_as, viewer, shop):
     body = text(response)
     # Header: kind, owner, topic and bus, key, compatibility.
     assert 'href="/catalog/services/orders/"' in body and "checkout-team" in body
-    assert 'href="/catalog/topics/%d/"' % shop["topic"].pk in body and "Kafka" in body and "shop.orders" in body
+    assert f'href="/catalog/topics/{shop["topic"].pk}/"' in body and "Kafka" in body and "shop.orders" in body
     assert "<code>order_id</code>" in body and "BACKWARD · STRICT" in body
     # Description as sanitised Markdown, links with rel.
     assert "<strong>placed</strong>" in body
@@ -170,7 +176,7 @@ def test_event_page_shows_the_contract(client_as, viewer, shop):
     # The latest registered version (v2, not the v3 draft) as a field tree.
     assert "Schema v2" in body
     assert "amount" in body and "Minor units." in body and "minimum: 0" in body
-    assert '<code>&quot;placed&quot;</code><code>&quot;paid&quot;</code>' in body
+    assert "<code>&quot;placed&quot;</code><code>&quot;paid&quot;</code>" in body
     assert 'title="required"' in body
     assert "coupon" in body
     # Consumers that declared the field are shown against it.
@@ -216,13 +222,13 @@ def test_compare_shows_the_structured_diff(client_as, viewer, shop):
     body = text(response)
     assert "TYPE_CHANGED" in body and "#/properties/total" in body
     assert "The type of &#x27;#/properties/total&#x27; changed" in body
-    assert "badge-bad\">breaking" in body
+    assert 'badge-bad">breaking' in body
     assert "v3 could not follow v2" in body
 
 
 def test_compare_compatible_versions(client_as, viewer, shop):
     body = text(client_as(viewer).get("/catalog/events/order.placed/compare?a=1&b=2"))
-    assert "OPTIONAL_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL" in body and "badge-ok\">compatible" in body
+    assert "OPTIONAL_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL" in body and 'badge-ok">compatible' in body
     assert "v2 can follow v1" in body
 
 
@@ -278,9 +284,9 @@ def test_incompatible_version_shows_why_and_who_breaks_and_saves_nothing(client_
     body = text(response)
     assert "Not registered." in body
     assert "Not BACKWARD compatible with version 2" in body
-    assert "TYPE_CHANGED" in body and "#/properties/total" in body and "badge-bad\">breaking" in body
+    assert "TYPE_CHANGED" in body and "#/properties/total" in body and 'badge-bad">breaking' in body
     # payments reads total.amount and breaks; shipping reads only order_id and does not.
-    breaking = body[body.index("Consumers that would break"):]
+    breaking = body[body.index("Consumers that would break") :]
     assert 'href="/catalog/services/payments/"' in breaking and "payments-v2" in breaking
     assert 'href="/catalog/services/shipping/"' not in breaking
     assert count() == before
@@ -326,7 +332,7 @@ def test_bad_input_gets_a_field_error_and_nothing_is_saved(client_as, designer, 
     response = post(client_as(designer), schema, examples=examples)
     assert response.status_code == 400
     body = text(response)
-    errors = body[body.index(f'id="id_{field}-errors"'):]
+    errors = body[body.index(f'id="id_{field}-errors"') :]
     assert message in errors[: errors.index("</ul>")]
     assert count() == before
     # What the user typed comes back so nothing is lost.
@@ -364,7 +370,7 @@ def test_service_page(client_as, viewer, shop):
     assert 'href="https://git.example/orders"' in body and "core" in body and "Sales" in body
     assert 'href="/catalog/events/order.placed/"' in body
     consumer_page = text(client_as(viewer).get("/catalog/services/payments/"))
-    consumes = consumer_page[consumer_page.index("Consumes"):]
+    consumes = consumer_page[consumer_page.index("Consumes") :]
     assert "order.placed" in consumes and "payments-v2" in consumes and "<code>total.amount</code>" in consumes
 
 
@@ -411,3 +417,22 @@ def test_markup_in_names_and_descriptions_is_inert(client_as, viewer, shop):
         assert "<img src=x" not in body
     event_page = text(client.get("/catalog/events/order.placed/"))
     assert "&lt;img src=x onerror=&quot;window.__xss=3&quot;&gt;orders" in event_page  # the name, shown as text
+
+
+def test_register_the_first_version_of_an_event(client_as, designer, shop):
+    client = client_as(designer)
+    form = text(client.get("/catalog/events/parcel.shipped/versions/new/"))
+    assert "draft-07/schema#" in form  # a starter document, not an empty box
+    response = client.post(
+        "/catalog/events/parcel.shipped/versions/new/",
+        {
+            "schema": json.dumps({"type": "object", "properties": {"parcel_id": {"type": "string"}}}),
+            "action": "register",
+        },
+    )
+    assert response.status_code == 302 and response["Location"].endswith("?version=1")
+    assert names_in_search("parcel_id") == ["parcel.shipped"]
+
+
+def names_in_search(query: str) -> list[str]:
+    return list(search.events(query).values_list("name", flat=True))

@@ -32,7 +32,10 @@ def test_fields_paths_types_required_and_details():
     fields = by_path(ORDER)
     order_id = fields["#/properties/order_id"]
     assert (order_id.name, order_id.data_path, order_id.types, order_id.required) == (
-        "order_id", "order_id", ["string"], True,
+        "order_id",
+        "order_id",
+        ["string"],
+        True,
     )
     assert order_id.format == "uuid" and order_id.description == "The order."
     status = fields["#/properties/status"]
@@ -85,7 +88,10 @@ def test_recursive_refs_stop_instead_of_looping():
         "$defs": {
             "node": {
                 "type": "object",
-                "properties": {"value": {"type": "integer"}, "children": {"type": "array", "items": {"$ref": "#/$defs/node"}}},
+                "properties": {
+                    "value": {"type": "integer"},
+                    "children": {"type": "array", "items": {"$ref": "#/$defs/node"}},
+                },
             }
         },
         "$ref": "#/$defs/node",
@@ -98,7 +104,10 @@ def test_recursive_refs_stop_instead_of_looping():
 
 
 def test_mutual_and_self_refs_terminate():
-    mutual = {"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}, "properties": {"x": {"$ref": "#/$defs/a"}}}
+    mutual = {
+        "$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}},
+        "properties": {"x": {"$ref": "#/$defs/a"}},
+    }
     assert by_path(mutual)["#/properties/x"].recursive
     itself = {"properties": {"again": {"$ref": "#"}}}
     assert by_path(itself)["#/properties/again"].recursive
@@ -133,7 +142,10 @@ def test_combinators_become_alternatives():
     assert {both.combinator, *(a.combinator for a in both.alternatives if a.combinator)} == {"allOf", "anyOf"}
     rows = fieldtree.rows(tree)
     assert [(r.field.name, r.option) for r in rows][:4] == [
-        ("payment", False), ("option 1", True), ("last4", False), ("option 2", True),
+        ("payment", False),
+        ("option 1", True),
+        ("last4", False),
+        ("option 2", True),
     ]
 
 
@@ -180,7 +192,9 @@ def test_huge_schemas_are_cut_short():
     # An exponential fan-out through shared refs still stops.
     fan = {"$defs": {"l0": {"type": "string"}}, "properties": {"x": {"$ref": "#/$defs/l12"}}}
     for level in range(1, 13):
-        fan["$defs"][f"l{level}"] = {"properties": {"a": {"$ref": f"#/$defs/l{level - 1}"}, "b": {"$ref": f"#/$defs/l{level - 1}"}}}
+        fan["$defs"][f"l{level}"] = {
+            "properties": {"a": {"$ref": f"#/$defs/l{level - 1}"}, "b": {"$ref": f"#/$defs/l{level - 1}"}}
+        }
     tree = fieldtree.build(fan)
     assert tree.truncated and len(list(fieldtree.iter_fields(tree))) < fieldtree.MAX_NODES
 

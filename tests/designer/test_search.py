@@ -27,7 +27,9 @@ def shop():
     orders = Service.objects.create(name="orders", slug="orders", domain=sales, owner_team="checkout", tags=["pci"])
     Service.objects.create(name="shipping", slug="shipping", domain=ops, description="Books **carriers**.")
     Topic.objects.create(name="orders", address="shop.orders.v1", domain=sales)
-    placed = EventType.objects.create(name="order.placed", owner=orders, domain=sales, description="An order was placed.")
+    placed = EventType.objects.create(
+        name="order.placed", owner=orders, domain=sales, description="An order was placed."
+    )
     SchemaVersion.objects.create(event_type=placed, version=1, schema=schema("order_id"))
     SchemaVersion.objects.create(
         event_type=placed, version=2, schema=schema("order_id", "customer_id", nested={"address": ["postcode"]})
@@ -126,7 +128,9 @@ def test_ten_thousand_events_search_fast_with_few_queries():
     schemas = [schema("id", f"field_{i}", "customer_id" if i % 100 == 0 else "x") for i in range(10_000)]
     # Indexed as register_version leaves them: search text built, pointing at the latest version.
     events = EventType.objects.bulk_create(
-        EventType(name=f"e{i}.happened", slug=f"e{i}-happened", owner=services[i % 1000], search_text=search.index_text(s))
+        EventType(
+            name=f"e{i}.happened", slug=f"e{i}-happened", owner=services[i % 1000], search_text=search.index_text(s)
+        )
         for i, s in enumerate(schemas)
     )
     SchemaVersion.objects.bulk_create(
