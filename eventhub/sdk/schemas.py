@@ -72,9 +72,7 @@ class InvalidPayload(SchemaError, ValueError):
         self.errors = errors
         first = errors[0]
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        super().__init__(
-            f"{event_type} v{version}: {first.path}: {first.message}{more}"
-        )
+        super().__init__(f"{event_type} v{version}: {first.path}: {first.message}{more}")
 
     @property
     def path(self) -> str:
@@ -101,17 +99,13 @@ class LocalSchemas:
     """Schemas given in code: `{"order.placed": {"schema": {...}, "version": 1, "topic": "orders"}}`."""
 
     def __init__(self, events: Mapping[str, Mapping[str, Any]]):
-        self._events = {
-            name: _event_schema(name, spec) for name, spec in events.items()
-        }
+        self._events = {name: _event_schema(name, spec) for name, spec in events.items()}
 
     def get(self, event_type: str) -> EventSchema:
         try:
             return self._events[event_type]
         except KeyError:
-            raise UnknownEventType(
-                f"no local schema for event type {event_type!r}"
-            ) from None
+            raise UnknownEventType(f"no local schema for event type {event_type!r}") from None
 
 
 class RegistrySchemas:
@@ -123,9 +117,7 @@ class RegistrySchemas:
     registry outage should not stop producers that already know the schema.
     """
 
-    def __init__(
-        self, base_url: str, token: str, ttl_s: float = 300, timeout_s: float = 5.0
-    ):
+    def __init__(self, base_url: str, token: str, ttl_s: float = 300, timeout_s: float = 5.0):
         self.base_url = base_url.rstrip("/")
         self._token = token  # never logged, never in an error message
         self.ttl_s = ttl_s
@@ -171,9 +163,7 @@ class RegistrySchemas:
                 body = json.loads(response.read())
         except urllib.error.HTTPError as exc:
             if exc.code == 404:
-                raise UnknownEventType(
-                    f"event type {event_type!r} is not in the registry at {self.base_url}"
-                ) from None
+                raise UnknownEventType(f"event type {event_type!r} is not in the registry at {self.base_url}") from None
             if exc.code in (401, 403):
                 raise SchemaRegistryUnavailable(
                     f"the registry at {self.base_url} refused the token (HTTP {exc.code})"
@@ -187,13 +177,9 @@ class RegistrySchemas:
                 f"the registry at {self.base_url} is unreachable ({reason}) for {event_type!r}"
             ) from None
         except ValueError:
-            raise SchemaRegistryUnavailable(
-                f"the registry at {self.base_url} did not answer JSON"
-            ) from None
+            raise SchemaRegistryUnavailable(f"the registry at {self.base_url} did not answer JSON") from None
         if not isinstance(body, dict):
-            raise SchemaRegistryUnavailable(
-                f"the registry at {self.base_url} answered no object"
-            )
+            raise SchemaRegistryUnavailable(f"the registry at {self.base_url} answered no object")
         return _event_schema(event_type, body)
 
 
@@ -202,9 +188,7 @@ def _event_schema(event_type: str, spec: Mapping[str, Any]) -> EventSchema:
         schema = spec["schema"]
         version = int(spec.get("version", 1))
     except (KeyError, TypeError, ValueError):
-        raise InvalidSchema(
-            f"{event_type}: expected {{'schema': ..., 'version': int}}"
-        ) from None
+        raise InvalidSchema(f"{event_type}: expected {{'schema': ..., 'version': int}}") from None
     if not isinstance(schema, dict | bool):
         raise InvalidSchema(f"{event_type} v{version}: the schema is not a JSON object")
     return EventSchema(event_type, version, schema, spec.get("topic"), spec.get("bus"))
@@ -223,22 +207,12 @@ class _CompiledSchema:
             self._py = _python_validator(event, rs_error)
 
     def is_valid(self, payload: Any) -> bool:
-        return (
-            self._rs.is_valid(payload)
-            if self._rs is not None
-            else self._py.is_valid(payload)
-        )
+        return self._rs.is_valid(payload) if self._rs is not None else self._py.is_valid(payload)
 
     def errors(self, payload: Any) -> list[PayloadError]:
         if self._rs is not None:
-            return [
-                PayloadError(json_path(_rs_path(e)), e.message)
-                for e in self._rs.iter_errors(payload)
-            ]
-        return [
-            PayloadError(json_path(list(e.absolute_path)), e.message)
-            for e in self._py.iter_errors(payload)
-        ]
+            return [PayloadError(json_path(_rs_path(e)), e.message) for e in self._rs.iter_errors(payload)]
+        return [PayloadError(json_path(list(e.absolute_path)), e.message) for e in self._py.iter_errors(payload)]
 
 
 def _rs_path(error: jsonschema_rs.ValidationError) -> list[str | int]:
@@ -255,9 +229,7 @@ def _python_validator(event: EventSchema, rs_error: Exception):
     try:
         cls.check_schema(event.schema)
     except jsonschema.SchemaError as exc:
-        raise InvalidSchema(
-            f"{event.event_type} v{event.version}: {exc.message}"
-        ) from None
+        raise InvalidSchema(f"{event.event_type} v{event.version}: {exc.message}") from None
     log.info(
         "jsonschema_rs cannot compile %s v%s (%s); using jsonschema",
         event.event_type,

@@ -85,9 +85,7 @@ def validators() -> Validators:
         ("legacy.thing", {}, "$.name", "required"),
     ],
 )
-def test_invalid_payload_names_path_and_message(
-    validators, event_type, payload, path, words
-):
+def test_invalid_payload_names_path_and_message(validators, event_type, payload, path, words):
     with pytest.raises(InvalidPayload) as caught:
         validators.validate(event_type, payload)
     assert caught.value.path == path
@@ -163,9 +161,7 @@ class _Registry:
                 prefix, suffix = "/api/v1/registry/events/", "/versions/latest"
                 name = self.path.removeprefix(prefix).removesuffix(suffix)
                 if registry.status != 200 or name != "order.placed":
-                    self.send_response(
-                        registry.status if registry.status != 200 else 404
-                    )
+                    self.send_response(registry.status if registry.status != 200 else 404)
                     self.end_headers()
                     return
                 body = {
@@ -187,9 +183,7 @@ class _Registry:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(
-            target=self.server.serve_forever, args=(0.05,), daemon=True
-        ).start()
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
 
     def stop(self):
         self.server.shutdown()
@@ -207,9 +201,7 @@ def test_registry_fetches_latest_with_token(registry):
     schemas = RegistrySchemas(registry.url + "/", "s3cret", ttl_s=300)
     event = schemas.get("order.placed")
     assert (event.version, event.topic, event.bus) == (3, "orders", "kafka")
-    assert registry.requests == [
-        ("/api/v1/registry/events/order.placed/versions/latest", "Token s3cret")
-    ]
+    assert registry.requests == [("/api/v1/registry/events/order.placed/versions/latest", "Token s3cret")]
     # Validation uses the fetched schema.
     with pytest.raises(InvalidPayload, match=r"\$\.amount"):
         Validators(schemas).validate("order.placed", {"order_id": "o", "amount": -1})

@@ -1,0 +1,86 @@
+"""A consumer process for the kill test (tests/sdk/test_kill.py).
+
+    python tests/sdk/crashy_consumer.py KIND TOPIC GROUP OUT_FILE [--hang-after N]
+
+Consumes TOPIC as GROUP with the SDK and appends the `ce_id` of every event it
+handles to OUT_FILE, one per line, with one O_APPEND write each (a SIGKILL
+cannot leave half a line). Events whose payload says `"fail": true` always
+raise, so they end up dead-lettered. With --hang-after N the handler blocks
+forever once this process has handled N events: the test then SIGKILLs it at a
+known point, mid-batch, with handled-but-uncommitted records behind it.
+SIGTERM stops it cleanly. The bus address comes from KAFKA_BOOTSTRAP_SERVERS
+or REDIS_URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from eventhub.bus import open_bus
+from eventhub.sdk import Consumer, Event
+
+# Short timeouts so a killed member is noticed quickly (Kafka session, Redis claim).
+BUS_OPTIONS = {
+    "kafka": lambda: {
+        "bootstrap_servers": os.environ["KAFKA_BOOTSTRAP_SERVERS"],
+        "session_timeout_ms": 2000,
+        "heartbeat_interval_ms": 500,
+    },
+    "redis": lambda: {"url": os.environ["REDIS_URL"], "claim_idle_ms": 500},
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("kind", choices=sorted(BUS_OPTIONS))
+    parser.add_argument("topic")
+    parser.add_argument("group")
+    parser.add_argument("out_file")
+    parser.add_argument("--hang-after", type=int, default=0)
+    args = parser.parse_args()
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    out = os.open(args.out_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    handled = 0
+
+    bus = open_bus(args.kind, **BUS_OPTIONS[args.kind]())
+    consumer = Consumer(
+        bus,
+        "crashy",
+        args.group,
+        [args.topic],
+        # 3, not 2: entries the killed consumer held come back with a delivery
+        # count of 2 on Redis, which must not make them poison.
+        max_attempts=3,
+        backoff_s=0.01,
+        heartbeat_interval_s=None,
+    )
+
+    @consumer.handler("order.placed")
+    def record(event: Event) -> None:
+        nonlocal handled
+        if event.payload.get("fail"):
+            raise RuntimeError("this order always fails")
+        if args.hang_after and handled >= args.hang_after:
+            threading.Event().wait()  # hang here until SIGKILL
+        os.write(out, f"{event.id}\n".encode())
+        handled += 1
+
+    try:
+        consumer.run(stop)
+    finally:
+        consumer.close()
+        bus.close()
+        os.close(out)
+
+
+if __name__ == "__main__":
+    main()

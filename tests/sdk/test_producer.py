@@ -1,0 +1,98 @@
+"""Producer on both real buses: validation gates the send; CloudEvents headers on the record."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from eventhub.sdk import InvalidPayload, LocalSchemas, NoTopic, Producer
+from tests.sdk import ORDER_SCHEMA, read_records, total_end_offset
+
+
+@pytest.fixture
+def topic(bus, unique):
+    name = unique("orders")
+    bus.create_topic(name)
+    return name
+
+
+@pytest.fixture
+def producer(bus, topic):
+    schemas = LocalSchemas({"order.placed": {"schema": ORDER_SCHEMA, "version": 4, "topic": topic}})
+    with Producer(bus, "checkout", schemas, heartbeat_interval_s=None) as producer:
+        yield producer
+
+
+def test_invalid_payload_is_refused_and_nothing_is_sent(bus, topic, producer):
+    with pytest.raises(InvalidPayload) as caught:
+        producer.publish("order.placed", {"order_id": "o-1", "amount": -3})
+    assert caught.value.path == "$.amount"
+    assert "$.amount" in str(caught.value) and "minimum of 0" in str(caught.value)
+    with pytest.raises(InvalidPayload, match=r"\$\.order_id"):
+        producer.publish_nowait("order.placed", {"amount": 1})
+    producer.flush()
+
+    assert total_end_offset(bus, topic) == 0
+
+
+def test_valid_payload_is_a_cloudevent(bus, topic, producer):
+    published = producer.publish(
+        "order.placed",
+        {"order_id": "o-1", "amount": 12.5, "note": "café"},
+        key="o-1",
+        headers={"traceparent": "00-abc-def-01", "ce_type": "spoofed"},
+        correlation_id="corr-7",
+    )
+    assert published.topic == topic
+    assert total_end_offset(bus, topic) == 1
+
+    [record] = read_records(bus, topic, 1)
+    assert record.key == b"o-1"
+    assert record.value == '{"order_id":"o-1","amount":12.5,"note":"café"}'.encode()
+    headers = dict(record.headers)
+    assert uuid.UUID(headers["ce_id"].decode()).version == 4
+    assert headers["ce_type"] == b"order.placed"
+    assert record.header("ce_type") == b"order.placed"  # the caller cannot override it
+    assert [name for name, _ in record.headers].count("ce_type") == 1
+    assert headers["ce_source"] == b"/services/checkout"
+    assert headers["ce_specversion"] == b"1.0"
+    ce_time = headers["ce_time"].decode()
+    assert ce_time.endswith("Z")
+    sent_at = datetime.fromisoformat(ce_time)
+    assert abs((datetime.now(UTC) - sent_at).total_seconds()) < 60
+    assert headers["content-type"] == b"application/json"
+    assert headers["x-eventhub-schema-version"] == b"4"
+    assert headers["x-eventhub-correlation-id"] == b"corr-7"
+    assert headers["traceparent"] == b"00-abc-def-01"
+
+
+def test_publish_nowait_buffers_until_flush(bus, topic, producer):
+    ids = [producer.publish_nowait("order.placed", {"order_id": f"o-{n}", "amount": n}) for n in range(200)]
+    producer.flush()
+    assert total_end_offset(bus, topic) == 200
+    assert len(set(ids)) == 200
+
+    records = read_records(bus, topic, 200)
+    first = records[0]
+    # Without an explicit correlation id, a new chain starts at the event itself.
+    assert first.header("x-eventhub-correlation-id") == first.header("ce_id")
+    assert {json.loads(r.value)["order_id"] for r in records} == {f"o-{n}" for n in range(200)}
+
+
+def test_topic_argument_and_missing_topic(bus, topic, unique):
+    schemas = LocalSchemas(
+        {
+            "order.placed": {"schema": ORDER_SCHEMA, "version": 1},
+            "order.shipped": {"schema": {"type": "object"}, "version": 1},
+        }
+    )
+    producer = Producer(bus, "checkout", schemas, source="urn:shop:checkout", heartbeat_interval_s=None)
+    with pytest.raises(NoTopic, match="order.shipped"):
+        producer.publish("order.shipped", {})
+    producer.publish("order.placed", {"order_id": "o", "amount": 0}, topic=topic)
+    [record] = read_records(bus, topic, 1)
+    assert record.header("ce_source") == b"urn:shop:checkout"
+    producer.close()
