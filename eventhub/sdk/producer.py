@@ -29,9 +29,22 @@ class NoTopic(ValueError):
     __module__ = "eventhub.sdk"
 
 
+# One encoder for all calls: json.dumps with options builds a new one each time.
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+# Headers the SDK sets; a caller's header of the same name would contradict them.
+_RESERVED = frozenset(
+    (h.CE_ID, h.CE_TYPE, h.CE_SOURCE, h.CE_SPECVERSION, h.CE_TIME, h.CONTENT_TYPE, h.SCHEMA_VERSION, h.CORRELATION_ID)
+)
+
+
 def encode_payload(payload: Any) -> bytes:
     """Compact JSON, UTF-8 (not ASCII-escaped), as every EventHub payload."""
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _JSON.encode(payload).encode("utf-8")
+
+
+def _caller_headers(headers: HeadersIn | None) -> Headers:
+    return [(name, value) for name, value in h.encode_headers(headers) if name not in _RESERVED] if headers else []
 
 
 def encode_key(key: str | bytes | None) -> bytes | None:
@@ -58,6 +71,7 @@ class Producer:
         self.service = service
         self.source = source or f"/services/{service}"
         self.validators = Validators(schemas)
+        self._static: dict[tuple[str, int], Headers] = {}
         self.heartbeat: Heartbeat | None = None
         if heartbeat_interval_s:
             self.heartbeat = Heartbeat(bus, service, "producer", interval_s=heartbeat_interval_s).start()
@@ -144,25 +158,29 @@ class Producer:
         if not topic:
             raise NoTopic(f"no topic for {event_type}: pass topic= or give the schema source one")
         event_id = str(uuid.uuid4())
-        own = self._cloudevent_headers(event_id, schema, correlation_id)
-        reserved = {name for name, _ in own}
-        # The SDK's headers describe the event; a caller's header of the same name would contradict them.
-        extra = [(name, value) for name, value in h.encode_headers(headers) if name not in reserved]
-        record_headers = extra + own
-        return topic, encode_payload(payload), encode_key(key), record_headers, event_id
-
-    def _cloudevent_headers(self, event_id: str, schema: EventSchema, correlation_id: str | None) -> Headers:
-        return [
+        record_headers = [
+            *_caller_headers(headers),
             (h.CE_ID, event_id.encode()),
-            (h.CE_TYPE, schema.event_type.encode("utf-8")),
-            (h.CE_SOURCE, self.source.encode("utf-8")),
-            (h.CE_SPECVERSION, h.CE_SPECVERSION_VALUE.encode()),
+            *self._static_headers(schema),
             (h.CE_TIME, h.utc_now_iso().encode()),
-            (h.CONTENT_TYPE, h.JSON_CONTENT_TYPE.encode()),
-            (h.SCHEMA_VERSION, str(schema.version).encode()),
             # A new chain of events starts with its first event's id.
             (h.CORRELATION_ID, (correlation_id or event_id).encode("utf-8")),
         ]
+        return topic, encode_payload(payload), encode_key(key), record_headers, event_id
+
+    def _static_headers(self, schema: EventSchema) -> Headers:
+        """The headers that are the same for every event of one type and version, encoded once."""
+        cache_key = (schema.event_type, schema.version)
+        static = self._static.get(cache_key)
+        if static is None:
+            static = self._static[cache_key] = [
+                (h.CE_TYPE, schema.event_type.encode("utf-8")),
+                (h.CE_SOURCE, self.source.encode("utf-8")),
+                (h.CE_SPECVERSION, h.CE_SPECVERSION_VALUE.encode()),
+                (h.CONTENT_TYPE, h.JSON_CONTENT_TYPE.encode()),
+                (h.SCHEMA_VERSION, str(schema.version).encode()),
+            ]
+        return static
 
     def _published(self, n: int) -> None:
         if self.heartbeat is not None:
