@@ -184,14 +184,17 @@ def _end_offsets(bus: Bus, names: list[str]) -> dict[str, dict[int, int]]:
 def _committed(bus: Bus, groups: dict[str, GroupInfo], ends: dict[str, dict[int, int]]) -> dict:
     """Committed offsets of every group on every topic it has committed on or is assigned.
 
-    Uses the adapter's batched ``committed_offsets_many(groups)`` when it has one
-    (one round trip for all groups); otherwise one ``committed_offsets`` per group
-    and topic.
+    One batched ``committed_offsets_many`` (Kafka: one OffsetFetch for all groups;
+    Redis: two pipelines); when a topic vanishes in the middle of it, one
+    ``committed_offsets`` per group and topic, skipping what is gone.
     """
-    many: Callable | None = getattr(bus, "committed_offsets_many", None)
-    if many is not None and groups:
-        found = many(sorted(groups))
+    if not groups:
+        return {}
+    try:
+        found = bus.committed_offsets_many(sorted(groups))
         return {g: {t: dict(p) for t, p in topics.items() if t in ends} for g, topics in found.items()}
+    except UnknownTopic:
+        pass
     committed: dict[str, dict[str, dict[int, int | None]]] = {}
     for name, info in groups.items():
         per_topic = committed.setdefault(name, {})

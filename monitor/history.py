@@ -59,7 +59,8 @@ def write(kind: str, at: datetime, topics: Iterable[dict], groups: Iterable[dict
         )
         for g in groups
     ]
-    Sample.objects.bulk_create(rows, batch_size=500)
+    with transaction.atomic():  # one commit, not one per batch (SQLite splits big inserts)
+        Sample.objects.bulk_create(rows, batch_size=500)
     return len(rows)
 
 

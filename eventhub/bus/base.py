@@ -189,6 +189,14 @@ class Bus(abc.ABC):
     def group_lag(self, group: str) -> list[PartitionLag]:
         """`lag` for every topic the group consumes or has committed on."""
 
+    def committed_offsets_many(self, groups: list[str]) -> dict[str, dict[str, dict[int, int | None]]]:
+        """{group: {topic: {partition: committed}}} for every topic each group committed on.
+
+        The monitor's collector calls this every tick for every group, so the
+        backends override it with a batched read; this default asks group by group.
+        """
+        return {g: {t: self.committed_offsets(g, t) for t in self.describe_group(g).topics} for g in groups}
+
     @abc.abstractmethod
     def list_groups(self) -> list[GroupInfo]: ...
 

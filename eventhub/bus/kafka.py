@@ -506,6 +506,29 @@ class KafkaBus(Bus):
                 committed[tp.topic][tp.partition] = meta.offset
         return committed
 
+    def committed_offsets_many(self, groups: list[str]) -> dict[str, dict[str, dict[int, int | None]]]:
+        """One OffsetFetch per coordinator for all groups (Kafka 3.0+, KIP-709; Tansu).
+
+        Only committed partitions are listed. One unknown group fails the whole
+        batch, and older brokers take one group per request: then group by group.
+        """
+        groups = list(groups)
+        if not groups:
+            return {}
+        try:
+            with _kafka_errors():
+                offsets = self._admin().list_group_offsets(groups)
+        except (BusUnavailable, BusTimeout):
+            raise
+        except BusError:
+            return {group: dict(self._committed(group)) for group in groups}
+        result: dict[str, dict[str, dict[int, int | None]]] = {group: {} for group in groups}
+        for group, partitions in offsets.items():
+            for tp, meta in partitions.items():
+                if meta.offset >= 0:
+                    result.setdefault(group, {}).setdefault(tp.topic, {})[tp.partition] = meta.offset
+        return result
+
     def committed_offsets(self, group: str, topic: str) -> dict[int, int | None]:
         with _kafka_errors():
             partitions = self._admin().leaders([topic])[topic]

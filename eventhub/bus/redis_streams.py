@@ -403,6 +403,19 @@ class RedisBus(Bus):
     def committed_offsets(self, group: str, topic: str) -> dict[int, int | None]:
         return {0: self.lag(group, topic)[0].committed}
 
+    def committed_offsets_many(self, groups: list[str]) -> dict[str, dict[str, dict[int, int | None]]]:
+        """Two pipelines for all groups: XINFO GROUPS of every stream, XINFO STREAM of theirs."""
+        wanted = set(groups)
+        by_topic = self._groups_of(self._streams())
+        topics = sorted(topic for topic, by_name in by_topic.items() if wanted & by_name.keys())
+        streams = self._stream_infos(topics)
+        result: dict[str, dict[str, dict[int, int | None]]] = {group: {} for group in groups}
+        for topic in topics:
+            for name, info in by_topic[topic].items():
+                if name in wanted:
+                    result[name][topic] = {0: self._lag_row(name, topic, streams[topic], info).committed}
+        return result
+
     def lag(self, group: str, topic: str) -> list[PartitionLag]:
         pipe = self._client.pipeline(transaction=False)
         pipe.xinfo_stream(topic)

@@ -189,3 +189,14 @@ def test_heartbeats_make_services_up_then_down(bus, unique):
         assert entry["up"] is False and entry["instances"] == 0
     finally:
         collector.close()
+
+
+def test_committed_offsets_of_many_groups_in_one_call(bus, unique):
+    """The batched read the collector makes every tick (unknown groups come back empty)."""
+    topic, first, second, unknown = unique("orders"), unique("g1"), unique("g2"), unique("nobody")
+    produce_and_consume(bus, topic, first, produced=6, consumed=2)
+    produce_and_consume(bus, topic, second, produced=0, consumed=5)
+    found = bus.committed_offsets_many([first, second, unknown])
+    assert found[first] == {topic: {0: 2}}
+    assert found[second] == {topic: {0: 5}}
+    assert found.get(unknown, {}) == {}
