@@ -300,3 +300,19 @@ def test_firing_queues_the_webhook_in_the_background(settings, unique, hook_fact
     done = wait_until(lambda: _settled(alert.pk, lambda a: a.webhook_delivered_at), 10, "the background delivery")
     assert done.webhook_attempts == 2
     assert [body["event"] for body in hook.bodies] == ["alert.firing", "alert.firing"]
+
+
+@pytest.mark.django_db
+def test_the_celery_task_retries_by_rescheduling_itself(settings, unique, hook_factory):
+    """In a worker each attempt is one run; `apply` runs the retries eagerly, in order."""
+    from monitor import tasks
+
+    hook = hook_factory([500, 500, 200])
+    settings.EVENTHUB_ALERT_WEBHOOK_URL = ""
+    alert = _fire(unique)
+    settings.EVENTHUB_ALERT_WEBHOOK_URL = hook.url
+    tasks.deliver_alert_webhook.apply(args=(alert.pk, "firing"))
+    alert.refresh_from_db()
+    assert alert.webhook_attempts == 3
+    assert alert.webhook_delivered_at is not None
+    assert len(hook.bodies) == 3
