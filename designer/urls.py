@@ -1,5 +1,6 @@
 from django.urls import include, path
 
+from designer.views import asyncapi as asyncapi_views
 from designer.views import canvas, catalog
 
 urlpatterns = [
@@ -14,4 +15,6 @@ urlpatterns = [
     path("catalog/services/<slug:slug>/", catalog.service_detail, name="designer-service-detail"),
     path("catalog/topics/<int:pk>/", catalog.topic_detail, name="designer-topic-detail"),
     # AsyncAPI
+    path("catalog/import/", asyncapi_views.import_document, name="designer-asyncapi-import"),
+    path("catalog/export/asyncapi.yaml", asyncapi_views.export_document, name="designer-asyncapi-export"),
 ]

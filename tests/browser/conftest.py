@@ -1,0 +1,338 @@
+"""The shared browser-test harness: a live EventHub under Daphne, and real Chromium.
+
+Browser tests drive the app a user would run: Daphne in a subprocess (HTTP and
+websockets), a fresh SQLite file, the real broker and Redis of the test run
+(REDIS_URL / KAFKA_BOOTSTRAP_SERVERS, exported by tests.services), and Debian's
+Chromium through Playwright's sync API. They never touch the pytest-django test
+database: set data up through the UI, the API, or `live_app.manage()/shell()`.
+
+Writing one:
+
+    import pytest
+
+    pytestmark = pytest.mark.browser          # every browser test carries the mark
+
+    def test_viewer_reads(live_app, page_as):
+        live_app.manage("seed_demo")           # management commands on the app's DB
+        page = page_as("viewer")               # logged in through the real login form
+        page.goto("/designer/")                # relative to live_app.url
+        expect(page.locator("h1")).to_have_text("Designer")
+
+Fixtures:
+- `live_app` (session): the shared app. `.url`, `.env`, `.db_path`, `.log_path`,
+  `.users` ({role: (username, password)}), `.manage(*args, check=True)` ->
+  CompletedProcess, `.shell(code)` -> CompletedProcess (`manage.py shell -c`),
+  `.log_text()`. Roles: "admin" (superuser), "designer", "operator", "viewer".
+- `make_live_app` (session): `make_live_app(env={"EVENTHUB_RUN_LOOPS": "1"})`
+  starts another app with its own fresh database (a copy of the migrated
+  template, so it is quick) and extra environment; stopped at session end. Use it
+  when a test needs the background loops or a pristine design.
+- `browser` (session): Playwright's Browser (headless /usr/bin/chromium).
+- `page_as` (per test): `page_as(role, app=None)` -> a Page in a new context,
+  logged in as that persona (role None: anonymous), base_url set to the app.
+  `page_as.errors(page)` lists uncaught JS errors and console errors seen so far.
+  Contexts close at teardown; when the test failed, every page it opened is
+  saved under var/screenshots/<test>-<n>.png first.
+
+Other rules:
+- No sleeps: wait with Playwright's auto-waiting `expect(...)` or `page.wait_for_function`.
+- Use unique names (the `unique` fixture): the shared app's database lives for
+  the whole session and other tests write to it too.
+- Browser tests run after all other tests (see `pytest_collection_modifyitems`):
+  Playwright's sync API keeps an asyncio loop registered on the main thread, and
+  Django's ORM refuses to run in a thread with a running loop, so database
+  tests scheduled after the first browser test would fail.
+- Chromium missing: the tests are skipped with the reason, except when the CI
+  environment variable is set, where that is an error.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from eventhub.broker import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "var" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+STARTUP_SECONDS = 60
+VIEWPORT = {"width": 1400, "height": 900}
+
+# role -> (username, password, group or None for the superuser)
+PERSONAS: dict[str, tuple[str, str, str | None]] = {
+    "admin": ("ada-admin", "browser-admin-pw", None),
+    "designer": ("dana-designer", "browser-designer-pw", "Designer"),
+    "operator": ("otto-operator", "browser-operator-pw", "Operator"),
+    "viewer": ("vera-viewer", "browser-viewer-pw", "Viewer"),
+}
+
+_CREATE_PERSONAS = """
+from django.core.management import call_command
+call_command("migrate", interactive=False, verbosity=0)
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+User = get_user_model()
+for username, password, group in {personas!r}:
+    if group is None:
+        User.objects.create_superuser(username, username + "@example.com", password)
+    else:
+        user = User.objects.create_user(username, username + "@example.com", password)
+        user.groups.add(Group.objects.get(name=group))
+print("personas:", User.objects.count())
+"""
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run browser tests last (see the module docstring for why)."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the item, so teardown knows whether the test failed."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
+
+# --------------------------------------------------------------------------- the live app
+def _app_env(db_path: Path, var_dir: Path, extra: dict[str, str] | None) -> dict[str, str]:
+    env = dict(os.environ)
+    # The loops (collector, dead-letter ingester) only when a test asks for them.
+    env.pop("EVENTHUB_RUN_LOOPS", None)
+    env.update(
+        DATABASE_URL=f"sqlite:///{db_path}",
+        EVENTHUB_VAR_DIR=str(var_dir),
+        DEBUG="true",
+        EVENTHUB_WORKERS="inprocess",
+        DJANGO_SETTINGS_MODULE="eventhub.settings",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra or {})
+    return env
+
+
+def _run_manage(
+    env: dict[str, str], *args: str, check: bool = True, timeout: float = 180
+) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"manage.py {' '.join(args)} exited {result.returncode}\n"
+            f"--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-4000:]}"
+        )
+    return result
+
+
+@dataclass
+class LiveApp:
+    """One running EventHub (Daphne) with its own SQLite database."""
+
+    url: str
+    env: dict[str, str]
+    db_path: Path
+    log_path: Path
+    process: subprocess.Popen
+    users: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def manage(self, *args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess:
+        """Run a management command against this app's database (raises on failure unless check=False)."""
+        return _run_manage(self.env, *args, check=check, timeout=timeout)
+
+    def shell(self, code: str, check: bool = True) -> subprocess.CompletedProcess:
+        """Run Python in `manage.py shell -c` against this app's database; print() what you need back."""
+        return self.manage("shell", "-c", code, check=check)
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+def _wait_until_healthy(app: LiveApp) -> None:
+    """Poll /healthz until it answers 200, the process dies, or the deadline passes."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        if app.process.poll() is not None:
+            raise RuntimeError(f"daphne exited with {app.process.returncode}:\n{app.log_text()[-4000:]}")
+        try:
+            with urllib.request.urlopen(f"{app.url}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return
+                last = f"HTTP {response.status}"
+        except urllib.error.HTTPError as error:
+            last = f"HTTP {error.code}: {error.read()[:500]!r}"
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
+            last = str(error)
+        time.sleep(0.1)  # polling interval of a deadline wait, not synchronisation
+    app.stop()
+    raise RuntimeError(f"daphne not healthy after {STARTUP_SECONDS}s ({last}):\n{app.log_text()[-4000:]}")
+
+
+@pytest.fixture(scope="session")
+def _template_db(tmp_path_factory) -> Path:
+    """A migrated database with the personas, copied by every live app."""
+    folder = tmp_path_factory.mktemp("eventhub-template")
+    db_path = folder / "template.sqlite3"
+    env = _app_env(db_path, folder / "var", None)
+    # One process for both: each manage.py start costs seconds of imports.
+    personas = [(u, p, g) for u, p, g in PERSONAS.values()]
+    _run_manage(env, "shell", "-c", _CREATE_PERSONAS.format(personas=personas))
+    return db_path
+
+
+@pytest.fixture(scope="session")
+def make_live_app(tmp_path_factory, _template_db) -> Iterator[Callable[..., LiveApp]]:
+    """make_live_app(env=None, name="app") -> a started LiveApp on a fresh copy of the template DB."""
+    started: list[LiveApp] = []
+
+    def start(env: dict[str, str] | None = None, name: str = "app") -> LiveApp:
+        folder = tmp_path_factory.mktemp(f"eventhub-{name}")
+        db_path = folder / "eventhub.sqlite3"
+        shutil.copyfile(_template_db, db_path)
+        app_env = _app_env(db_path, folder / "var", env)
+        port = free_port()
+        log_path = folder / "daphne.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "eventhub.asgi:application"],
+                cwd=ROOT,
+                env=app_env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        app = LiveApp(
+            url=f"http://127.0.0.1:{port}",
+            env=app_env,
+            db_path=db_path,
+            log_path=log_path,
+            process=process,
+            users={role: (username, password) for role, (username, password, _) in PERSONAS.items()},
+        )
+        started.append(app)
+        _wait_until_healthy(app)
+        return app
+
+    yield start
+    for app in reversed(started):
+        app.stop()
+
+
+@pytest.fixture(scope="session")
+def live_app(make_live_app) -> LiveApp:
+    """The shared live EventHub for this test session."""
+    return make_live_app(name="shared")
+
+
+# --------------------------------------------------------------------------- Chromium
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium driven by Playwright (never `playwright install`)."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing, and CI is set: browser tests must run in CI (apt install chromium).")
+        pytest.skip(f"{CHROMIUM} is not installed (apt install chromium); set CI=1 to make this an error.")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _console_error(errors: list[str], message) -> None:
+    if message.type != "error":
+        return
+    where = message.location.get("url", "") if message.location else ""
+    # Chromium asks every site for /favicon.ico; EventHub has none, and that is not a page error.
+    if where.endswith("/favicon.ico"):
+        return
+    errors.append(f"console: {message.text} ({where})")
+
+
+class PageFactory:
+    """`page_as(role, app=None)`; see the module docstring."""
+
+    def __init__(self, browser, default_app: LiveApp) -> None:
+        self._browser = browser
+        self._default_app = default_app
+        self.pages: list = []
+        self._errors: dict[int, list[str]] = {}
+
+    def __call__(self, role: str | None = "designer", app: LiveApp | None = None):
+        app = app or self._default_app
+        context = self._browser.new_context(base_url=app.url, viewport=VIEWPORT)
+        page = context.new_page()
+        errors: list[str] = []
+        self._errors[id(page)] = errors
+        page.on("pageerror", lambda error: errors.append(f"pageerror: {error}"))
+        page.on("console", lambda message: _console_error(errors, message))
+        self.pages.append(page)
+        if role is not None:
+            username, password = app.users[role]
+            page.goto("/login/")
+            page.fill("#id_username", username)
+            page.fill("#id_password", password)
+            page.click("form button[type=submit]")
+            page.wait_for_url(lambda url: "/login/" not in url)
+        return page
+
+    def errors(self, page) -> list[str]:
+        return list(self._errors.get(id(page), []))
+
+    def close(self, failed_test: str | None) -> None:
+        for number, page in enumerate(self.pages, start=1):
+            if failed_test and not page.is_closed():
+                SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+                safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", failed_test)[:150]
+                try:
+                    page.screenshot(path=str(SCREENSHOTS / f"{safe}-{number}.png"), full_page=True)
+                except Exception as error:  # noqa: BLE001 - a failed screenshot must not hide the test's failure
+                    print(f"screenshot failed: {error}")
+            page.context.close()
+
+
+@pytest.fixture
+def page_as(browser, live_app, request) -> Iterator[PageFactory]:
+    factory = PageFactory(browser, live_app)
+    yield factory
+    report = getattr(request.node, "rep_call", None)
+    factory.close(request.node.nodeid if report is not None and report.failed else None)
