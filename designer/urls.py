@@ -7,6 +7,8 @@ urlpatterns = [
     path("api/v1/", include("designer.api_urls")),
     # Canvas and flowcharts
     path("designer/", canvas.canvas, name="designer-canvas"),
+    path("designer/flowchart/", canvas.flowchart_page, name="designer-flowchart"),
+    path("designer/flowchart.mmd", canvas.flowchart_mmd, name="designer-flowchart-mmd"),
     # Catalog
     path("catalog/", catalog.catalog, name="designer-catalog"),
     path("catalog/events/<str:name>/", catalog.event_detail, name="designer-event-detail"),
