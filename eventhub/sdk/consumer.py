@@ -186,6 +186,8 @@ class Consumer:
                     self.group,
                     type(exc).__name__,
                 )
+                with self._lock:
+                    self._rejoin()  # whatever failed (poll, commit, dead letter), start over from the last commit
                 self._stop.wait(self.backoff_max_s)
 
     def run_once(self, timeout_s: float = 1.0) -> int:

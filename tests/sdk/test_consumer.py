@@ -7,7 +7,9 @@ can look at the broker between steps.
 from __future__ import annotations
 
 import itertools
+import logging
 import struct
+import threading
 import time
 from datetime import UTC, datetime
 
@@ -309,3 +311,26 @@ def test_redis_entry_redelivered_too_often_is_dead_lettered(redis_url, unique):
         consumer.close()
         crashed.close()
         bus.close()
+
+
+def test_run_rides_out_a_missing_topic_until_stopped(bus, unique, caplog):
+    """run() treats bus errors as passing: it re-joins after a pause and goes on."""
+    topic = unique("later")
+    consumer = Consumer(bus, "billing", unique("billing"), [topic], backoff_max_s=0.1, heartbeat_interval_s=None)
+    seen: list[Event] = []
+    consumer.default_handler(seen.append)
+    stop = threading.Event()
+    runner = threading.Thread(target=consumer.run, args=(stop,))
+    runner.start()
+    try:
+        with caplog.at_level(logging.WARNING, logger="eventhub.sdk.consumer"):
+            wait_until(lambda: "bus error UnknownTopic" in caplog.text, what="a failed join")
+        bus.create_topic(topic)
+        bus.publish(topic, b'{"n":1}', headers=[("ce_type", b"thing.happened")])
+        wait_until(lambda: len(seen) == 1, what="the event, once the topic exists")
+    finally:
+        stop.set()
+        runner.join(15)
+        consumer.close()
+    assert not runner.is_alive()
+    assert seen[0].payload == {"n": 1} and seen[0].type == "thing.happened"
