@@ -78,3 +78,16 @@ def test_ensure_admin_creates_once_and_prints_the_login(capsys, django_user_mode
     call_command("ensure_admin")
     assert "password: " not in capsys.readouterr().out
     assert django_user_model.objects.filter(is_superuser=True).count() == 1
+
+
+@pytest.mark.django_db
+def test_login_is_throttled_after_repeated_failures(client, viewer, settings):
+    statuses = [
+        client.post("/login/", {"username": "vera-viewer", "password": "wrong"}).status_code
+        for _ in range(settings.AXES_FAILURE_LIMIT)
+    ]
+    assert statuses == [200] * (settings.AXES_FAILURE_LIMIT - 1) + [429]
+    locked = client.post("/login/", {"username": "vera-viewer", "password": "pw-vera-viewer"})
+    assert locked.status_code == 429
+    assert "Too many failed logins" in locked.content.decode()
+    assert client.get("/").status_code == 302  # the right password did not get in
