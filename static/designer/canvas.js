@@ -97,6 +97,7 @@
 
   // One change at a time, in order: drag ends, saves and undos never interleave.
   let queue = Promise.resolve();
+  let moveTimer = null; // a drag end waiting to be saved (see "moving nodes")
   function enqueue(step) {
     queue = queue.then(step).catch(function (err) {
       setStatus("Unexpected error: " + (err && err.message ? err.message : err), true);
@@ -217,10 +218,16 @@
   // For debugging and the browser tests: the Cytoscape instance and a snapshot.
   window.eventhubCanvas = {
     cy: cy,
-    idle: function () {
-      return queue.then(function () {
-        return true;
-      });
+    // Resolves once no change is queued or about to be (a drag end saves on the next tick).
+    idle: async function () {
+      for (;;) {
+        const seen = queue;
+        await seen;
+        await new Promise(function (resolve) {
+          setTimeout(resolve, 0);
+        });
+        if (seen === queue && moveTimer === null) return true;
+      }
     },
   };
 
@@ -1035,7 +1042,6 @@
   // ------------------------------------------------------------------ moving nodes
   const grabbedAt = new Map();
   let moved = [];
-  let moveTimer = null;
   cy.on("grab", "node", function (evt) {
     const node = evt.target;
     grabbedAt.set(node.id(), Object.assign({}, node.position()));
@@ -1051,6 +1057,7 @@
     // A multi-node drag ends with one dragfree per node: save them as one change.
     clearTimeout(moveTimer);
     moveTimer = setTimeout(function () {
+      moveTimer = null;
       const batch = moved;
       moved = [];
       savePositions(batch, batch.length === 1 ? "moving " + cy.getElementById(batch[0].id).data("label") : "moving " + batch.length + " nodes");

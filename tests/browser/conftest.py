@@ -22,7 +22,8 @@ Fixtures:
 - `live_app` (session): the shared app. `.url`, `.env`, `.db_path`, `.log_path`,
   `.users` ({role: (username, password)}), `.manage(*args, check=True)` ->
   CompletedProcess, `.shell(code)` -> CompletedProcess (`manage.py shell -c`),
-  `.log_text()`. Roles: "admin" (superuser), "designer", "operator", "viewer".
+  `.log_text()`, `.restart()` (same port and database: for reconnect tests).
+  Roles: "admin" (superuser), "designer", "operator", "viewer".
 - `make_live_app` (session): `make_live_app(env={"EVENTHUB_RUN_LOOPS": "1"})`
   starts another app with its own fresh database (a copy of the migrated
   template, so it is quick) and extra environment; stopped at session end. Use it
@@ -48,6 +49,7 @@ Other rules:
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
@@ -161,7 +163,7 @@ class LiveApp:
     env: dict[str, str]
     db_path: Path
     log_path: Path
-    process: subprocess.Popen
+    process: subprocess.Popen | None = None
     users: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def manage(self, *args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess:
@@ -175,8 +177,27 @@ class LiveApp:
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def start(self) -> None:
+        """Start Daphne on this app's port, database and environment; return once /healthz says ok."""
+        port = self.url.rsplit(":", 1)[1]
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", port, "eventhub.asgi:application"],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        _wait_until_healthy(self)
+
+    def restart(self) -> None:
+        """Stop and start again (same port, database, environment): for reconnect tests."""
+        self.stop()
+        self.start()
+
     def stop(self) -> None:
-        if self.process.poll() is None:
+        if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout=10)
@@ -190,8 +211,9 @@ def _wait_until_healthy(app: LiveApp) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     last = "no answer yet"
     while time.monotonic() < deadline:
-        if app.process.poll() is not None:
-            raise RuntimeError(f"daphne exited with {app.process.returncode}:\n{app.log_text()[-4000:]}")
+        if app.process is None or app.process.poll() is not None:
+            code = app.process.returncode if app.process else None
+            raise RuntimeError(f"daphne exited with {code}:\n{app.log_text()[-4000:]}")
         try:
             with urllib.request.urlopen(f"{app.url}/healthz", timeout=2) as response:
                 if response.status == 200:
@@ -228,27 +250,16 @@ def make_live_app(tmp_path_factory, _template_db) -> Iterator[Callable[..., Live
         db_path = folder / "eventhub.sqlite3"
         shutil.copyfile(_template_db, db_path)
         app_env = _app_env(db_path, folder / "var", env)
-        port = free_port()
-        log_path = folder / "daphne.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "eventhub.asgi:application"],
-                cwd=ROOT,
-                env=app_env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
         app = LiveApp(
-            url=f"http://127.0.0.1:{port}",
+            url=f"http://127.0.0.1:{free_port()}",
             env=app_env,
             db_path=db_path,
-            log_path=log_path,
-            process=process,
+            log_path=folder / "daphne.log",
             users={role: (username, password) for role, (username, password, _) in PERSONAS.items()},
         )
         started.append(app)
-        _wait_until_healthy(app)
+        atexit.register(app.stop)  # also when the session is torn down abnormally
+        app.start()
         return app
 
     yield start

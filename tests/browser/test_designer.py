@@ -49,7 +49,12 @@ def _add_node(page: Page, kind: str, name: str) -> str:
     page.click(f'[data-new="{kind}"]')
     page.fill("#new-node-name", name)
     page.click('#new-node-form button[type="submit"]')
-    item = page.locator("#outline-nodes li").filter(has_text=f"{kind.capitalize()}: {name}")
+    return _node_id(page, f"{kind.capitalize()}: {name}")
+
+
+def _node_id(page: Page, text: str) -> str:
+    """The graph id of the node listed as `text` ("Service: orders") in the list view."""
+    item = page.locator("#outline-nodes li").filter(has_text=text)
     expect(item).to_have_count(1)
     return item.get_attribute("data-node-id")
 
@@ -100,6 +105,9 @@ def test_designer_builds_connects_moves_and_it_persists(live_app, page_as):
     checkout = _add_node(page, "service", f"checkout {tag}")
     billing = _add_node(page, "service", f"billing {tag}")
     event = _add_node(page, "event", f"order{tag}.placed")
+    # Lints from the server show on the node (list view is its text twin).
+    lints = page.locator(f'#outline-nodes li[data-node-id="{event}"] .lints')
+    expect(lints).to_contain_text(f"Nobody consumes order{tag}.placed")
 
     # Move a node: the position is saved on drag end.
     x, y = _screen_point(page, billing)
@@ -120,6 +128,8 @@ def test_designer_builds_connects_moves_and_it_persists(live_app, page_as):
     expect(
         page.locator("#outline-edges li").filter(has_text=f"billing {tag} consumes order{tag}.placed")
     ).to_have_count(1)
+
+    expect(lints).not_to_contain_text("Nobody consumes")
 
     page.reload()
     nodes = page.locator("#outline-nodes li")
@@ -157,6 +167,69 @@ def test_designer_undo_reverts_the_last_change(live_app, page_as):
     page.click("#undo")
     expect(page.locator("#outline-nodes li").filter(has_text=f"Event: undo{tag}.done")).to_have_count(0)
     assert {n["label"] for n in _graph(page, slug)["nodes"]} == {f"undo-me {tag}"}
+
+
+def test_delete_asks_first_and_undo_restores_the_connections(live_app, page_as):
+    slug, _ = _domain(live_app)
+    tag = uuid.uuid4().hex[:6]
+    page = page_as("designer")
+    page.goto(f"/designer/?domain={slug}")
+    writer = _add_node(page, "service", f"writer {tag}")
+    reader = _add_node(page, "service", f"reader {tag}")
+    event = _add_node(page, "event", f"thing{tag}.done")
+    topic = _add_node(page, "topic", f"things-{tag}")
+    expect(page.locator(f'#outline-nodes li[data-node-id="{topic}"]')).to_contain_text("(kafka)")
+    page.click("#connect-mode")
+    _drag(page, writer, event)
+    _drag(page, event, reader)
+    _drag(page, event, topic)
+    edges = page.locator("#outline-edges li")
+    consumes = edges.filter(has_text=f"reader {tag} consumes thing{tag}.done")
+    on_topic = edges.filter(has_text=f"thing{tag}.done is on topic things-{tag}")
+    expect(consumes).to_have_count(1)
+    expect(on_topic).to_have_count(1)
+    page.click("#connect-mode")
+
+    # Cancel keeps it; confirming deletes the service and its connection.
+    _select(page, reader)
+    page.click("#delete-node")
+    expect(page.locator("#confirm-dialog")).to_be_visible()
+    expect(page.locator("#confirm-message")).to_contain_text(f"reader {tag}")
+    page.click('#confirm-dialog button[value="cancel"]')
+    expect(page.locator("#confirm-dialog")).to_be_hidden()
+    expect(consumes).to_have_count(1)
+    page.click("#delete-node")
+    page.click("#confirm-ok")
+    expect(consumes).to_have_count(0)
+    expect(page.locator("#outline-nodes li").filter(has_text=f"reader {tag}")).to_have_count(0)
+
+    page.keyboard.press("Control+z")
+    expect(consumes).to_have_count(1)
+
+    # The Delete key works too; undo puts the event back on the re-created topic.
+    _select(page, topic)
+    page.keyboard.press("Delete")
+    page.click("#confirm-ok")
+    expect(on_topic).to_have_count(0)
+    page.keyboard.press("Control+z")
+    expect(on_topic).to_have_count(1)
+
+    # Auto-layout saves every position.
+    page.click("#auto-layout")
+    expect(page.locator("#designer-status")).to_contain_text("Laid out")
+    _idle(page)
+    on_screen = page.evaluate(
+        "() => Object.fromEntries(window.eventhubCanvas.cy.nodes().map((n) => [n.id(), n.position()]))"
+    )
+    saved = {n["id"]: {"x": n["x"], "y": n["y"]} for n in _graph(page, slug)["nodes"]}
+    assert saved.keys() == on_screen.keys()
+    for node_id, point in saved.items():
+        assert point["x"] == pytest.approx(on_screen[node_id]["x"], abs=0.1)
+        assert point["y"] == pytest.approx(on_screen[node_id]["y"], abs=0.1)
+    # Left to right: producer, event, consumer.
+    reader = _node_id(page, f"Service: reader {tag}")  # re-created by undo: a new id
+    assert on_screen[writer]["x"] < on_screen[event]["x"] < on_screen[reader]["x"]
+    assert page_as.errors(page) == []
 
 
 def test_side_panel_shows_server_validation_errors_next_to_the_field(live_app, page_as):
@@ -256,6 +329,19 @@ def test_flowchart_draws_nasty_names(live_app, page_as):
         expect(chart).to_contain_text(text)
     assert page.locator('img[src="x"]').count() == 0
     assert page.locator("#flowchart [data-chart] b").count() == 0
+
+    # Both downloads: the server's .mmd and the browser-drawn .svg.
+    with page.expect_download() as mmd:
+        page.click("#flowchart [data-mmd-link]")
+    assert mmd.value.suggested_filename == f"eventhub-flow-flow-{tag}.mmd"
+    assert Path(mmd.value.path()).read_text().startswith("flowchart LR\n")
+    with page.expect_download() as svg:
+        page.click("#flowchart [data-svg-link]")
+    assert svg.value.suggested_filename == f"eventhub-flow-flow-{tag}.svg"
+    drawn = Path(svg.value.path()).read_text()
+    assert drawn.startswith('<?xml version="1.0" encoding="UTF-8"?>\n<svg')
+    assert "&lt;img src=x onerror=alert(1)&gt;" in drawn
+    assert "<img" not in drawn
     assert dialogs == []
     assert page_as.errors(page) == []
 
@@ -302,4 +388,19 @@ def test_canvas_screenshot_of_the_demo_world(make_live_app, page_as):
     target.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(target))
     assert target.stat().st_size > 10_000
+
+    # The flowchart of the current view, and the domain filter (which keeps the URL in step).
+    page.click("#flowchart-panel summary")
+    expect(page.locator("#canvas-flowchart [data-chart] svg")).to_be_visible()
+    expect(page.locator("#canvas-flowchart [data-chart] svg")).to_contain_text("inventory.reserved")
+    nodes = page.locator("#outline-nodes li")
+    expect(nodes.filter(has_text="Topic: inventory (kafka)")).to_have_count(1)
+    page.select_option("#domain-filter", "sales")
+    expect(page).to_have_url(re.compile(r"/designer/\?domain=sales$"))
+    expect(nodes.filter(has_text="Topic: inventory (kafka)")).to_have_count(0)
+    expect(nodes.filter(has_text="Service: orders")).to_have_count(1)
+    expect(page.locator("#flowchart-link")).to_have_attribute("href", "/designer/flowchart/?scope=domain%3Asales")
+    expect(page.locator("#canvas-flowchart [data-mmd-link]")).to_have_attribute(
+        "href", "/designer/flowchart.mmd?scope=domain%3Asales"
+    )
     assert page_as.errors(page) == []
