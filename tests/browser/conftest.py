@@ -38,7 +38,8 @@ Fixtures:
 Other rules:
 - No sleeps: wait with Playwright's auto-waiting `expect(...)` or `page.wait_for_function`.
 - Use unique names (the `unique` fixture): the shared app's database lives for
-  the whole session and other tests write to it too.
+  the whole session and other tests write to it too. Every live app also shares
+  the test run's Redis database and broker (topics, stream keys, channel layer).
 - Browser tests run after all other tests (see `pytest_collection_modifyitems`):
   Playwright's sync API keeps an asyncio loop registered on the main thread, and
   Django's ORM refuses to run in a thread with a running loop, so database
