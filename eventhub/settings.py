@@ -88,6 +88,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "eventhub.roles.context_processor",
+                "monitor.context_processors.bus_status",
             ],
         },
     },
