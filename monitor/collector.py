@@ -652,6 +652,10 @@ class Collector:
                     "silent_s": silent,
                 }
             )
+        # Forget topics and groups that are gone (test suites and tenants churn through names).
+        current = {("topic", name) for name in topic_rows} | {("group", g, t) for g, t in rows_by_pair}
+        for key in self._moved.keys() - current:
+            del self._moved[key]
         for edge in part["edges"]:
             if edge["silent_s"] > SILENT_EDGE_S:
                 part["drift"]["silent_edges"].append(

@@ -30,7 +30,7 @@ def test_run_monitor_collects_then_stops_on_sigterm(tmp_path, unique):
     client = redis.Redis.from_url(os.environ["REDIS_URL"])
     client.delete("eventhub:monitor:snapshot", "eventhub:monitor:part:kafka", "eventhub:monitor:lease:collector:kafka")
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "run_monitor"],
+        [sys.executable, "manage.py", "run_monitor", "--no-ingester"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
