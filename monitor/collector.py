@@ -41,7 +41,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 
 from eventhub.bus import Bus, BusError, GroupConsumer, GroupInfo, UnknownTopic, open_bus
 from monitor import alerts, history, rates, snapshots
@@ -352,6 +352,7 @@ class Collector:
         finally:
             lease.release()
             self.close()
+            connection.close()  # this thread's; close_old_connections keeps a healthy one open
 
     # -- one tick -----------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import importlib.util
 import logging
 import threading
 
-from django.db import close_old_connections
+from django.db import connection
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def _guarded(loop, stop: threading.Event, kind: str) -> None:
     except Exception:
         log.exception("collector loop for %s died", kind)
     finally:
-        close_old_connections()
+        connection.close()  # this thread's connection; the thread ends here
 
 
 def run_ingester(stop: threading.Event) -> None:
