@@ -734,13 +734,15 @@ class Collector:
         # A bus that never answered, is not the default bus and is not in the design
         # (Redis in a Redis-less setup) is left out instead of shown as down.
         visible = part["ever_up"] or self.kind == settings.EVENTHUB_BUS or bool(self._design and self._design.topics)
-        if not self.publish:
+        if not self.publish or not visible:
+            # Nothing to show (or a benchmark): no store, no broadcast.
             snapshot = merge({self.kind: part} if visible else {}, now, stale_after)
             snapshot.update(at=_iso(now), tick=self.ticks, tick_ms=round((time.perf_counter() - started) * 1000, 1))
             return snapshot
         try:
-            if visible:
-                snapshots.save_part(self.kind, part)
+            # Each bus's tick republishes the merged snapshot, so a dashboard sees
+            # either bus's news within one of its ticks.
+            snapshots.save_part(self.kind, part)
             snapshot = merge(snapshots.load_parts(), now, stale_after)
             snapshot["alerts"] = alerts.recent_alerts(datetime.fromtimestamp(now, UTC))
             snapshot.update(
