@@ -176,24 +176,28 @@ def remember_server_loop() -> None:
 
 
 def broadcast(snapshot_json: str) -> None:
-    """Send one frame to every dashboard socket, from a plain (collector) thread.
+    """Send one snapshot frame to every dashboard socket (from the collector's thread)."""
+    group_send_from_thread(MONITOR_GROUP, {"type": "monitor.snapshot", "frame": frame(snapshot_json)})
+
+
+def group_send_from_thread(group: str, message: dict[str, Any]) -> None:
+    """`group_send` from a plain thread (collector, ingester, job), whatever the layer.
 
     The in-memory channel layer is a set of asyncio queues owned by the server's
     loop; feeding them from another thread's loop would not wake the consumers.
     So with that layer the send is scheduled on the server loop, which the first
-    socket to connect made known; before that nobody is listening. The Redis
-    layer works from any thread.
+    socket to connect made known (`remember_server_loop`); before that nobody is
+    listening. The Redis layer works from any thread.
     """
     from channels.layers import get_channel_layer
 
     layer = get_channel_layer()
     if layer is None:
         return
-    message = {"type": "monitor.snapshot", "frame": frame(snapshot_json)}
     if uses_redis():
         from asgiref.sync import async_to_sync
 
-        async_to_sync(layer.group_send)(MONITOR_GROUP, message)
+        async_to_sync(layer.group_send)(group, message)
         return
     loop = _server_loop
     if loop is None or loop.is_closed():
@@ -203,13 +207,13 @@ def broadcast(snapshot_json: str) -> None:
     except RuntimeError:
         running = None
     if running is loop:  # called from inside the server loop: do not wait on ourselves
-        loop.create_task(layer.group_send(MONITOR_GROUP, message))
+        loop.create_task(layer.group_send(group, message))
         return
-    future = asyncio.run_coroutine_threadsafe(layer.group_send(MONITOR_GROUP, message), loop)
+    future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
     try:
         future.result(timeout=5)
-    except Exception:  # noqa: BLE001 - a slow or gone server loop must not stop the collector
-        log.warning("monitor snapshot broadcast failed", exc_info=True)
+    except Exception:  # noqa: BLE001 - a slow or gone server loop must not stop the sender
+        log.warning("group_send to %s failed", group, exc_info=True)
 
 
 # --- leases ----------------------------------------------------------------------
