@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import connection, transaction
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,8 @@ def _guarded(path: str, loop: Callable) -> None:
     except Exception:
         log.exception("in-process loop %s died", path)
     finally:
-        close_old_connections()
+        # A thread's connection dies with the thread: close it rather than leave it to the server.
+        connection.close()
 
 
 def submit(task, *args) -> None:
@@ -74,4 +75,4 @@ def _run_inline(task, args) -> None:
     except Exception:
         log.exception("in-process task %s failed", task.name)
     finally:
-        close_old_connections()
+        connection.close()

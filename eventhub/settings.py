@@ -137,7 +137,11 @@ if EVENTHUB_CHANNEL_LAYER == "redis":
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1500, "expiry": 30},
+            # redis-py 8 caps a pool at 100 connections and raises (not waits) past that: a burst
+            # of dashboards connecting at once (every tab after a restart) overran it, and
+            # each handshake over the cap failed with HTTP 500. Connections are opened only
+            # while that many commands are in flight, so a high cap costs nothing at rest.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "max_connections": 2000}], "capacity": 1500, "expiry": 30},
         }
     }
 else:
@@ -150,6 +154,11 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "eventhub"
+CELERY_BEAT_SCHEDULE = {
+    # Roll raw samples up to 1-minute points and apply retention (the collector also
+    # does it every 30 ticks, so a setup without beat keeps its history bounded).
+    "monitor-history-upkeep": {"task": "monitor.tasks.maintain_history", "schedule": 60.0},
+}
 
 # --- Product limits and knobs ------------------------------------------------
 EVENTHUB_MAX_SCHEMA_BYTES = env.integer("EVENTHUB_MAX_SCHEMA_BYTES", 256 * 1024, minimum=1024)
