@@ -1,0 +1,3 @@
+"""Fixtures of the fault tests; they live in tests/fault/__init__.py so tests/scaleout can share them."""
+
+from tests.fault import app_db, observed, procs  # noqa: F401 - fixtures, found by name
