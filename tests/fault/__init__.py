@@ -563,6 +563,46 @@ def header_text(record: Record, name: str) -> str | None:
     return None if value is None else value.decode("utf-8", "replace")
 
 
+class ScratchTopics:
+    """Topics a test made on the run's shared broker or Redis, deleted at teardown.
+
+    Other apps of the session (the browser tests' live apps run the dead-letter
+    ingester with the default patterns) would otherwise find our `*.dlq` topics
+    and ingest thousands of our dead letters into their own databases.
+    """
+
+    def __init__(self) -> None:
+        self.names: list[tuple[str, str]] = []
+
+    def add(self, kind: str, *names: str) -> None:
+        self.names += [(kind, name) for name in names]
+
+    def delete_all(self) -> None:
+        from eventhub.bus import BusError, open_bus
+
+        for kind in {kind for kind, _ in self.names}:
+            options = (
+                {"bootstrap_servers": os.environ["KAFKA_BOOTSTRAP_SERVERS"]}
+                if kind == "kafka"
+                else {"url": os.environ["REDIS_URL"]}
+            )
+            with open_bus(kind, **options) as bus:
+                for name in [n for k, n in self.names if k == kind]:
+                    try:
+                        bus.delete_topic(name)
+                    except BusError:  # never made (the test failed first) or already gone
+                        pass
+
+
+@pytest.fixture
+def scratch_topics() -> Iterator[ScratchTopics]:
+    made = ScratchTopics()
+    try:
+        yield made
+    finally:
+        made.delete_all()
+
+
 @dataclass
 class Observed:
     """Numbers a test measured, reported with record_property and printed."""

@@ -79,10 +79,11 @@ def _publish(bus, topic: str) -> tuple[list[str], set[str]]:
 
 
 @pytest.mark.parametrize("kind", ["kafka", "redis"])
-def test_five_kills_lose_nothing(kind, procs, tmp_path, observed):
+def test_five_kills_lose_nothing(kind, procs, tmp_path, observed, scratch_topics):
     suffix = os.urandom(4).hex()
     topic, group = f"fault-orders-{suffix}", f"fault-crashy-{suffix}"
     out = tmp_path / "handled.txt"
+    scratch_topics.add(kind, topic, dead_letter_topic(topic, kind))
     bus = open_bus(kind, **_options(kind))
     try:
         bus.create_topic(topic, partitions=3)

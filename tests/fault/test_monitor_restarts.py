@@ -39,10 +39,11 @@ def _committed(bus, group: str, topic: str) -> int:
     return sum(offset or 0 for offset in bus.committed_offsets(group, topic).values())
 
 
-def test_ingester_killed_mid_stream_stores_each_dead_letter_once(procs, app_db, observed):
+def test_ingester_killed_mid_stream_stores_each_dead_letter_once(procs, app_db, observed, scratch_topics):
     suffix = os.urandom(4).hex()
     source, group = f"fault-payments-{suffix}", f"fault-ingester-{suffix}"
     dlq = f"{source}.dlq"
+    scratch_topics.add("kafka", dlq)
     env = django_env(app_db.path)
     argv = ("ingest_dead_letters", "--bus", "kafka", "--group", group, "--pattern", dlq)
 
@@ -87,10 +88,11 @@ def test_ingester_killed_mid_stream_stores_each_dead_letter_once(procs, app_db, 
     assert sorted(event_id for _, _, event_id in positions) == sorted(written)  # each ce_id once
 
 
-def test_collector_killed_and_restarted_resumes_the_series(procs, app_db, observed):
+def test_collector_killed_and_restarted_resumes_the_series(procs, app_db, observed, scratch_topics):
     redis = procs.redis()  # the lease and snapshot store of this test alone
     env = django_env(app_db.path, redis_url=redis.url, EVENTHUB_TICK_SECONDS=str(TICK_S))
     topic = f"fault-series-{os.urandom(4).hex()}"
+    scratch_topics.add("kafka", topic)
     bus = _kafka()
     try:
         bus.create_topic(topic)

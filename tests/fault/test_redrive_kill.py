@@ -47,10 +47,11 @@ def _job(app_db, job_id: int) -> dict:
     return {"state": state, "cursor": cursor, "done": done, "failed": failed, "skipped": skipped}
 
 
-def test_killed_redrive_worker_resumes_and_sends_each_once(procs, app_db, observed):
+def test_killed_redrive_worker_resumes_and_sends_each_once(procs, app_db, observed, scratch_topics):
     redis = procs.redis()
     env = django_env(app_db.path, redis_url=redis.url)
     source = f"fault-redrive-{os.urandom(4).hex()}"
+    scratch_topics.add("kafka", source, f"{source}.dlq")  # made by workers/redrive_setup.py
     worker = celery_worker(procs, env, "redrive", "redrive-a")
 
     made = run_worker("redrive_setup.py", source, str(COUNT), str(RATE), env=env)

@@ -18,7 +18,18 @@ import time
 
 import pytest
 
-from tests.fault import app_db, celery_worker, django_env, observed, procs, rows, run_worker, wait_for, worker_healthy  # noqa: F401 - fixtures
+from tests.fault import (  # noqa: F401 - app_db, observed, procs, scratch_topics: fixtures
+    app_db,
+    celery_worker,
+    django_env,
+    observed,
+    procs,
+    rows,
+    run_worker,
+    scratch_topics,
+    wait_for,
+    worker_healthy,
+)
 
 pytestmark = [pytest.mark.fault, pytest.mark.scaleout]
 
@@ -29,13 +40,15 @@ def _state(db, job_id: int) -> str:
     return rows(db, "SELECT state FROM monitor_redrivejob WHERE id = ?", job_id)[0][0]
 
 
-def test_redrive_jobs_go_to_the_redrive_worker(procs, app_db, observed):  # noqa: F811
+def test_redrive_jobs_go_to_the_redrive_worker(procs, app_db, observed, scratch_topics):  # noqa: F811
     from celery import Celery
 
     redis = procs.redis()
     env = django_env(app_db.path, redis_url=redis.url)
     default = celery_worker(procs, env, "eventhub", "default-worker")
-    made = run_worker("redrive_setup.py", f"fault-queue-{os.urandom(4).hex()}", str(COUNT), "1000", env=env)
+    source = f"fault-queue-{os.urandom(4).hex()}"
+    scratch_topics.add("kafka", source, f"{source}.dlq")  # made by workers/redrive_setup.py
+    made = run_worker("redrive_setup.py", source, str(COUNT), "1000", env=env)
     job_id = made["job"]
     broker = redis.client()
     assert broker.llen("redrive") == 1  # the job's task, waiting

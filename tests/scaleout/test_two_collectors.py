@@ -18,7 +18,15 @@ import time
 import pytest
 
 from eventhub.bus import open_bus
-from tests.fault import app_db, django_env, observed, procs, sample_series, wait_for  # noqa: F401 - fixtures
+from tests.fault import (  # noqa: F401 - app_db, observed, procs, scratch_topics: fixtures
+    app_db,
+    django_env,
+    observed,
+    procs,
+    sample_series,
+    scratch_topics,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.fault, pytest.mark.scaleout]
 
@@ -31,10 +39,11 @@ def _gaps(series) -> list[float]:
     return [(b[0] - a[0]).total_seconds() for a, b in zip(series, series[1:], strict=False)]
 
 
-def test_two_collectors_one_series_and_takeover(procs, app_db, observed):  # noqa: F811
+def test_two_collectors_one_series_and_takeover(procs, app_db, observed, scratch_topics):  # noqa: F811
     redis = procs.redis()
     env = django_env(app_db.path, redis_url=redis.url, EVENTHUB_TICK_SECONDS=str(TICK_S))
     topic = f"fault-two-collectors-{os.urandom(4).hex()}"
+    scratch_topics.add("kafka", topic)
     with open_bus("kafka", bootstrap_servers=os.environ["KAFKA_BOOTSTRAP_SERVERS"]) as bus:
         bus.create_topic(topic)
         bus.publish(topic, b"{}")

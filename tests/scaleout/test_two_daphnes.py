@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from tests.fault import (  # noqa: F401 - fixtures
+from tests.fault import (  # noqa: F401 - app_db, observed, procs: fixtures
     SocketClient,
     app_db,
     django_env,
