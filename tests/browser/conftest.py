@@ -65,10 +65,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from eventhub.broker import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
+# Two cores shared with Daphne, the broker and the collector: a 3 MB mermaid.js can take
+# more than Playwright's default 5 s to parse and draw. Assertions still wait on conditions.
+EXPECT_TIMEOUT_MS = 20_000
+expect.set_options(timeout=EXPECT_TIMEOUT_MS)
 SCREENSHOTS = ROOT / "var" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -312,6 +317,7 @@ class PageFactory:
     def __call__(self, role: str | None = "designer", app: LiveApp | None = None):
         app = app or self._default_app
         context = self._browser.new_context(base_url=app.url, viewport=VIEWPORT)
+        context.set_default_timeout(EXPECT_TIMEOUT_MS)
         page = context.new_page()
         errors: list[str] = []
         self._errors[id(page)] = errors
