@@ -491,6 +491,8 @@ def dead_letter_edit(request: HttpRequest, pk: int) -> HttpResponse:
         "extra_keys": schemaform.extra_keys(spec, original) if spec.available else [],
         "error": error,
         "payload_note": _payload_note(dead_letter),
+        "editable": dead_letter.status in deadletters.EDITABLE,
+        "editable_statuses": ", ".join(deadletters.EDITABLE),
     }
     return render(request, "monitor/dead_letter_edit.html", context, status=status)
 

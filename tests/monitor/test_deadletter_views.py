@@ -472,6 +472,15 @@ def test_edit_without_a_schema_offers_only_json(client_as, operator, topic, redi
     assert 'id="json-form" data-mode-panel="json" novalidate>' in page  # shown, not hidden
 
 
+def test_editing_a_resolved_dead_letter_says_it_cannot_be_sent(client_as, operator, topic, redis):
+    row = dead_letter(topic, status=DeadLetter.RESOLVED)
+    page = text(client_as(operator).get(edit_url(row)))
+    assert "It is resolved: an edited copy can only be sent while it is new, retried, parked." in page
+    refused = client_as(operator).post(edit_url(row), {"mode": "json", "payload": "{}", "target_group": ""})
+    assert refused.status_code == 409 and "Nothing was sent: Dead letter" in text(refused)
+    assert end_offset(redis, topic) == 0
+
+
 def test_viewer_cannot_edit_and_wrong_method(client, client_as, viewer, operator, topic):
     row = dead_letter(topic)
     assert client_as(viewer).get(edit_url(row)).status_code == 403
