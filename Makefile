@@ -47,9 +47,10 @@ browser:
 test: dev browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# The database tests again, on PostgreSQL (DATABASE_URL must point at a server).
+# The database tests again, on PostgreSQL (DATABASE_URL must point at a server);
+# browser, fault and scale-out tests ran in `make test` and are not database-specific.
 test-postgres: dev
-	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} $(PY) -m pytest -m "not browser" $(PYTEST_ARGS)
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} $(PY) -m pytest -m "not browser and not fault and not scaleout" $(PYTEST_ARGS)
 
 lint: dev
 	$(PY) -m ruff check .
