@@ -1,6 +1,16 @@
 from django.core.management.base import BaseCommand
 
 from designer import demo
+from monitor.models import AlertRule
+
+# A few alert rules so the demo's slow consumer, failing payments and silent service show up.
+DEMO_RULES = [
+    ("Analytics falls behind", AlertRule.LAG_MESSAGES, "analytics", 200, 20),
+    ("Consumer stalled or stopped", AlertRule.GROUP_STATUS, "*", 0, 10),
+    ("Payments dead-lettering", AlertRule.DLQ_INFLOW, "*", 0, 0),
+    ("Service heartbeat lost", AlertRule.HEARTBEAT, "*", 0, 0),
+    ("Designed connection silent", AlertRule.FRESHNESS, "*", 300, 0),
+]
 
 
 class Command(BaseCommand):
@@ -13,6 +23,10 @@ class Command(BaseCommand):
         if if_empty and not demo.is_empty():
             return
         counts = demo.seed()
+        for name, kind, target, threshold, for_seconds in DEMO_RULES:
+            AlertRule.objects.get_or_create(
+                name=name, defaults={"kind": kind, "target": target, "threshold": threshold, "for_seconds": for_seconds}
+            )
         self.stdout.write(
             "eventhub: demo world ready: "
             + ", ".join(f"{count} {kind}" for kind, count in counts.items())

@@ -1,0 +1,54 @@
+from django.contrib import admin
+
+from monitor import models
+
+
+@admin.register(models.AlertRule)
+class AlertRuleAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "target", "threshold", "for_seconds", "enabled"]
+    list_filter = ["kind", "enabled"]
+    search_fields = ["name", "target"]
+
+
+@admin.register(models.Alert)
+class AlertAdmin(admin.ModelAdmin):
+    list_display = ["rule", "subject", "state", "value", "started_at", "resolved_at", "webhook_attempts", "webhook_error"]
+    list_filter = ["state", "rule"]
+    search_fields = ["subject", "message"]
+    readonly_fields = [f.name for f in models.Alert._meta.fields]
+
+
+@admin.register(models.Heartbeat)
+class HeartbeatAdmin(admin.ModelAdmin):
+    list_display = ["service", "instance", "role", "group", "bus", "last_seen"]
+    search_fields = ["service", "instance", "group"]
+    readonly_fields = [f.name for f in models.Heartbeat._meta.fields]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Dead letters, jobs and the audit trail change only through their verbs (audited), never here."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(models.DeadLetter)
+class DeadLetterAdmin(ReadOnlyAdmin):
+    list_display = ["id", "bus", "source_topic", "error_class", "group", "status", "last_failed_at"]
+    list_filter = ["bus", "status"]
+    search_fields = ["source_topic", "error_class", "group", "event_id"]
+
+
+@admin.register(models.RedriveJob)
+class RedriveJobAdmin(ReadOnlyAdmin):
+    list_display = ["id", "action", "state", "total", "done", "failed", "rate_per_s", "created_by", "created_at"]
+    list_filter = ["action", "state"]
+
+
+@admin.register(models.AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    list_display = ["at", "actor", "action", "dead_letter", "job", "result"]
+    list_filter = ["action"]
