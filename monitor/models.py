@@ -109,6 +109,20 @@ class DeadLetterQuerySet(models.QuerySet):
     def for_topic(self, topic: str):
         return self.filter(source_topic=topic)
 
+    def search(self, text: str):
+        """Text anywhere in the payload (when text), headers, error message, event id or key."""
+        return self.filter(
+            models.Q(payload_text__icontains=text)
+            | models.Q(headers__icontains=text)
+            | models.Q(error_message__icontains=text)
+            | models.Q(event_id__icontains=text)
+        )
+
+    def awaiting_resolution(self):
+        """Retried, sent somewhere, and no failed replay of the latest attempt came back."""
+        came_back = DeadLetter.objects.filter(replay_of=models.OuterRef("pk"), replay_count=models.OuterRef("replay_count"))
+        return self.filter(status=DeadLetter.RETRIED).exclude(replay_topic="").exclude(models.Exists(came_back))
+
 
 class DeadLetter(models.Model):
     """One record read from a dead-letter topic or stream; exactly once per position."""
@@ -160,6 +174,25 @@ class DeadLetter(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="edited_copies"
     )
     job = models.ForeignKey("RedriveJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="claimed")
+    # Text of the payload (when it is text), capped, for search: the raw bytes are binary.
+    payload_text = models.TextField(blank=True)
+    decode_problems = models.JSONField(default=list, blank=True, help_text="What was wrong with the headers.")
+    # The last replay: where it landed, so the ingester can tell when the group handled it.
+    replay_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="came_back",
+        help_text="The dead letter whose replay failed again and came back as this one.",
+    )
+    replay_topic = models.CharField(max_length=249, blank=True)
+    replay_partition = models.IntegerField(null=True, blank=True)
+    replay_offset = models.CharField(max_length=40, blank=True, help_text="Kafka offset or Redis entry id.")
+    replay_group = models.CharField(max_length=255, blank=True, help_text="The group the replay was targeted at.")
+    replayed_at = models.DateTimeField(null=True, blank=True)
+    # The target topic's end before the replay was sent: where to look for it after a crash.
+    claim_marks = models.JSONField(default=dict, blank=True)
     ingested_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -172,6 +205,9 @@ class DeadLetter(models.Model):
                 fields=["bus", "dlq_topic", "dlq_partition", "dlq_offset"], name="dead_letter_unique_position"
             )
         ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.error_class or 'dead letter'} from {self.source_topic or self.dlq_topic}"
 
 
 class RedriveJob(models.Model):
@@ -212,9 +248,16 @@ class RedriveJob(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last progress; a stale one means a dead worker.")
+    # The selection resolved to ids when the job is created, so it does not grow while it runs.
+    item_ids = models.JSONField(default=list, blank=True)
+    cursor = models.PositiveIntegerField(default=0, help_text="item_ids before this index are finished.")
+    runner = models.CharField(max_length=40, blank=True, help_text="Token of the worker run that owns the job.")
 
     class Meta:
         ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"redrive job #{self.pk}: {self.action} {self.total} ({self.state})"
 
 
 class AuditEntry(models.Model):
@@ -230,3 +273,6 @@ class AuditEntry(models.Model):
 
     class Meta:
         ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.action}: {self.result}"

@@ -13,6 +13,7 @@ from celery import shared_task
 
 CELERY_BEAT_SCHEDULE = {
     "monitor-history-upkeep": {"task": "monitor.tasks.maintain_history", "schedule": 60.0},
+    "monitor-redrive-resume": {"task": "monitor.redrive_resume", "schedule": 30.0},  # jobs of dead workers
 }
 
 ROLLUP_LEASE_S = 300.0
@@ -54,3 +55,7 @@ def deliver_alert_webhook(self, alert_id: int, event: str) -> bool:
         base = getattr(settings, "EVENTHUB_ALERT_WEBHOOK_BACKOFF_S", 2.0)
         raise self.retry(countdown=alerts.webhook_backoff(attempt, base))
     return False
+
+
+# The dead-letter redrive tasks live in their own module; Celery autodiscovers tasks.py only.
+from monitor.redrive_tasks import redrive_resume, redrive_run  # noqa: E402, F401

@@ -1,0 +1,510 @@
+"""The dead-letter ingester: every dead-letter topic on both buses, into the DeadLetter table.
+
+One consumer group (`eventhub-dlq-ingester`) per bus tails every topic that
+counts as a dead-letter topic: names matching settings.EVENTHUB_DLQ_PATTERNS
+plus every designed Topic.dead_letter_topic. The set is re-discovered every few
+seconds and the group re-subscribed when it changed.
+
+Exactly once in the table, whatever crashes:
+1. poll a batch;
+2. insert the rows in one transaction; a row whose DLQ position (bus, topic,
+   partition, offset) is already there is skipped (the unique constraint is
+   the last word: bulk_create(ignore_conflicts=True));
+3. only then commit the batch on the bus.
+A crash before 3 means the batch comes again and step 2 skips what it already
+has; nothing is committed before it is in the database, so nothing is lost.
+
+Alongside, on the same thread (so it sees the database as the ingester left it):
+- Redis poison entries of designed Redis consumers are moved to `<stream>:dlq`
+  (`monitor.dlq_bus.move_poison_entries`);
+- retried dead letters become `resolved` once their group has handled the
+  replay and no failure of that replay came back (`check_resolved`).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import socket
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections, transaction
+from django.utils import timezone
+
+from designer.models import Consumer as DesignedConsumer
+from designer.models import EventType, SchemaVersion, Topic
+from eventhub import connections
+from eventhub.bus import Bus, BusError, GroupConsumer, Record, UnknownTopic, open_bus
+from eventhub.sdk import headers as h
+from monitor import deadletters, dlq_bus, dlq_headers
+from monitor.models import AuditEntry, DeadLetter
+
+log = logging.getLogger(__name__)
+
+INGESTER_GROUP = "eventhub-dlq-ingester"
+DISCOVER_EVERY_S = 5.0
+RESOLVE_EVERY_S = 5.0
+# Poison entries must be idle this long: twice the Redis adapter's claim_idle_ms, so a
+# live consumer gets the entry back (and dead-letters it itself) before we step in.
+POISON_IDLE_MS = 60_000
+BATCH = 500
+SEARCH_TEXT_MAX = 64 * 1024
+_RESOLVE_LIMIT = 500
+
+
+# --------------------------------------------------------------------------- one record -> one row
+def _clean(text: Any, limit: int | None = None) -> str:
+    """Text safe for any database (PostgreSQL refuses NUL) and within the column."""
+    if text is None:
+        return ""
+    text = str(text).replace("\x00", "\ufffd")
+    return text[:limit] if limit else text
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _int_header(record: Record, name: str) -> int | None:
+    raw = record.header(name)
+    try:
+        value = int(raw.decode("ascii").strip()) if raw is not None else None
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return value if value is not None and value >= 0 else None
+
+
+def _moment(ms: int | None) -> datetime | None:
+    if ms is None or ms < 0:
+        return None
+    try:
+        return datetime.fromtimestamp(ms / 1000, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _max(name: str) -> int:
+    return DeadLetter._meta.get_field(name).max_length
+
+
+def build_row(kind: str, record: Record, cap: int) -> DeadLetter:
+    """An unsaved DeadLetter with everything the record says; never raises on bad input."""
+    meta = dlq_headers.decode(record.headers)
+    payload = dlq_headers.decode_payload(record.value, cap)
+    source_topic = meta.original_topic or dlq_headers.dead_letter_source(record.topic) or ""
+    if meta.original_entry_id:
+        source_partition, source_offset = 0, meta.original_entry_id
+    else:
+        source_partition = meta.original_partition
+        source_offset = "" if meta.original_offset is None else str(meta.original_offset)
+    failed_at = meta.failed_at or _moment(record.timestamp_ms) or timezone.now()
+    group = meta.group or (f"connect-{meta.connector}" if meta.connector else "")
+    payload_json = payload.json
+    if _has_nul(payload_json):  # jsonb cannot hold \u0000; the raw bytes keep it
+        payload_json = None
+    return DeadLetter(
+        bus=kind,
+        dlq_topic=_clean(record.topic, _max("dlq_topic")),
+        dlq_partition=record.partition,
+        dlq_offset=str(record.offset),
+        source_topic=_clean(source_topic, _max("source_topic")),
+        source_partition=source_partition,
+        source_offset=_clean(source_offset, _max("source_offset")),
+        key=record.key,
+        payload=payload.raw,
+        payload_size=payload.size,
+        truncated=payload.truncated,
+        payload_json=payload_json,
+        payload_text=_clean(payload.text or "", SEARCH_TEXT_MAX),
+        headers=[[_clean(name), _clean(value)] for name, value in meta.headers_decoded],
+        raw_headers=[
+            [_clean(name), None if value is None else base64.b64encode(bytes(value)).decode("ascii")]
+            for name, value in record.headers
+        ],
+        decode_problems=[_clean(problem) for problem in meta.problems],
+        convention=meta.convention,
+        group=_clean(group, _max("group")),
+        service=_clean(meta.service, _max("service")),
+        attempts=meta.attempts,
+        error_class=_clean(meta.error_class, _max("error_class")),
+        error_cause=_clean(meta.error_cause, _max("error_cause")),
+        error_message=_clean(meta.error_message),
+        stacktrace=_clean(meta.stacktrace),
+        event_id=_clean(meta.event_id, _max("event_id")),
+        first_failed_at=failed_at,
+        last_failed_at=failed_at,
+        replay_count=_int_header(record, dlq_bus.REPLAY_COUNT) or 0,
+        # Kept on the instance until the batch knows which ids exist.
+        replay_of_id=_int_header(record, h.REPLAY_OF),
+    )
+
+
+@dataclass
+class _Design:
+    """What the design says about a batch: event types, schema versions, services by group."""
+
+    event_types: dict[str, int] = field(default_factory=dict)
+    versions: dict[tuple[int, int], int] = field(default_factory=dict)
+    services: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def for_rows(cls, rows: list[DeadLetter], records: list[Record]) -> _Design:
+        names = {_type_name(record) for record in records} - {None}
+        design = cls()
+        design.event_types = dict(EventType.objects.filter(name__in=names).values_list("name", "id"))
+        numbers = {_int_header(record, h.SCHEMA_VERSION) for record in records} - {None}
+        if design.event_types and numbers:
+            for pk, event_type_id, version in SchemaVersion.objects.filter(
+                event_type_id__in=design.event_types.values(), version__in=numbers
+            ).values_list("id", "event_type_id", "version"):
+                design.versions[(event_type_id, version)] = pk
+        groups = {row.group for row in rows if row.group and not row.service}
+        for group, service in (
+            DesignedConsumer.objects.filter(group__in=groups).order_by("id").values_list("group", "service__name")
+        ):
+            design.services.setdefault(group, service)
+        return design
+
+
+def _type_name(record: Record) -> str | None:
+    raw = record.header(h.CE_TYPE)
+    try:
+        return raw.decode("utf-8").strip() if raw else None
+    except UnicodeDecodeError:
+        return None
+
+
+# --------------------------------------------------------------------------- the ingester
+@dataclass
+class _Tail:
+    """One bus: the dead-letter topics found there and the group consumer reading them."""
+
+    bus: Bus
+    topics: frozenset[str] = frozenset()
+    consumer: GroupConsumer | None = None
+
+    def close(self) -> None:
+        consumer, self.consumer = self.consumer, None
+        if consumer is not None:
+            consumer.close()
+
+
+class Ingester:
+    """Tails the dead-letter topics of the given buses. For one thread.
+
+    >>> ingester = Ingester()
+    >>> ingester.step(1.0)   # poll once on each bus, store, commit; returns new rows
+    """
+
+    def __init__(
+        self,
+        kinds: Iterable[str] = ("kafka", "redis"),
+        *,
+        buses: dict[str, Bus] | None = None,
+        group: str = INGESTER_GROUP,
+        patterns: list[str] | None = None,
+        cap: int | None = None,
+        client_id: str | None = None,
+        discover_every_s: float = DISCOVER_EVERY_S,
+        resolve_every_s: float = RESOLVE_EVERY_S,
+        poison_idle_ms: int = POISON_IDLE_MS,
+        batch: int = BATCH,
+    ) -> None:
+        buses = buses or {}
+        # Adapters of its own unless given: the ingester's admin calls (lag, committed offsets)
+        # then never run at the same time as another thread's on a shared Kafka adapter.
+        self._owned = [kind for kind in kinds if kind not in buses]
+        self.tails = {kind: _Tail(buses.get(kind) or open_bus(kind, **connections.bus_options(kind))) for kind in kinds}
+        self.group = group
+        self.patterns = list(settings.EVENTHUB_DLQ_PATTERNS if patterns is None else patterns)
+        self.cap = cap or settings.EVENTHUB_DLQ_PAYLOAD_CAP
+        # Stable per host: a restarted ingester gets back the Redis entries it had not acked.
+        self.client_id = client_id or f"{group}-{socket.gethostname()}"
+        self.discover_every_s = discover_every_s
+        self.resolve_every_s = resolve_every_s
+        self.poison_idle_ms = poison_idle_ms
+        self.batch = batch
+        self._next_discovery = 0.0
+        self._next_resolve = 0.0
+        self._down: set[str] = set()  # buses whose last call failed: log once, not every tick
+
+    # -- the loop ---------------------------------------------------------------------
+    def step(self, timeout_s: float = 1.0) -> int:
+        """Discover (when due), poll each bus once, store, commit; then housekeeping when due.
+
+        Returns how many new dead letters were stored.
+        """
+        now = time.monotonic()
+        if now >= self._next_discovery:
+            self.discover()
+            self.move_poison_entries()
+            self._next_discovery = now + self.discover_every_s
+        reading = [kind for kind, tail in self.tails.items() if tail.consumer is not None]
+        created = 0
+        for kind in reading:
+            created += self._step_bus(kind, timeout_s / len(reading))
+        if time.monotonic() >= self._next_resolve:
+            self.check_resolved()
+            self._next_resolve = time.monotonic() + self.resolve_every_s
+        return created
+
+    def _step_bus(self, kind: str, timeout_s: float) -> int:
+        tail = self.tails[kind]
+        try:
+            records = tail.consumer.poll(timeout_s, self.batch)
+            if not records:
+                return 0
+            created = self.store(kind, records)
+            tail.consumer.commit(records)  # only after the rows are committed
+        except BusError as error:
+            self._bus_failed(kind, error)
+            return 0
+        except Exception:
+            # The consumer's position is past a batch that is not stored: leave the
+            # group so that the next poll starts again from the last commit.
+            tail.close()
+            tail.topics = frozenset()
+            self._next_discovery = 0.0
+            raise
+        self._down.discard(kind)
+        return len(created)
+
+    def _bus_failed(self, kind: str, error: BusError) -> None:
+        if kind not in self._down:
+            log.warning("dead-letter ingester: %s bus failed (%s: %s); retrying", kind, type(error).__name__, error)
+            self._down.add(kind)
+        # Start over from the last commit, with a fresh look at the topics.
+        self.tails[kind].close()
+        self.tails[kind].topics = frozenset()
+        self._next_discovery = 0.0
+
+    def close(self) -> None:
+        for kind, tail in self.tails.items():
+            tail.close()
+            if kind in self._owned:
+                tail.bus.close()
+
+    # -- which topics -------------------------------------------------------------------
+    def dead_letter_topics(self, kind: str) -> frozenset[str]:
+        """The dead-letter topics that exist on bus `kind` now."""
+        names = {topic.name for topic in self.tails[kind].bus.list_topics()}
+        designed = set(
+            Topic.objects.filter(bus=kind).exclude(dead_letter_topic="").values_list("dead_letter_topic", flat=True)
+        )
+        return frozenset(
+            name for name in names if name in designed or dlq_headers.is_dead_letter_topic(name, self.patterns)
+        )
+
+    def discover(self) -> None:
+        """Re-subscribe each bus' group when its set of dead-letter topics changed."""
+        for kind, tail in self.tails.items():
+            try:
+                wanted = self.dead_letter_topics(kind)
+                if wanted == tail.topics and (tail.consumer is not None or not wanted):
+                    continue
+                tail.close()
+                tail.topics = wanted
+                if wanted:
+                    tail.consumer = tail.bus.consumer(self.group, sorted(wanted), client_id=self.client_id)
+                    log.info("dead-letter ingester reads %d topic(s) on %s", len(wanted), kind)
+            except BusError as error:
+                self._bus_failed(kind, error)
+
+    # -- storing ------------------------------------------------------------------------
+    def store(self, kind: str, records: list[Record]) -> list[int]:
+        """Insert one row per record not stored yet, in one transaction; returns the new ids."""
+        rows = [build_row(kind, record, self.cap) for record in records]
+        design = _Design.for_rows(rows, records)
+        for row, record in zip(rows, records, strict=True):
+            name = _type_name(record)
+            row.event_type_id = design.event_types.get(name) if name else None
+            version = _int_header(record, h.SCHEMA_VERSION)
+            if row.event_type_id and version is not None:
+                row.schema_version_id = design.versions.get((row.event_type_id, version))
+            if not row.service and row.group:
+                row.service = _clean(design.services.get(row.group, ""), _max("service"))
+
+        def position(row: DeadLetter) -> tuple[str, int, str]:
+            return (row.dlq_topic, row.dlq_partition, row.dlq_offset)
+
+        with transaction.atomic():
+            stored = {
+                (topic, partition, offset)
+                for topic, partition, offset in DeadLetter.objects.filter(
+                    bus=kind,
+                    dlq_topic__in={row.dlq_topic for row in rows},
+                    dlq_offset__in=[row.dlq_offset for row in rows],
+                ).values_list("dlq_topic", "dlq_partition", "dlq_offset")
+            }
+            new = {}
+            for row in rows:
+                if position(row) not in stored:
+                    new.setdefault(position(row), row)  # a batch may hold a record twice after a rebalance
+            fresh = list(new.values())
+            self._link_replays(fresh)
+            DeadLetter.objects.bulk_create(fresh, ignore_conflicts=True)
+            ids = [
+                pk
+                for pk, topic, partition, offset in DeadLetter.objects.filter(
+                    bus=kind,
+                    dlq_topic__in={row.dlq_topic for row in fresh},
+                    dlq_offset__in=[row.dlq_offset for row in fresh],
+                ).values_list("id", "dlq_topic", "dlq_partition", "dlq_offset")
+                if (topic, partition, offset) in new
+            ]
+            self._audit_returns(fresh, kind)
+            if ids:
+                transaction.on_commit(lambda: deadletters.broadcast_new(ids))
+        return ids
+
+    def _link_replays(self, rows: list[DeadLetter]) -> None:
+        """A failed replay names its original in x-eventhub-replay-of: link it if it exists."""
+        wanted = {row.replay_of_id for row in rows if row.replay_of_id}
+        originals = {
+            pk: first for pk, first in DeadLetter.objects.filter(pk__in=wanted).values_list("id", "first_failed_at")
+        }
+        for row in rows:
+            if row.replay_of_id not in originals:
+                row.replay_of_id = None
+            elif originals[row.replay_of_id]:
+                row.first_failed_at = originals[row.replay_of_id]
+
+    def _audit_returns(self, rows: list[DeadLetter], kind: str) -> None:
+        returned = [row for row in rows if row.replay_of_id]
+        if not returned:
+            return
+        by_position = {
+            (topic, partition, offset): pk
+            for pk, topic, partition, offset in DeadLetter.objects.filter(
+                bus=kind,
+                dlq_topic__in={row.dlq_topic for row in returned},
+                dlq_offset__in=[row.dlq_offset for row in returned],
+            ).values_list("id", "dlq_topic", "dlq_partition", "dlq_offset")
+        }
+        AuditEntry.objects.bulk_create(
+            AuditEntry(
+                dead_letter_id=row.replay_of_id,
+                action="replay_failed",
+                result=f"replay {row.replay_count} failed again: dead letter #{new_id}",
+                detail={"dead_letter": new_id, "replay_count": row.replay_count, "error_class": row.error_class},
+            )
+            for row in returned
+            if (new_id := by_position.get((row.dlq_topic, row.dlq_partition, row.dlq_offset)))
+        )
+
+    # -- Redis poison entries -----------------------------------------------------------
+    def poison_rules(self) -> list[dlq_bus.PoisonRule]:
+        """Designed Redis consumers that dead-letter: (stream, group) with the smallest max_attempts."""
+        rules: dict[tuple[str, str], dlq_bus.PoisonRule] = {}
+        for stream, group, attempts, service in DesignedConsumer.objects.filter(
+            event_type__topic__bus=Topic.REDIS, dead_letter=True
+        ).values_list("event_type__topic__address", "group", "max_attempts", "service__name"):
+            known = rules.get((stream, group))
+            if known is None or attempts < known.max_attempts:
+                rules[(stream, group)] = dlq_bus.PoisonRule(stream, group, attempts, service)
+        return list(rules.values())
+
+    def move_poison_entries(self) -> int:
+        tail = self.tails.get("redis")
+        if tail is None:
+            return 0
+        moved = 0
+        try:
+            for rule in self.poison_rules():
+                moved += len(dlq_bus.move_poison_entries(tail.bus, rule, self.poison_idle_ms))
+        except BusError as error:
+            self._bus_failed("redis", error)
+        if moved:
+            self._next_discovery = 0.0  # a new <stream>:dlq may have appeared
+        return moved
+
+    # -- resolution ---------------------------------------------------------------------
+    def check_resolved(self) -> list[int]:
+        """Mark retried dead letters resolved once their group handled the replay.
+
+        1. For each retried dead letter (latest replay not come back), ask the bus
+           whether the group (the targeted one, else the failing one) has
+           finished with the replayed record.
+        2. For those it has, make sure this ingester has read its dead-letter
+           topic to the end, asked *after* step 1: the SDK dead-letters a record
+           before committing it, so a failure of the replay would be in the
+           table by now.
+        3. Then, if no failed replay came back, mark it resolved (conditionally).
+        """
+        resolved: list[int] = []
+        candidates = list(
+            DeadLetter.objects.awaiting_resolution()
+            .filter(bus__in=list(self.tails))
+            .only(
+                "id",
+                "bus",
+                "dlq_topic",
+                "group",
+                "replay_group",
+                "replay_topic",
+                "replay_partition",
+                "replay_offset",
+                "replay_count",
+            )
+            .order_by("replayed_at")[:_RESOLVE_LIMIT]
+        )
+        by_bus: dict[str, list[DeadLetter]] = defaultdict(list)
+        for dead_letter in candidates:
+            if dead_letter.replay_group or dead_letter.group:
+                by_bus[dead_letter.bus].append(dead_letter)
+        for kind, items in by_bus.items():
+            bus = self.tails[kind].bus
+            cache = dlq_bus.CommittedCache(bus)
+            try:
+                handled = [
+                    dl
+                    for dl in items
+                    if cache.handled(
+                        dl.replay_group or dl.group, dl.replay_topic, dl.replay_partition or 0, dl.replay_offset
+                    )
+                ]
+                caught_up = {topic: self._caught_up(bus, topic) for topic in {dl.dlq_topic for dl in handled}}
+            except BusError as error:
+                # Only this pass is lost: the next one asks again. The reading goes on.
+                log.warning("dead-letter resolution check on %s failed: %s", kind, error)
+                continue
+            for dl in handled:
+                if caught_up[dl.dlq_topic] and deadletters.mark_resolved(dl.pk, dl.replay_count):
+                    resolved.append(dl.pk)
+        return resolved
+
+    def _caught_up(self, bus: Bus, topic: str) -> bool:
+        try:
+            return all(row.lag == 0 for row in bus.lag(self.group, topic))
+        except UnknownTopic:
+            return True  # no dead-letter topic: no failure can have come back there
+
+
+def run_forever(stop: threading.Event, **options: Any) -> None:
+    """Ingest until `stop` is set; bus and database failures are logged and retried."""
+    ingester = Ingester(**options)
+    log.info("dead-letter ingester started (group %s)", ingester.group)
+    try:
+        while not stop.is_set():
+            try:
+                close_old_connections()
+                ingester.step(1.0)
+            except Exception:
+                log.exception("dead-letter ingester step failed; retrying")
+                stop.wait(2.0)
+    finally:
+        ingester.close()
+        close_old_connections()
