@@ -168,6 +168,10 @@ EVENTHUB_DLQ_PATTERNS = env.items("EVENTHUB_DLQ_PATTERNS", "*.dlq,*.DLT,*-dlt,*:
 EVENTHUB_TICK_SECONDS = env.number("EVENTHUB_TICK_SECONDS", 2.0, minimum=0.2)
 EVENTHUB_METRICS_TOKEN = env.text("EVENTHUB_METRICS_TOKEN")
 EVENTHUB_ALERT_WEBHOOK_URL = env.text("EVENTHUB_ALERT_WEBHOOK_URL")
+EVENTHUB_ALERT_WEBHOOK_BACKOFF_S = env.number("EVENTHUB_ALERT_WEBHOOK_BACKOFF_S", 2.0, minimum=0.1)
+# Prefix of the monitor's Redis keys (snapshot, leases) and suffix of its heartbeat reader
+# group: give each EventHub installation that shares a Redis or a Kafka cluster its own.
+EVENTHUB_MONITOR_NAMESPACE = env.text("EVENTHUB_MONITOR_NAMESPACE", "eventhub:monitor")
 DATA_UPLOAD_MAX_MEMORY_SIZE = EVENTHUB_MAX_UPLOAD_BYTES
 
 REST_FRAMEWORK = {

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections import defaultdict, deque
@@ -83,6 +84,18 @@ INTERNAL_GROUP_PREFIXES = ("eventhub-", "eventhub.", "eventhub:")
 """EventHub's own consumer groups (heartbeat reader, dead-letter ingester...)."""
 
 REPLACE_BUS_AFTER_FAILURES = 3
+
+
+def default_heartbeat_group() -> str:
+    """One heartbeat reader group per EventHub installation (its monitor namespace).
+
+    Two installations watching one Kafka cluster (staging and production EventHub, or
+    test apps sharing a broker) would otherwise split the heartbeats between them.
+    """
+    namespace = settings.EVENTHUB_MONITOR_NAMESPACE
+    if namespace == "eventhub:monitor":
+        return HEARTBEAT_GROUP
+    return f"{HEARTBEAT_GROUP}.{re.sub(r'[^A-Za-z0-9._-]', '.', namespace)}"
 
 
 def heartbeat_topic(kind: str) -> str:
@@ -282,7 +295,7 @@ class Collector:
         rate_window_s: float = RATE_WINDOW_S,
         history_s: float = HISTORY_S,
         burrow_window_s: float = BURROW_WINDOW_S,
-        heartbeat_group: str = HEARTBEAT_GROUP,
+        heartbeat_group: str | None = None,
         write_history: bool = True,
         publish: bool = True,
         lease_ttl_s: float | None = None,
@@ -294,7 +307,7 @@ class Collector:
         self.tick_s = tick_s if tick_s is not None else settings.EVENTHUB_TICK_SECONDS
         self.rate_window_s = rate_window_s
         self.burrow_window_s = burrow_window_s
-        self.heartbeat_group = heartbeat_group
+        self.heartbeat_group = heartbeat_group or default_heartbeat_group()
         self.write_history = write_history
         self.publish = publish
         self.lease_ttl_s = lease_ttl_s or max(LEASE_TICKS * self.tick_s, 5.0)

@@ -137,6 +137,8 @@ def _app_env(db_path: Path, var_dir: Path, extra: dict[str, str] | None) -> dict
         EVENTHUB_WORKERS="inprocess",
         DJANGO_SETTINGS_MODULE="eventhub.settings",
         PYTHONUNBUFFERED="1",
+        # Each live app its own monitor keys and heartbeat reader group on the shared Redis/broker.
+        EVENTHUB_MONITOR_NAMESPACE=f"eventhub:test:{var_dir.parent.name}",
     )
     env.update(extra or {})
     return env
