@@ -1,40 +1,77 @@
-"""python -m bench: run every benchmark, print a table, write var/bench.json."""
+"""python -m bench [part ...]: run the benchmarks, print a table, write var/bench.json.
+
+Every figure is measured side by side with its reference in this one run (the
+raw client, the same tick without sockets...), so ratios hold on a noisy
+machine. Parts, in the order they run: sdk, compat, push, collector,
+deadletters, catalog. Naming some runs only those and writes nothing.
+docs/performance.md says what each figure means and what bounds it.
+"""
 
 from __future__ import annotations
 
 import json
-import os
+import shutil
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "eventhub.settings")
+
+PARTS = ("sdk", "compat", "push", "collector", "deadletters", "catalog")
 
 
-def main() -> None:
-    from bench import compat, sdk_publish
+def main(argv: list[str]) -> None:
+    wanted = [part for part in argv if part in PARTS] or list(PARTS)
+    unknown = [part for part in argv if part not in PARTS]
+    if unknown:
+        sys.exit(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
+
+    from bench import app as bench_app
     from bench.common import Results, services
 
     results = Results()
-    print(f"  {'figure':<34} {'value':>12} {'unit':<10} detail")
-    with services() as (bootstrap, redis_url):
-        import django
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="eventhub-bench-") as folder, services() as (bootstrap, redis_url):
+        folder = Path(folder)
+        log_dir = ROOT / "var" / "bench-logs"  # kept after the run: what each process said
+        shutil.rmtree(log_dir, ignore_errors=True)
+        log_dir.mkdir(parents=True)
+        app = bench_app.setup(folder)
+        print(f"  {'figure':<28} {'value':>10} {'unit':<6} detail")
+        if "sdk" in wanted:
+            from bench import sdk_publish
 
-        django.setup()
-        sdk_publish.run(results, bootstrap, redis_url)
-        compat.run(results)
-        try:
-            from bench import django_side
-        except ImportError:
-            django_side = None
-        if django_side is not None:
-            django_side.run(results)
+            sdk_publish.run(results, bootstrap, redis_url)
+        if "compat" in wanted:
+            from bench import compat
+
+            compat.run(results)
+        if "push" in wanted:
+            from bench import push
+
+            push.run(results, app, bootstrap, redis_url, log_dir)
+        if "collector" in wanted:
+            from bench import collector
+
+            collector.run(results, app, bootstrap, redis_url, log_dir)
+        if "deadletters" in wanted:
+            from bench import deadletters
+
+            deadletters.run(results, bootstrap)
+        if "catalog" in wanted:
+            from bench import catalog
+
+            catalog.run(results, app)
+    print(f"\n  {len(results.figures)} figures in {time.monotonic() - started:.0f} s")
+    if wanted != list(PARTS):
+        return
     out = ROOT / "var" / "bench.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results.as_dict(), indent=2) + "\n")
-    print(f"\n  wrote {out.relative_to(ROOT)}")
+    print(f"  wrote {out.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

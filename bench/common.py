@@ -26,7 +26,7 @@ class Results:
 
     def add(self, name: str, value: float, unit: str, detail: str = "") -> None:
         self.figures.append(Figure(name, round(value, 4), unit, detail))
-        print(f"  {name:<34} {value:>12.4f} {unit:<10} {detail}", flush=True)
+        print(f"  {name:<28} {value:>10.4g} {unit:<6} {detail}", flush=True)
 
     def as_dict(self) -> dict:
         return {f.name: f.value for f in self.figures}
@@ -34,17 +34,30 @@ class Results:
 
 @contextmanager
 def services():
-    """A private embedded broker unless KAFKA_BOOTSTRAP_SERVERS is set; Redis on its own database."""
+    """A private embedded broker unless KAFKA_BOOTSTRAP_SERVERS is set; Redis on database 7 unless REDIS_URL is set."""
     started = None
     if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         started, bootstrap = broker.start()
         os.environ["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
-    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/7")
+    if not os.environ.get("REDIS_URL"):
+        os.environ["REDIS_URL"] = "redis://127.0.0.1:6379/7"
+        _clean_redis(os.environ["REDIS_URL"])
     try:
         yield os.environ["KAFKA_BOOTSTRAP_SERVERS"], os.environ["REDIS_URL"]
     finally:
         if started is not None:
             broker.stop(started)
+
+
+def _clean_redis(redis_url: str) -> None:
+    """Leases, snapshots and channel-layer keys a killed earlier run left on the bench's database."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    for pattern in ("eventhub:monitor:*", "asgi*"):
+        keys = list(client.scan_iter(pattern, count=1000))
+        if keys:
+            client.delete(*keys)
 
 
 def rate(count: int, fn: Callable[[], None]) -> float:

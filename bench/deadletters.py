@@ -1,0 +1,186 @@
+"""Dead letters: ingestion and redrive against the raw Kafka client doing the same I/O.
+
+dlq_ingest_ratio: `monitor.ingest.Ingester` reading N dead letters (EventHub
+headers, as the SDK writes them) from `bench-orders.dlq` into DeadLetter rows,
+over a raw kafka-python consumer group reading the same topic. Both clocks start
+after the first batch (so neither pays for its group join) and stop at the last
+record; the ingester's includes decoding the headers, the rows and the commit
+after each transaction, which is where its time goes (SQLite here).
+
+redrive_ratio: a redrive job (`monitor.redrive.run_job`, rate cap 10,000/s,
+effectively none) replaying M of them to `bench-orders`, over a raw kafka-python
+producer sending the same records (send, then flush). The job publishes one
+record at a time and waits for the ack before the next, on purpose: a crash
+leaves at most one item in doubt (docs/dead-letters.md). So its ceiling is the
+synchronous publish, shown next to it.
+
+redrive_cap_error: |achieved - asked| / asked for a job capped at 200/s.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+from kafka import KafkaConsumer, KafkaProducer
+
+from bench.common import Results
+from eventhub.bus import open_bus
+from eventhub.sdk import headers as h
+
+N = 5000
+REDRIVE_ITEMS = 1000
+CAPPED_ITEMS = 600
+CAP = 200.0
+
+
+def _records(source: str, n: int) -> list[tuple[bytes, bytes, list[tuple[str, bytes]]]]:
+    records = []
+    for i in range(n):
+        headers = [
+            (h.CE_ID, str(uuid.uuid4())),
+            (h.CE_TYPE, "order.placed"),
+            (h.CE_SOURCE, "/services/shop"),
+            (h.CE_SPECVERSION, "1.0"),
+            (h.CONTENT_TYPE, h.JSON_CONTENT_TYPE),
+            (h.ORIGINAL_TOPIC, source),
+            (h.ORIGINAL_PARTITION, "0"),
+            (h.ORIGINAL_OFFSET, str(i)),
+            (h.GROUP, "billing"),
+            (h.ATTEMPTS, "3"),
+            (h.ERROR_CLASS, "RuntimeError"),
+            (h.ERROR_MESSAGE, f"order o-{i} failed"),
+            (h.FAILED_AT, h.utc_now_iso()),
+            (h.SERVICE, "billing"),
+        ]
+        value = json.dumps({"order_id": f"o-{i}", "amount": i, "lines": [{"sku": "SKU-1", "quantity": 1}]}).encode()
+        records.append((f"o-{i}".encode(), value, [(k, v.encode()) for k, v in headers]))
+    return records
+
+
+def _raw_consume_rate(bootstrap: str, topic: str, n: int) -> float:
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"bench-raw-{uuid.uuid4().hex[:6]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        session_timeout_ms=2000,
+        heartbeat_interval_ms=500,
+    )
+    try:
+        seen, started = 0, None
+        deadline = time.monotonic() + 120
+        while seen < n and time.monotonic() < deadline:
+            batches = consumer.poll(timeout_ms=500, max_records=500)
+            got = sum(len(records) for records in batches.values())
+            if got and started is None:
+                started, first = time.perf_counter(), got
+            seen += got
+            if got:
+                consumer.commit()  # the ingester commits each batch too
+        return (seen - first) / (time.perf_counter() - started)
+    finally:
+        consumer.close()
+
+
+def _ingest_rate(bus, n: int) -> float:
+    from monitor.ingest import Ingester
+    from monitor.models import DeadLetter
+
+    ingester = Ingester(("kafka",), buses={"kafka": bus}, group=f"bench-ingest-{uuid.uuid4().hex[:6]}")
+    try:
+        stored, started = 0, None
+        deadline = time.monotonic() + 300
+        while stored < n and time.monotonic() < deadline:
+            got = ingester.step(0.5)
+            if got and started is None:
+                started, first = time.perf_counter(), got
+            stored += got
+        rate = (stored - first) / (time.perf_counter() - started)
+    finally:
+        ingester.close()
+    assert DeadLetter.objects.count() >= n, "the ingester stored fewer rows than records"
+    return rate
+
+
+def _job(ids: list[int], rate: float) -> tuple[float, str]:
+    """Run a redrive job over `ids` here and now; returns (items per second, final state)."""
+    from django.contrib.auth import get_user_model
+
+    from monitor import redrive
+    from monitor.models import RedriveJob
+
+    job = RedriveJob.objects.create(
+        action=RedriveJob.RETRY,
+        selection={"ids": ids},
+        rate_per_s=rate,
+        total=len(ids),
+        item_ids=ids,
+        created_by=get_user_model().objects.first(),
+    )
+    started = time.perf_counter()
+    state = redrive.run_job(job.pk)
+    elapsed = time.perf_counter() - started
+    job.refresh_from_db()
+    return job.done / elapsed, f"{state}: {job.done} done, {job.failed} failed, {job.skipped} skipped"
+
+
+def run(results: Results, bootstrap: str) -> None:
+    from monitor.models import DeadLetter
+
+    source = f"bench-orders-{uuid.uuid4().hex[:6]}"
+    dlq = f"{source}.dlq"
+    bus = open_bus("kafka", bootstrap_servers=bootstrap)
+    bus.create_topic(source)
+    bus.create_topic(dlq)
+    records = _records(source, N)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    for key, value, headers in records:
+        producer.send(dlq, value=value, key=key, headers=headers)
+    producer.flush()
+
+    raw = _raw_consume_rate(bootstrap, dlq, N)
+    ingest = _ingest_rate(bus, N)
+    results.add(
+        "dlq_ingest_ratio",
+        ingest / raw,
+        "ratio",
+        f"ingester {ingest:,.0f} rows/s, raw consumer {raw:,.0f}/s ({N} records)",
+    )
+
+    # Redrive the first REDRIVE_ITEMS, uncapped, then CAPPED_ITEMS more at CAP/s.
+    ids = list(DeadLetter.objects.filter(dlq_topic=dlq).order_by("id").values_list("id", flat=True))
+    uncapped, state = _job(ids[:REDRIVE_ITEMS], 10_000.0)
+    sample = records[:REDRIVE_ITEMS]
+
+    def raw_async() -> float:
+        started = time.perf_counter()
+        for key, value, headers in sample:
+            producer.send(source, value=value, key=key, headers=headers)
+        producer.flush()
+        return len(sample) / (time.perf_counter() - started)
+
+    def raw_sync() -> float:
+        # What the job does per item: one send, then wait for its ack (no linger).
+        waiting = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
+        started = time.perf_counter()
+        for key, value, headers in sample[:300]:
+            waiting.send(source, value=value, key=key, headers=headers).get(timeout=10)
+        rate = 300 / (time.perf_counter() - started)
+        waiting.close()
+        return rate
+
+    raw_rate = max(raw_async() for _ in range(2))
+    sync_rate = raw_sync()
+    results.add(
+        "redrive_ratio",
+        uncapped / raw_rate,
+        "ratio",
+        f"job {uncapped:,.0f}/s ({state}), raw send+flush {raw_rate:,.0f}/s, raw send-and-wait {sync_rate:,.0f}/s",
+    )
+    capped, state = _job(ids[REDRIVE_ITEMS : REDRIVE_ITEMS + CAPPED_ITEMS], CAP)
+    results.add("redrive_cap_error", abs(capped - CAP) / CAP, "ratio", f"asked {CAP:g}/s, got {capped:.1f}/s ({state})")
+    producer.close()
+    bus.close()
