@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 LOOPS = (
     "monitor.loops:run_collector",
     "monitor.loops:run_ingester",
+    "monitor.redrive:run_resumer",
 )
 
 _stop = threading.Event()

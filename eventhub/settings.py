@@ -100,7 +100,12 @@ _database_url = env.url(
 DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Several processes (web, worker, simulators) write: wait for the lock instead of failing.
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    # WAL: readers don't block the writer, and a commit costs ~0.2 ms instead of ~20 ms.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -158,6 +163,8 @@ CELERY_BEAT_SCHEDULE = {
     # Roll raw samples up to 1-minute points and apply retention (the collector also
     # does it every 30 ticks, so a setup without beat keeps its history bounded).
     "monitor-history-upkeep": {"task": "monitor.tasks.maintain_history", "schedule": 60.0},
+    # Redrive jobs whose worker died (stale heartbeat) are taken over and finished.
+    "monitor-redrive-resume": {"task": "monitor.redrive_resume", "schedule": 30.0},
 }
 
 # --- Product limits and knobs ------------------------------------------------
@@ -189,6 +196,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Design, catalog, monitor and redrive events on Kafka and Redis Streams.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "SchemaVersionStateEnum": "designer.models.SchemaVersion.STATE_CHOICES",
+        "RedriveJobStateEnum": "monitor.models.RedriveJob.STATES",
+    },
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     # Swagger UI from the sidecar package: no CDN, works offline.
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -216,14 +216,25 @@ def _check_replayable(dead_letter: DeadLetter) -> None:
         )
 
 
-def _claim(pk: int, allowed: tuple[str, ...]) -> str:
-    """Take the dead letter (status -> retrying) if it is in an allowed state; returns the state it had."""
-    current = DeadLetter.objects.filter(pk=pk).values_list("status", flat=True).first()
-    if current is None:
+def _claim(pk: int, allowed: tuple[str, ...], seen_replay_count: int | None = None) -> str:
+    """Take the dead letter (status -> retrying) if it is in an allowed state; returns the state it had.
+
+    `seen_replay_count` is what the caller saw: two operators who click Retry on the same
+    page must send once, even when the first retry finishes before the second click lands
+    (a retried dead letter may be retried again, so status alone cannot tell).
+    """
+    row = DeadLetter.objects.filter(pk=pk).values_list("status", "replay_count").first()
+    if row is None:
         raise DeadLetter.DoesNotExist(f"No dead letter #{pk}.")
+    current, replay_count = row
+    if seen_replay_count is not None and replay_count != seen_replay_count:
+        raise Conflict(f"Dead letter #{pk} was replayed by someone else meanwhile ({replay_count} replays now).")
     if current not in allowed:
         raise Conflict(f"Dead letter #{pk} is {current}; this needs it {' or '.join(allowed)}.")
-    claimed = DeadLetter.objects.filter(pk=pk, status=current).update(
+    conditions = {"pk": pk, "status": current}
+    if seen_replay_count is not None:
+        conditions["replay_count"] = seen_replay_count
+    claimed = DeadLetter.objects.filter(**conditions).update(
         status=DeadLetter.RETRYING, job=None, claim_marks={}, updated_at=timezone.now()
     )
     if not claimed:
@@ -383,9 +394,10 @@ def _send_claimed(dead_letter: DeadLetter, previous: str, *, actor, target_group
 def retry(dead_letter: DeadLetter, *, actor, target_group: str | None = None) -> DeadLetter:
     """Re-publish the record to its source topic, once however many ask at the same time."""
     target_group = (target_group or "").strip()
+    seen_replay_count = dead_letter.replay_count
     dead_letter.refresh_from_db()
     _check_replayable(dead_letter)
-    previous = _claim(dead_letter.pk, RETRYABLE)
+    previous = _claim(dead_letter.pk, RETRYABLE, seen_replay_count)
     _remember_marks(dead_letter, previous, actor, "retry")
     dead_letter.refresh_from_db()
     return _send_claimed(dead_letter, previous, actor=actor, target_group=target_group)

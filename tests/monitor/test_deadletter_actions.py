@@ -91,11 +91,13 @@ def test_two_concurrent_retries_publish_once(bus, file_db, unique):  # noqa: F81
     row = stored_dead_letter(bus.kind, topic)
     barrier = threading.Barrier(6)
     outcomes: list[str] = []
+    # Six operators looking at the same page (the same replay count) click Retry at once.
+    seen = [DeadLetter.objects.get(pk=row.pk) for _ in range(6)]
 
-    def click() -> None:
+    def click(page: DeadLetter) -> None:
         try:
             barrier.wait()
-            deadletters.retry(DeadLetter.objects.get(pk=row.pk), actor=user)
+            deadletters.retry(page, actor=user)
             outcomes.append("sent")
         except deadletters.Conflict:
             outcomes.append("conflict")
@@ -104,7 +106,7 @@ def test_two_concurrent_retries_publish_once(bus, file_db, unique):  # noqa: F81
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=click) for _ in range(6)]
+    threads = [threading.Thread(target=click, args=(page,)) for page in seen]
     for thread in threads:
         thread.start()
     for thread in threads:
