@@ -1,11 +1,11 @@
-from django.urls import path
+from django.urls import include, path
 
 from monitor import api, metrics, views
 from monitor import dead_letter_api as dla
 
 urlpatterns = [
     path("monitor/", views.dashboard, name="monitor-dashboard"),
-    path("dead-letters/", views.dead_letters, name="monitor-dead-letters"),
+    path("dead-letters/", include("monitor.deadletter_urls")),  # the dead-letter pages
     # Live monitor back end (snapshot, history, Prometheus).
     path("api/v1/monitor/snapshot", api.snapshot, name="monitor-api-snapshot"),
     path("api/v1/monitor/history", api.history_series, name="monitor-api-history"),

@@ -1,4 +1,4 @@
-"""Monitor pages: the live dashboard (and, until it moves, the dead-letter page)."""
+"""Monitor pages: the live dashboard (the dead-letter pages are in monitor/deadletter_views.py)."""
 
 from __future__ import annotations
 
@@ -74,7 +74,3 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         },
     }
     return render(request, "monitor/dashboard.html", context)
-
-
-def dead_letters(request):
-    return render(request, "monitor/dead_letters.html")
