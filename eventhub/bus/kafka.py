@@ -128,6 +128,30 @@ def _lag(end: int, log_start: int, committed: int | None) -> int:
     return max(0, end - start)
 
 
+class _OneAtATime:
+    """Calls into the wrapped client one thread at a time.
+
+    kafka-python's admin client is not safe for concurrent calls: two threads asking at
+    once (the collector and a web request, or two redrive sends looking up a new topic)
+    fail with NodeNotReadyError ("No node_id provided", "max_in_flight").
+    """
+
+    def __init__(self, target) -> None:
+        self._target = target
+        self._calls = threading.RLock()
+
+    def __getattr__(self, name: str):
+        attribute = getattr(self._target, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args, **kwargs):
+            with self._calls:
+                return attribute(*args, **kwargs)
+
+        return call
+
+
 class _Admin(KafkaAdminClient):
     """KafkaAdminClient plus the few wire-level calls it lacks, run on its IO thread."""
 
@@ -327,7 +351,7 @@ class KafkaBus(Bus):
                 if not self.client_options.get("proxy_url"):  # through a proxy, a direct connect proves nothing
                     _probe_bootstrap(self.bootstrap_servers, self.connect_timeout_ms / 1000)
                 with _kafka_errors():
-                    self._admin_client = _Admin(**self._common_config())
+                    self._admin_client = _OneAtATime(_Admin(**self._common_config()))  # type: ignore[assignment]
             return self._admin_client
 
     def _producer(self) -> KafkaProducer:
