@@ -3,13 +3,16 @@
 Every figure is measured side by side with its reference in this one run (the
 raw client, the same tick without sockets...), so ratios hold on a noisy
 machine. Parts, in the order they run: sdk, compat, push, collector,
-deadletters, catalog. Naming some runs only those and writes nothing.
+deadletters, catalog, load (the 60 s load scenario of tests/load, whose length
+and rate EVENTHUB_LOAD_SECONDS and EVENTHUB_LOAD_RATE set). Naming some runs
+only those and writes nothing.
 docs/performance.md says what each figure means and what bounds it.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -19,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-PARTS = ("sdk", "compat", "push", "collector", "deadletters", "catalog")
+PARTS = ("sdk", "compat", "push", "collector", "deadletters", "catalog", "load")
 
 
 def main(argv: list[str]) -> None:
@@ -39,6 +42,9 @@ def main(argv: list[str]) -> None:
         shutil.rmtree(log_dir, ignore_errors=True)
         log_dir.mkdir(parents=True)
         app = bench_app.setup(folder)
+        # The figures are ratios and bounds measured side by side, but absolute times move
+        # with whatever else the machine runs: say how busy it was.
+        print(f"  machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
         print(f"  {'figure':<28} {'value':>10} {'unit':<6} detail")
         if "sdk" in wanted:
             from bench import sdk_publish
@@ -64,7 +70,14 @@ def main(argv: list[str]) -> None:
             from bench import catalog
 
             catalog.run(results, app)
-    print(f"\n  {len(results.figures)} figures in {time.monotonic() - started:.0f} s")
+        if "load" in wanted:
+            from bench import load
+
+            load.bench(results, app, bootstrap, redis_url, log_dir)
+    print(
+        f"\n  {len(results.figures)} figures in {time.monotonic() - started:.0f} s; "
+        f"load average {os.getloadavg()[0]:.1f} at the end"
+    )
     if wanted != list(PARTS):
         return
     out = ROOT / "var" / "bench.json"

@@ -165,6 +165,7 @@ def run(results: Results, bootstrap: str) -> None:
     def raw_sync() -> float:
         # What the job does per item: one send, then wait for its ack (no linger).
         waiting = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
+        waiting.send(source, value=b"{}").get(timeout=10)  # metadata and connection before the clock
         started = time.perf_counter()
         for key, value, headers in sample[:300]:
             waiting.send(source, value=value, key=key, headers=headers).get(timeout=10)

@@ -207,6 +207,44 @@ def run(
     )
 
 
+def bench(results, app, bootstrap: str, redis_url: str, log_dir: Path) -> LoadResult:
+    """The load figures for `python -m bench` (60 s at 2,000 events/s unless the environment says otherwise)."""
+    seconds = float(os.environ.get("EVENTHUB_LOAD_SECONDS", "60"))
+    rate = float(os.environ.get("EVENTHUB_LOAD_RATE", "2000"))
+    result = run(
+        db_path=app.db_path,
+        session_key=app.session_key,
+        redis_url=redis_url,
+        bootstrap=bootstrap,
+        log_dir=log_dir,
+        seconds=seconds,
+        rate=rate,
+    )
+    problems = len(result.client_problems) + len(result.producer_errors)
+    results.add(
+        "load_events_per_s",
+        result.achieved_rate,
+        "ev/s",
+        f"asked {rate:,.0f}/s for {result.seconds:.0f} s, {result.clients} sockets; {problems} errors/closes; "
+        f"frames per socket {result.frames_min}-{result.frames_max}, longest gap {result.max_gap_s:.2f} s",
+    )
+    results.add(
+        "load_frame_staleness_p95_s",
+        result.stale_p95_s if result.stale_p95_s is not None else float("nan"),
+        "s",
+        f"a flushed batch -> on every screen (tick {result.tick_s:g} s); {result.missed_checkpoints} never shown",
+    )
+    for name in ("daphne", "collector"):
+        samples = result.rss_kb[name]
+        results.add(
+            f"load_rss_growth_{name}",
+            result.growth[name],
+            "ratio",
+            f"{samples[0] / 1024:.0f} -> {samples[-1] / 1024:.0f} MiB after warm-up; {result.cpu[name]:.2f} cores",
+        )
+    return result
+
+
 def main() -> None:
     """python -m bench.load: the full run (EVENTHUB_LOAD_SECONDS, default 60; EVENTHUB_LOAD_RATE, default 2000)."""
     import tempfile
