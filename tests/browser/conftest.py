@@ -282,9 +282,20 @@ def live_app(make_live_app) -> LiveApp:
 
 
 # --------------------------------------------------------------------------- Chromium
+_RUNNING: list = []  # the process's one Browser, see `browser`
+
+
 @pytest.fixture(scope="session")
 def browser():
-    """Headless Debian Chromium driven by Playwright (never `playwright install`)."""
+    """Headless Debian Chromium driven by Playwright (never `playwright install`).
+
+    One per process: Playwright's sync API runs its event loop on the main thread
+    and refuses a second `sync_playwright()` there, so a conftest that imports
+    these fixtures (tests/e2e) gets the Browser already running, if any.
+    """
+    if _RUNNING:
+        yield _RUNNING[0]
+        return
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail(f"{CHROMIUM} is missing, and CI is set: browser tests must run in CI (apt install chromium).")
@@ -293,8 +304,12 @@ def browser():
 
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+        _RUNNING.append(chromium)
+        try:
+            yield chromium
+        finally:
+            _RUNNING.remove(chromium)
+            chromium.close()
 
 
 def _console_error(errors: list[str], message) -> None:
