@@ -6,4 +6,4 @@ RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
 RUN DEBUG=true python manage.py collectstatic --no-input -v 0
 EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "eventhub.asgi:application"]
+CMD ["daphne", "--websocket-max-message-size", "16777216", "--websocket-max-frame-size", "16777216", "-b", "0.0.0.0", "-p", "8000", "eventhub.asgi:application"]

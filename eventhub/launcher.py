@@ -19,6 +19,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# A large system's monitor snapshot passes Daphne's default 1 MiB websocket message cap,
+# and every dashboard socket would be closed on every tick.
+DAPHNE_OPTIONS = "--websocket-max-message-size 16777216 --websocket-max-frame-size 16777216"
 PYTHON = sys.executable
 
 
@@ -78,7 +81,7 @@ def main() -> None:
     if _has_command("seed_demo") and env.get("EVENTHUB_DEMO", "true").lower() not in ("0", "false", "no"):
         _manage("seed_demo", "--if-empty", env=env)
 
-    web = f"{PYTHON} -m daphne -b {shlex.quote(host)} -p {int(port)} eventhub.asgi:application"
+    web = f"{PYTHON} -m daphne {DAPHNE_OPTIONS} -b {shlex.quote(host)} -p {int(port)} eventhub.asgi:application"
     if with_redis:
         processes["web"] = web
         processes["worker"] = f"{PYTHON} -m celery -A eventhub.celery worker -l warning -Q eventhub,redrive --concurrency 2"
