@@ -44,7 +44,7 @@ from typing import Any
 from django.conf import settings
 from django.db import close_old_connections, connection
 
-from eventhub.bus import Bus, BusError, GroupConsumer, GroupInfo, UnknownTopic, open_bus
+from eventhub.bus import Bus, BusError, GroupInfo, UnknownTopic, open_bus
 from monitor import alerts, history, rates, snapshots
 from monitor.burrow import Sample as BurrowSample
 from monitor.burrow import Status, evaluate_group
@@ -84,6 +84,52 @@ INTERNAL_GROUP_PREFIXES = ("eventhub-", "eventhub.", "eventhub:")
 """EventHub's own consumer groups (heartbeat reader, dead-letter ingester...)."""
 
 REPLACE_BUS_AFTER_FAILURES = 3
+
+
+class _HeartbeatReader:
+    """Reads the heartbeat topic in a thread of its own and keeps what it read for the next tick.
+
+    A group member must keep polling to join and stay in its group: polled only for a
+    moment once per tick, a Kafka consumer never completes the join (Tansu gives a joining
+    member about half its session timeout) and no heartbeat is ever read. Heartbeats are
+    committed as soon as they are buffered: losing a few on a crash costs one interval.
+    """
+
+    def __init__(self, bus: Callable[[], Bus], group: str, topic: str) -> None:
+        self.error: BaseException | None = None
+        self._records: deque = deque(maxlen=20_000)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(bus, group, topic), name=f"heartbeats-{topic}", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, bus: Callable[[], Bus], group: str, topic: str) -> None:
+        try:
+            consumer = bus().consumer(group, [topic], client_id="eventhub-monitor")
+        except BusError as error:
+            self.error = error
+            return
+        try:
+            while not self._stop.is_set():
+                batch = consumer.poll(0.5, 1000)
+                if batch:
+                    self._records.extend(batch)
+                    consumer.commit(batch)
+        except BusError as error:
+            self.error = error
+        finally:
+            consumer.close()
+
+    def drain(self) -> list:
+        records = []
+        while self._records:
+            records.append(self._records.popleft())
+        return records
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
 
 
 def default_heartbeat_group() -> str:
@@ -323,7 +369,7 @@ class Collector:
         self._samples: dict[tuple[str, str, int], deque[BurrowSample]] = {}
         self._commit_seen: dict[tuple[str, str, int], tuple[int, float]] = {}
         self._moved: dict[tuple, tuple[int, float]] = {}  # what -> (total offset, when it last changed)
-        self._heartbeats: GroupConsumer | None = None
+        self._heartbeats: _HeartbeatReader | None = None
         self._design: Design | None = None
         self._design_at = 0.0
         self._pending: dict[tuple[int, str], float] = {}
@@ -433,21 +479,12 @@ class Collector:
         topic = heartbeat_topic(self.kind)
         if topic not in reading.ends:
             return []
-        try:
-            if self._heartbeats is None:
-                self._heartbeats = self.bus().consumer(self.heartbeat_group, [topic], client_id="eventhub-monitor")
-            records = []
-            for _ in range(10):  # bounded: a flood of heartbeats must not stretch the tick
-                batch = self._heartbeats.poll(0.05, 1000)
-                records += batch
-                if not batch:
-                    break
-            if records:
-                self._heartbeats.commit(records)
-        except BusError as error:
-            log.warning("reading heartbeats on %s failed: %s", self.kind, error)
+        if self._heartbeats is None:
+            self._heartbeats = _HeartbeatReader(self.bus, self.heartbeat_group, topic)
+        records = self._heartbeats.drain()
+        if self._heartbeats.error is not None:
+            log.warning("reading heartbeats on %s failed: %s", self.kind, self._heartbeats.error)
             self._drop_heartbeat_reader()
-            return []
         beats = []
         for record in records:
             try:
