@@ -7,7 +7,7 @@
    EVENTHUB_BROKER_PORT (default 19092).
 3. Migrate, create the demo admin when there is none, seed the demo world when
    the catalog is empty.
-4. Write var/Procfile and hand over to honcho: Ctrl-C stops everything.
+4. Write <EVENTHUB_VAR_DIR>/Procfile and hand over to honcho: Ctrl-C stops everything.
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ def main() -> None:
     host = env.get("HOST", "127.0.0.1")
     port = env.get("PORT", "8000")
     redis_url = env.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    (ROOT / "var").mkdir(exist_ok=True)
+    var = ROOT / env.get("EVENTHUB_VAR_DIR", "var")
+    var.mkdir(parents=True, exist_ok=True)
 
     with_redis = _redis_answers(redis_url)
     if with_redis:
@@ -85,7 +86,7 @@ def main() -> None:
     if with_redis:
         processes["web"] = web
         processes["worker"] = f"{PYTHON} -m celery -A eventhub.celery worker -l warning -Q eventhub,redrive --concurrency 2"
-        processes["beat"] = f"{PYTHON} -m celery -A eventhub.celery beat -l warning -s var/celerybeat-schedule"
+        processes["beat"] = f"{PYTHON} -m celery -A eventhub.celery beat -l warning -s {shlex.quote(str(var / 'celerybeat-schedule'))}"
         if _has_command("run_monitor"):
             processes["monitor"] = f"{PYTHON} manage.py run_monitor"
     else:
@@ -93,7 +94,7 @@ def main() -> None:
     if _has_command("simulate") and env.get("EVENTHUB_DEMO", "true").lower() not in ("0", "false", "no"):
         processes["simulator"] = f"{PYTHON} manage.py simulate"
 
-    procfile = ROOT / "var" / "Procfile"
+    procfile = var / "Procfile"
     procfile.write_text("".join(f"{name}: {cmd}\n" for name, cmd in processes.items()))
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     print(
