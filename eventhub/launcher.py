@@ -17,6 +17,7 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 # A large system's monitor snapshot passes Daphne's default 1 MiB websocket message cap,
@@ -33,6 +34,14 @@ def _redis_answers(url: str) -> bool:
         return True
     except (redis.RedisError, ValueError):
         return False
+
+
+def without_credentials(url: str) -> str:
+    """The URL as it may be printed: a password in it (redis://:secret@host) stays out of logs."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def _manage(*args: str, env: dict) -> None:
@@ -57,7 +66,7 @@ def main() -> None:
         env.setdefault("EVENTHUB_WORKERS", "celery")
     else:
         print(
-            f"eventhub: Redis does not answer at {redis_url}: running without it "
+            f"eventhub: Redis does not answer at {without_credentials(redis_url)}: running without it "
             "(in-memory channel layer, background loops inside the web process)."
         )
         env["EVENTHUB_CHANNEL_LAYER"] = "memory"
