@@ -17,6 +17,8 @@ Vocabulary shared by both backends:
 from __future__ import annotations
 
 import abc
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 Headers = list[tuple[str, bytes]]
@@ -36,6 +38,18 @@ class UnknownTopic(BusError):
 
 class BusTimeout(BusError):
     """The broker answered too slowly; the operation gave up after its deadline."""
+
+
+@contextlib.contextmanager
+def translated_errors(client_error: type[Exception], translate: Callable[[Exception], BusError]) -> Iterator[None]:
+    """Raise the client library's errors as the bus errors `translate` picks, the original as __cause__.
+
+    Each adapter wraps its client calls in this: callers catch BusError, never kafka-python's or redis-py's errors.
+    """
+    try:
+        yield
+    except client_error as error:
+        raise translate(error) from error
 
 
 @dataclass(frozen=True)
@@ -91,6 +105,10 @@ class GroupInfo:
 
 class GroupConsumer(abc.ABC):
     """A member of a consumer group. Nothing is committed unless asked."""
+
+    def __init__(self, group: str, topics: list[str]) -> None:
+        self.group = group
+        self.topics = topics
 
     @abc.abstractmethod
     def poll(self, timeout_s: float = 1.0, max_records: int = 500) -> list[Record]: ...
@@ -170,9 +188,9 @@ class Bus(abc.ABC):
         Raises UnknownTopic when one of `topics` does not exist.
         """
 
-    @abc.abstractmethod
     def end_offsets(self, topic: str) -> dict[int, int]:
         """Per partition, the offset the next record will get (Redis: entries added)."""
+        return self.end_offsets_many([topic])[topic]
 
     @abc.abstractmethod
     def end_offsets_many(self, topics: list[str]) -> dict[str, dict[int, int]]:

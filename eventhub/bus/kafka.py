@@ -33,7 +33,6 @@ import logging
 import socket
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
 
 import kafka.errors as Errors
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -55,6 +54,7 @@ from eventhub.bus.base import (
     Record,
     TopicInfo,
     UnknownTopic,
+    translated_errors,
 )
 
 log = logging.getLogger(__name__)
@@ -96,12 +96,8 @@ def _translate(error: Exception) -> BusError:
     return BusError(str(error))
 
 
-@contextlib.contextmanager
-def _kafka_errors() -> Iterator[None]:
-    try:
-        yield
-    except Errors.KafkaError as error:
-        raise _translate(error) from error
+def _kafka_errors() -> contextlib.AbstractContextManager[None]:
+    return translated_errors(Errors.KafkaError, _translate)
 
 
 def _probe_bootstrap(servers: str | list[str], timeout_s: float) -> None:
@@ -505,9 +501,6 @@ class KafkaBus(Bus):
             )
         return KafkaGroupConsumer(consumer, group, list(topics), self.request_timeout_ms)
 
-    def end_offsets(self, topic: str) -> dict[int, int]:
-        return self.end_offsets_many([topic])[topic]
-
     def end_offsets_many(self, topics: list[str]) -> dict[str, dict[int, int]]:
         if not topics:
             return {}
@@ -661,8 +654,7 @@ class KafkaGroupConsumer(GroupConsumer):
     """A KafkaConsumer in a group, auto-commit off; for one thread."""
 
     def __init__(self, consumer: KafkaConsumer, group: str, topics: list[str], timeout_ms: int) -> None:
-        self.group = group
-        self.topics = topics
+        super().__init__(group, topics)
         self._consumer = consumer
         self._timeout_ms = timeout_ms
 

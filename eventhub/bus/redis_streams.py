@@ -59,7 +59,6 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -78,6 +77,7 @@ from eventhub.bus.base import (
     Record,
     TopicInfo,
     UnknownTopic,
+    translated_errors,
 )
 
 log = logging.getLogger(__name__)
@@ -146,12 +146,8 @@ def _translate(error: redis.RedisError) -> BusError:
     return BusError(str(error))
 
 
-@contextlib.contextmanager
-def _redis_errors() -> Iterator[None]:
-    try:
-        yield
-    except redis.RedisError as error:
-        raise _translate(error) from error
+def _redis_errors() -> contextlib.AbstractContextManager[None]:
+    return translated_errors(redis.RedisError, _translate)
 
 
 def _check(result: object) -> object:
@@ -358,9 +354,6 @@ class RedisBus(Bus):
         with _redis_errors():
             results = pipe.execute(raise_on_error=False)
         return {topic: _check(info) for topic, info in zip(topics, results, strict=True)}
-
-    def end_offsets(self, topic: str) -> dict[int, int]:
-        return self.end_offsets_many([topic])[topic]
 
     def end_offsets_many(self, topics: list[str]) -> dict[str, dict[int, int]]:
         return {topic: {0: info["entries-added"]} for topic, info in self._stream_infos(list(topics)).items()}
@@ -576,8 +569,7 @@ class RedisGroupConsumer(GroupConsumer):
     """A named consumer in a stream consumer group; for one thread."""
 
     def __init__(self, bus: RedisBus, group: str, topics: list[str], name: str) -> None:
-        self.group = group
-        self.topics = topics
+        super().__init__(group, topics)
         self.name = name
         self._bus = bus
         self._client = bus.client
@@ -605,8 +597,17 @@ class RedisGroupConsumer(GroupConsumer):
                     break
         return records
 
-    def _parse(self, reply: list | None) -> dict[str, list[tuple[bytes, list[bytes] | None]]]:
-        """XREADGROUP's reply as {topic: [(id, fields or None when deleted)]}."""
+    def _read(
+        self, topics: list[str], after: list, max_records: int, block_ms: int | None = None
+    ) -> dict[str, list[tuple[bytes, list[bytes] | None]]]:
+        """XREADGROUP of `topics` after the ids `after` (">": new entries).
+
+        Returns {topic: [(id, fields or None when deleted)]}.
+        """
+        block = ["BLOCK", block_ms] if block_ms is not None else []
+        reply = self._client.execute_command(
+            "XREADGROUP", "GROUP", self.group, self.name, "COUNT", max_records, *block, "STREAMS", *topics, *after
+        )
         return {_text(stream): entries for stream, entries in reply or ()}
 
     def _with_counts(self, topic: str, entries: list[tuple[bytes, list[bytes]]]) -> list[Record]:
@@ -636,18 +637,7 @@ class RedisGroupConsumer(GroupConsumer):
         if not self._own_cursor:
             return []
         topics = list(self._own_cursor)
-        reply = self._client.execute_command(
-            "XREADGROUP",
-            "GROUP",
-            self.group,
-            self.name,
-            "COUNT",
-            max_records,
-            "STREAMS",
-            *topics,
-            *(self._own_cursor[t] for t in topics),
-        )
-        by_topic = self._parse(reply)
+        by_topic = self._read(topics, [self._own_cursor[t] for t in topics], max_records)
         records = []
         for topic in topics:
             entries = by_topic.get(topic) or []
@@ -690,22 +680,9 @@ class RedisGroupConsumer(GroupConsumer):
         return records
 
     def _read_new(self, max_records: int, block_ms: int | None) -> list[Record]:
-        block = ["BLOCK", block_ms] if block_ms is not None else []
-        reply = self._client.execute_command(
-            "XREADGROUP",
-            "GROUP",
-            self.group,
-            self.name,
-            "COUNT",
-            max_records,
-            *block,
-            "STREAMS",
-            *self.topics,
-            *([">"] * len(self.topics)),
-        )
         return [
             _decode(topic, entry_id, fields, 1)
-            for topic, entries in self._parse(reply).items()
+            for topic, entries in self._read(self.topics, [">"] * len(self.topics), max_records, block_ms).items()
             for entry_id, fields in entries
             if fields is not None
         ]
