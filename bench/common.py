@@ -1,15 +1,77 @@
-"""Shared plumbing: real services for the run, timing helpers, the result table."""
+"""Shared plumbing: real services for the run, timing helpers, waiting with a deadline, the result table.
+
+`wait_until` is also the test suite's (through tests/waiting.py): bench/ must not
+import tests/, while the tests already import bench (tests/load), so the one copy lives here.
+"""
 
 from __future__ import annotations
 
+import inspect
 import os
 import statistics
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from eventhub import broker
+
+T = TypeVar("T")
+
+
+def wait_until(
+    condition: Callable[[], T],
+    timeout_s: float = 20.0,
+    what: str | None = None,
+    *,
+    every_s: float = 0.05,
+    pause: Callable[[], object] | None = None,
+    logs: Callable[[], str] | None = None,
+) -> T:
+    """Return the first truthy value of `condition()`; AssertionError once `timeout_s` has passed.
+
+    The condition is checked once more after the deadline, so a slow check cannot lose a
+    value that came in time. Between checks it sleeps `every_s` (pacing, not synchronisation),
+    or calls `pause` instead (to step a loop the test drives itself). The failure says what
+    was waited for (`what`, else the condition's source), the last value seen, how long and
+    how many checks; `logs` (e.g. `procs.tail`) adds what the processes said.
+    """
+    started = time.monotonic()
+    deadline = started + timeout_s
+    checks = 0
+    while True:
+        value = condition()
+        checks += 1
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            message = (
+                f"timed out after {time.monotonic() - started:.1f}s (limit {timeout_s:g}s, {checks} checks) "
+                f"waiting for {what or _describe(condition)}; last value: {_short(value)}"
+            )
+            raise AssertionError(message + (f"\n{logs()}" if logs else ""))
+        if pause is None:
+            time.sleep(every_s)
+        else:
+            pause()
+
+
+def _describe(condition: Callable[[], object]) -> str:
+    """A lambda's source text (from `lambda` to the end of its line), else the callable's name."""
+    name = getattr(condition, "__qualname__", None) or repr(condition)
+    if name.endswith("<lambda>"):
+        try:
+            line = inspect.getsource(condition).strip()
+        except (OSError, TypeError):
+            return name
+        return line[line.find("lambda") :] if "lambda" in line else line
+    return name
+
+
+def _short(value: object, limit: int = 300) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 @dataclass

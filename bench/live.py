@@ -22,27 +22,15 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.common import wait_until
 from eventhub.broker import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
-
-
-def wait_for(condition: Callable[[], Any], timeout_s: float, what: str, every_s: float = 0.05) -> Any:
-    """Poll `condition` until it returns something truthy; TimeoutError after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout_s:g}s waiting for {what}")
-        time.sleep(every_s)
 
 
 @dataclass
@@ -149,7 +137,7 @@ def start_daphne(env: dict[str, str], log_dir: Path, name: str = "daphne", timeo
             return False
 
     try:
-        wait_for(healthy, timeout_s, f"daphne on port {port} to answer /healthz", every_s=0.1)
+        wait_until(healthy, timeout_s, f"daphne on port {port} to answer /healthz", every_s=0.1)
     except BaseException:
         daphne.process.stop()
         raise
@@ -166,7 +154,7 @@ def start_monitor(env: dict[str, str], log_dir: Path) -> Process:
         return "run_monitor: running" in process.log()
 
     try:
-        wait_for(running, 60, "run_monitor to start", every_s=0.1)
+        wait_until(running, 60, "run_monitor to start", every_s=0.1)
     except BaseException:
         process.stop()
         raise
@@ -215,7 +203,7 @@ def start_swarm(
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
     swarm = Swarm(spawn(f"swarm-{clients}", argv, env, log_dir), out)
     try:
-        wait_for(swarm.ready, timeout_s, f"{clients} websocket clients to connect", every_s=0.1)
+        wait_until(swarm.ready, timeout_s, f"{clients} websocket clients to connect", every_s=0.1)
     except BaseException:
         swarm.process.stop()
         raise

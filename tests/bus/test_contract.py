@@ -9,7 +9,8 @@ import pytest
 
 from eventhub import broker
 from eventhub.bus import BusUnavailable, UnknownTopic, open_bus
-from tests.bus import consume, wait_until
+from tests.bus import consume
+from tests.waiting import wait_until
 
 
 @pytest.fixture

@@ -16,7 +16,8 @@ import redis
 
 from eventhub.bus import BusError, open_bus
 from eventhub.bus.redis_streams import RELEASED
-from tests.bus import consume, wait_until
+from tests.bus import consume
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 

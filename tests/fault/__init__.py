@@ -12,7 +12,8 @@ scale-out tests in tests/scaleout import them: a conftest there is not ours):
   holds one Operator and a session for it; subprocesses get it through
   `django_env()`, the test reads it with `rows()` (plain sqlite3, no ORM in the
   test process, so nothing here depends on pytest-django's test database);
-- `wait_for`: poll a condition until a deadline (never sleep to synchronise);
+- `wait_until` (from tests/waiting.py): poll a condition until a deadline (never
+  sleep to synchronise); pass `logs=procs.tail` to see what the processes said;
 - `SocketClient`: a /ws/monitor/ client that reconnects like the dashboard;
 - `read_topic`: every record of a topic, through a throwaway group.
 
@@ -43,40 +44,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
 from eventhub.broker import free_port
 from eventhub.bus import Bus, Record, UnknownTopic
-
-T = TypeVar("T")
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKERS = Path(__file__).with_name("workers")
 PYTHON = sys.executable
-
-
-# --------------------------------------------------------------------------- waiting
-def wait_for(
-    condition: Callable[[], T],
-    timeout_s: float,
-    what: str,
-    every_s: float = 0.05,
-    logs: Callable[[], str] | None = None,
-) -> T:
-    """Poll `condition` until it returns something truthy; AssertionError after `timeout_s`.
-
-    `logs` (e.g. `procs.tail`) adds what the processes said to the failure message.
-    """
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:g}s waiting for {what}" + (f"\n{logs()}" if logs else ""))
-        time.sleep(every_s)  # the polling interval of a deadline wait
 
 
 # --------------------------------------------------------------------------- processes
@@ -143,7 +121,7 @@ class RedisServer:
             f"redis-{self.port}",
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         )
-        wait_for(self.answers, 10, f"redis-server on port {self.port}")
+        wait_until(self.answers, 10, f"redis-server on port {self.port}")
         return self
 
     def answers(self) -> bool:
@@ -348,7 +326,7 @@ def start_daphne(procs: Procs, env: dict[str, str], name: str = "daphne", timeou
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             return False
 
-    wait_for(healthy, timeout_s, f"daphne on port {port} to answer /healthz", every_s=0.1)
+    wait_until(healthy, timeout_s, f"daphne on port {port} to answer /healthz", every_s=0.1)
     return daphne
 
 
@@ -371,7 +349,7 @@ def celery_worker(procs: Procs, env: dict[str, str], queues: str, name: str, *ex
             raise AssertionError(f"celery worker {name} exited {proc.process.returncode}:\n{proc.log()[-3000:]}")
         return " ready." in proc.log()
 
-    wait_for(ready, 60, f"celery worker {name} to be ready", every_s=0.1)
+    wait_until(ready, 60, f"celery worker {name} to be ready", every_s=0.1)
     return proc
 
 

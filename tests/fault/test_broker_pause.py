@@ -33,7 +33,8 @@ from eventhub import broker
 from eventhub.bus import BusError
 from eventhub.bus.kafka import KafkaBus
 from eventhub.sdk import LocalSchemas, Producer
-from tests.fault import header_text, read_topic, wait_for
+from tests.fault import header_text, read_topic
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.fault
 
@@ -96,12 +97,12 @@ def test_publishing_through_a_frozen_broker(tmp_path, observed):
         producer = Producer(bus, "shop", schemas, heartbeat_interval_s=None)
         loop = PublishingLoop(producer)
         loop.start()
-        wait_for(lambda: len(loop.acked) >= BEFORE, 60, f"{BEFORE} events acknowledged before the pause")
+        wait_until(lambda: len(loop.acked) >= BEFORE, 60, f"{BEFORE} events acknowledged before the pause")
 
         os.kill(process.pid, signal.SIGSTOP)
         paused_at = time.monotonic()
         # The fault itself lasts PAUSE_S; meanwhile the loop must keep failing, not hang.
-        wait_for(lambda: loop.errors, PAUSE_S, "a publish to fail while the broker is frozen")
+        wait_until(lambda: loop.errors, PAUSE_S, "a publish to fail while the broker is frozen")
         observed["first_error_after_s"] = time.monotonic() - paused_at
         threading.Event().wait(max(0.0, PAUSE_S - (time.monotonic() - paused_at)))
         errors_during_pause = len(loop.errors)

@@ -36,7 +36,8 @@ import pytest
 
 from eventhub.bus import open_bus
 from eventhub.sdk import LocalSchemas, Producer, dead_letter_topic
-from tests.fault import ROOT, header_text, read_topic, wait_for
+from tests.fault import ROOT, header_text, read_topic
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.fault
 
@@ -99,7 +100,7 @@ def test_five_kills_lose_nothing(kind, procs, tmp_path, observed, scratch_topics
         for k in range(KILLS):
             # This process started when the previous one was killed: it hangs HANG_AFTER[k] lines later.
             target = (kill_points[-1] if kill_points else 0) + HANG_AFTER[k]
-            wait_for(lambda t=target: len(_handled(out)) >= t, 90, f"{target} handled before kill {k + 1}")
+            wait_until(lambda t=target: len(_handled(out)) >= t, 90, f"{target} handled before kill {k + 1}")
             assert running.alive(), running.log()[-3000:]
             assert len(_handled(out)) == target  # hung mid-batch, as planned
             running.kill()  # SIGKILL, mid-batch: no commit, no leave-group
@@ -108,7 +109,7 @@ def test_five_kills_lose_nothing(kind, procs, tmp_path, observed, scratch_topics
             extra = ("--hang-after", str(HANG_AFTER[k + 1])) if k + 1 < KILLS else ()
             running = consumer(*extra)
             # Progress again after the restart: how long a kill costs.
-            wait_for(lambda n=kill_points[-1]: len(_handled(out)) > n, 60, f"progress after kill {k + 1}")
+            wait_until(lambda n=kill_points[-1]: len(_handled(out)) > n, 60, f"progress after kill {k + 1}")
             restarts_s.append(time.monotonic() - restarted)
 
         good = set(ids) - failing
@@ -116,7 +117,7 @@ def test_five_kills_lose_nothing(kind, procs, tmp_path, observed, scratch_topics
         def finished() -> bool:
             return set(_handled(out)) >= good and sum(p.lag for p in bus.lag(group, topic)) == 0
 
-        wait_for(finished, 120, "every good event handled and the group caught up")
+        wait_until(finished, 120, "every good event handled and the group caught up")
         assert running.stop() == 0, running.log()[-3000:]  # SIGTERM: a clean stop
         observed["total_s"] = time.monotonic() - started
         dead = read_topic(bus, dead_letter_topic(topic, kind))

@@ -22,7 +22,8 @@ import time
 import pytest
 
 from eventhub.bus import open_bus
-from tests.fault import django_env, read_topic, rows, sample_series, scalar, send_dead_letters, wait_for
+from tests.fault import django_env, read_topic, rows, sample_series, scalar, send_dead_letters
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.fault
 
@@ -56,7 +57,7 @@ def test_ingester_killed_mid_stream_stores_each_dead_letter_once(procs, app_db, 
         written = send_dead_letters(bus, dlq, source, range(0, CHUNK))
         started = time.monotonic()
         ingester = procs.manage("ingester", *argv, env=env)
-        wait_for(lambda: stored() > 0, 60, "the first dead letters stored", logs=procs.tail)
+        wait_until(lambda: stored() > 0, 60, "the first dead letters stored", logs=procs.tail)
         observed["start_to_rows_s"] = time.monotonic() - started
         ingester.kill()  # right after a batch was stored: maybe before its bus commit
         killed_at = stored()
@@ -66,12 +67,12 @@ def test_ingester_killed_mid_stream_stores_each_dead_letter_once(procs, app_db, 
         written += send_dead_letters(bus, dlq, source, range(CHUNK, 2 * CHUNK))  # while it is down
         restarted = time.monotonic()
         ingester = procs.manage("ingester", *argv, env=env)
-        wait_for(lambda: stored() > killed_at, 60, "rows again after the restart", logs=procs.tail)
+        wait_until(lambda: stored() > killed_at, 60, "rows again after the restart", logs=procs.tail)
         observed["restart_to_rows_s"] = time.monotonic() - restarted
         written += send_dead_letters(bus, dlq, source, range(2 * CHUNK, 3 * CHUNK))  # while it runs again
-        wait_for(lambda: stored() >= len(written), 90, "every dead letter stored", logs=procs.tail)
+        wait_until(lambda: stored() >= len(written), 90, "every dead letter stored", logs=procs.tail)
         observed["restart_to_all_rows_s"] = time.monotonic() - restarted
-        wait_for(lambda: sum(p.lag for p in bus.lag(group, dlq)) == 0, 30, "the ingester's commits to catch up")
+        wait_until(lambda: sum(p.lag for p in bus.lag(group, dlq)) == 0, 30, "the ingester's commits to catch up")
         assert ingester.stop() == 0, ingester.log()[-3000:]  # SIGTERM: clean stop
         on_topic = read_topic(bus, dlq)
     finally:
@@ -98,7 +99,7 @@ def test_collector_killed_and_restarted_resumes_the_series(procs, app_db, observ
         bus.create_topic(topic)
         bus.publish(topic, b"{}")
         collector = procs.manage("collector", "run_monitor", "--no-ingester", env=env)
-        wait_for(lambda: len(sample_series(app_db, "kafka", topic)) >= 3, 60, "three ticks of the first collector")
+        wait_until(lambda: len(sample_series(app_db, "kafka", topic)) >= 3, 60, "three ticks of the first collector")
         collector.kill()
         killed_at = time.monotonic()
         before = sample_series(app_db, "kafka", topic)
@@ -106,7 +107,7 @@ def test_collector_killed_and_restarted_resumes_the_series(procs, app_db, observ
             bus.publish(topic, b"{}")
 
         collector = procs.manage("collector", "run_monitor", "--no-ingester", env=env)
-        wait_for(
+        wait_until(
             lambda: len(sample_series(app_db, "kafka", topic)) >= len(before) + 3, 60, "three ticks after the restart"
         )
         observed["kill_to_third_tick_s"] = time.monotonic() - killed_at

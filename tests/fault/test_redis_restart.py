@@ -25,8 +25,8 @@ from tests.fault import (
     has_marker,
     marker_frame,
     start_daphne,
-    wait_for,
 )
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.fault
 
@@ -38,7 +38,7 @@ def test_pages_serve_and_socket_reconnects_across_a_redis_restart(procs, app_db,
     daphne = start_daphne(procs, django_env(app_db.path, redis_url=redis.url))
     client = SocketClient(daphne.socket_url(), app_db.session_key, origin=daphne.url)
     try:
-        wait_for(lambda: client.opens == 1 and client.frames, 20, "the socket to open and get its first frame")
+        wait_until(lambda: client.opens == 1 and client.frames, 20, "the socket to open and get its first frame")
         status, _ = daphne.get("/monitor/", app_db.session_key)
         assert status == 200
 
@@ -52,21 +52,21 @@ def test_pages_serve_and_socket_reconnects_across_a_redis_restart(procs, app_db,
         assert observed.values["page_while_down_s"] < PAGE_BOUND_S
         assert daphne.get("/healthz")[0] == 503
         # The socket notices: the channel layer under it is gone.
-        wait_for(lambda: client.closes >= 1, 15, "the socket to close while Redis is down")
+        wait_until(lambda: client.closes >= 1, 15, "the socket to close while Redis is down")
         observed["socket_closed_after_s"] = time.monotonic() - down_at
 
         redis.start()  # same port, empty
         back_at = time.monotonic()
         status, _ = daphne.get("/monitor/", app_db.session_key)
         assert status == 200
-        wait_for(lambda: daphne.get("/healthz")[0] == 200, 15, "/healthz to answer 200 again")
-        wait_for(lambda: client.opens >= 2 and client.state == "live", 30, "the client to reconnect by itself")
+        wait_until(lambda: daphne.get("/healthz")[0] == 200, 15, "/healthz to answer 200 again")
+        wait_until(lambda: client.opens >= 2 and client.state == "live", 30, "the client to reconnect by itself")
         observed["reconnected_after_s"] = time.monotonic() - back_at
 
         # Frames flow again: the reconnect re-joined the group on the new Redis.
         marker = uuid.uuid4().hex
         group_send(redis.url, "monitor", marker_frame(marker))
-        wait_for(lambda: client.frames_matching(has_marker(marker)), 10, "a broadcast after the restart")
+        wait_until(lambda: client.frames_matching(has_marker(marker)), 10, "a broadcast after the restart")
         assert client.opens == 2  # exactly one reconnect, no flapping
     finally:
         client.close()

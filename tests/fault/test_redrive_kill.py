@@ -29,9 +29,9 @@ from tests.fault import (
     read_topic,
     rows,
     run_worker,
-    wait_for,
     worker_healthy,
 )
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.fault
 
@@ -57,7 +57,7 @@ def test_killed_redrive_worker_resumes_and_sends_each_once(procs, app_db, observ
     made = run_worker("redrive_setup.py", source, str(COUNT), str(RATE), env=env)
     job_id, ids = made["job"], made["ids"]
     started = time.monotonic()
-    wait_for(
+    wait_until(
         lambda: worker_healthy(worker) and _job(app_db, job_id)["cursor"] >= KILL_AT,
         60,
         f"the job to pass item {KILL_AT}",
@@ -74,7 +74,7 @@ def test_killed_redrive_worker_resumes_and_sends_each_once(procs, app_db, observ
     killed = time.monotonic()
     run_worker("redrive_resume.py", str(job_id), "1.0", env=env)
     second = celery_worker(procs, env, "redrive", "redrive-b")
-    wait_for(
+    wait_until(
         lambda: worker_healthy(second) and _job(app_db, job_id)["state"] not in ("running", "pending"),
         90,
         "the job to finish",

@@ -21,6 +21,7 @@ import pytest
 from eventhub.bus import Bus, Record, UnknownTopic
 from eventhub.sdk import headers as h
 from monitor import dlq_bus
+from tests.waiting import wait_until  # the dead-letter tests import it from here too
 
 T = TypeVar("T")
 
@@ -33,28 +34,9 @@ ORDER_SCHEMA = {
 }
 
 
-def wait_until(condition: Callable[[], T], timeout_s: float = 20.0, what: str = "condition") -> T:
-    """Poll `condition` until it returns something truthy; fail after the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        time.sleep(0.02)
-
-
-def step_until(ingester, condition: Callable[[], T], timeout_s: float = 20.0, what: str = "condition") -> T:
-    """Step the ingester until `condition()` holds."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"ingester: timed out after {timeout_s}s waiting for {what}")
-        ingester.step(0.2)
+def step_until(ingester, condition: Callable[[], T], timeout_s: float = 20.0, what: str | None = None) -> T:
+    """Step the ingester (instead of sleeping) until `condition()` holds; fail after the deadline."""
+    return wait_until(condition, timeout_s, what, pause=lambda: ingester.step(0.2))
 
 
 def end_offset(bus: Bus, topic: str) -> int:

@@ -3,25 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import TypeVar
 
 from eventhub.bus import Bus, open_bus
 from tests.conftest import bus_options
-
-T = TypeVar("T")
-
-
-def wait_until(condition: Callable[[], T], timeout_s: float = 15.0, what: str = "condition") -> T:
-    """Poll `condition` until it returns something truthy; fail after the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        time.sleep(0.02)
+from tests.waiting import wait_until  # noqa: F401 (the monitor tests import it from here)
 
 
 def produce_and_consume(bus: Bus, topic: str, group: str, produced: int, consumed: int) -> None:

@@ -27,9 +27,9 @@ from tests.fault import (  # noqa: F401 - app_db, observed, procs, scratch_topic
     rows,
     run_worker,
     scratch_topics,
-    wait_for,
     worker_healthy,
 )
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.fault, pytest.mark.scaleout]
 
@@ -55,14 +55,14 @@ def test_redrive_jobs_go_to_the_redrive_worker(procs, app_db, observed, scratch_
 
     # A later task on the default queue is run: the default worker was free to take ours.
     Celery(broker=redis.url).send_task("monitor.tasks.maintain_history", queue="eventhub")
-    wait_for(lambda: "monitor.tasks.maintain_history" in default.log() and "succeeded" in default.log(), 30,
+    wait_until(lambda: "monitor.tasks.maintain_history" in default.log() and "succeeded" in default.log(), 30,
              "the default worker to run a task sent after the job", logs=procs.tail)  # fmt: skip
     assert broker.llen("redrive") == 1
     assert _state(app_db, job_id) == "pending"
 
     started = time.monotonic()
     redrive = celery_worker(procs, env, "redrive", "redrive-worker")
-    wait_for(lambda: worker_healthy(redrive) and _state(app_db, job_id) == "done", 60, "the job", logs=procs.tail)
+    wait_until(lambda: worker_healthy(redrive) and _state(app_db, job_id) == "done", 60, "the job", logs=procs.tail)
     observed["redrive_worker_start_to_done_s"] = time.monotonic() - started
     # Not the bare task name: a worker's start-up banner lists every registered task.
     assert "monitor.redrive_run[" in redrive.log()

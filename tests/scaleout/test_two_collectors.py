@@ -25,8 +25,8 @@ from tests.fault import (  # noqa: F401 - app_db, observed, procs, scratch_topic
     procs,
     sample_series,
     scratch_topics,
-    wait_for,
 )
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.fault, pytest.mark.scaleout]
 
@@ -49,7 +49,7 @@ def test_two_collectors_one_series_and_takeover(procs, app_db, observed, scratch
         bus.publish(topic, b"{}")
 
     collectors = [procs.manage(f"collector-{n}", "run_monitor", "--no-ingester", env=env) for n in "ab"]
-    wait_for(lambda: len(sample_series(app_db, "kafka", topic)) >= 6, 60, "six ticks", logs=procs.tail)
+    wait_until(lambda: len(sample_series(app_db, "kafka", topic)) >= 6, 60, "six ticks", logs=procs.tail)
     holders = [c for c in collectors if HOLDS in c.log()]
     assert len(holders) == 1, procs.tail()  # one process collects Kafka, the other waits
     holder = holders[0]
@@ -60,9 +60,9 @@ def test_two_collectors_one_series_and_takeover(procs, app_db, observed, scratch
 
     holder.kill()
     killed_at = time.monotonic()
-    wait_for(lambda: HOLDS in waiting.log(), LEASE_TTL_S + 10, "the other collector to take over", logs=procs.tail)
+    wait_until(lambda: HOLDS in waiting.log(), LEASE_TTL_S + 10, "the other collector to take over", logs=procs.tail)
     observed["takeover_logged_after_s"] = time.monotonic() - killed_at
-    wait_for(lambda: len(sample_series(app_db, "kafka", topic)) >= len(before) + 3, 30, "three ticks after takeover")
+    wait_until(lambda: len(sample_series(app_db, "kafka", topic)) >= len(before) + 3, 30, "three ticks after takeover")
     assert waiting.alive()
 
     series = sample_series(app_db, "kafka", topic)

@@ -22,8 +22,8 @@ from tests.fault import (  # noqa: F401 - app_db, observed, procs: fixtures
     observed,
     procs,
     start_daphne,
-    wait_for,
 )
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.fault, pytest.mark.scaleout]
 
@@ -38,14 +38,14 @@ def test_one_group_send_reaches_sockets_on_both_daphnes(procs, app_db, observed)
         # The consumer joins the group before accepting and then sends the latest
         # snapshot: a first frame means this socket is in the group.
         for client in clients:
-            wait_for(lambda c=client: c.frames_matching(lambda f: f.get("type") == "snapshot"), 20, "the first frame")
+            wait_until(lambda c=client: c.frames_matching(lambda f: f.get("type") == "snapshot"), 20, "the first frame")
         assert redis.client().zcard("asgi:group:monitor") == 2  # one channel per Daphne socket
 
         marker = uuid.uuid4().hex
         sent = time.monotonic()
         group_send(redis.url, "monitor", marker_frame(marker))  # once
         for client in clients:
-            wait_for(lambda c=client: c.frames_matching(has_marker(marker)), 10, "the broadcast frame on each socket")
+            wait_until(lambda c=client: c.frames_matching(has_marker(marker)), 10, "the broadcast frame on each socket")
         observed["fanout_s"] = time.monotonic() - sent
         assert [len(c.frames_matching(has_marker(marker))) for c in clients] == [1, 1]  # once each, not twice
     finally:

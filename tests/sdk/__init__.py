@@ -1,20 +1,16 @@
 """SDK tests: real Kafka-protocol broker and real Redis, no fakes of either.
 
 Helpers shared by the SDK test modules live here (this folder has no
-conftest.py of its own): waiting on a condition with a deadline, reading a
-topic through a throwaway consumer group, and the bus options for subprocesses.
+conftest.py of its own): reading a topic through a throwaway consumer group,
+and the bus options for subprocesses. Waiting with a deadline: tests/waiting.py.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
-from typing import TypeVar
 
 from eventhub.bus import Bus, Record, UnknownTopic
-
-T = TypeVar("T")
 
 ORDER_SCHEMA = {
     "type": "object",
@@ -24,18 +20,6 @@ ORDER_SCHEMA = {
         "amount": {"type": "number", "minimum": 0},
     },
 }
-
-
-def wait_until(condition: Callable[[], T], timeout_s: float = 15.0, what: str = "condition") -> T:
-    """Poll `condition` until it returns something truthy; fail after the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        time.sleep(0.02)
 
 
 def read_records(bus: Bus, topic: str, count: int, timeout_s: float = 20.0) -> list[Record]:

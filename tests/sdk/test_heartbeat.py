@@ -10,7 +10,8 @@ from datetime import datetime
 import pytest
 
 from eventhub.sdk import Consumer, Heartbeat, LocalSchemas, Producer, heartbeat_topic
-from tests.sdk import ORDER_SCHEMA, wait_until
+from tests.sdk import ORDER_SCHEMA
+from tests.waiting import wait_until
 
 FIELDS = {
     "service",

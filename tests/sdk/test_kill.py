@@ -30,8 +30,8 @@ from tests.sdk import (
     read_records,
     total_end_offset,
     total_lag,
-    wait_until,
 )
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.fault, pytest.mark.slow]
 
