@@ -44,13 +44,19 @@ browser:
 	    echo "browser tests need /usr/bin/chromium: sudo apt-get install chromium chromium-driver"; exit 1; \
 	  fi; }
 
+# Workers of their own (pytest-xdist) with a Redis database and a broker each; most of the
+# suite waits on brokers, sockets and browsers, so four share two cores well. Whole files go
+# to one worker: their module fixtures (a live app, a browser) are set up once.
+TEST_WORKERS ?= 4
+XDIST := -n $(TEST_WORKERS) --dist loadfile
+
 test: dev browser
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) $(PYTEST_ARGS)
 
 # The database tests again, on PostgreSQL (DATABASE_URL must point at a server);
 # browser, fault and scale-out tests ran in `make test` and are not database-specific.
 test-postgres: dev
-	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} $(PY) -m pytest -m "not browser and not fault and not scaleout" $(PYTEST_ARGS)
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} $(PY) -m pytest $(XDIST) -m "not browser and not fault and not scaleout" $(PYTEST_ARGS)
 
 lint: dev
 	$(PY) -m ruff check .

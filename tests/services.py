@@ -9,6 +9,11 @@ Kafka-protocol broker answer, and exports where they are:
 - Kafka: reuse KAFKA_BOOTSTRAP_SERVERS when set; otherwise start a private
   embedded broker (Tansu) on a free port.
 Only what this plugin started is stopped at the end.
+
+Under pytest-xdist (`make test` runs several workers) every worker is a run of
+its own: it claims its own Redis database and, unless the broker was given
+from outside, starts its own broker, so a test that freezes or floods its
+broker never slows a neighbour's.
 """
 
 from __future__ import annotations
@@ -45,21 +50,35 @@ def _with_db(url: str, db: int) -> str:
     return urlunparse(parts._replace(path=f"/{db}"))
 
 
-def _start_redis() -> str:
-    if not shutil.which("redis-server"):
-        raise RuntimeError("no Redis answers and redis-server is not installed")
+def start_redis_server() -> tuple[subprocess.Popen, str]:
+    """A private redis-server on a free port, without persistence, once it answers."""
+    from bench.common import wait_until
+
     port = broker.free_port()
     process = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
     )
-    _started.append(process)
     url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while not _redis_answers(url):
-        if time.monotonic() > deadline or process.poll() is not None:
-            raise RuntimeError("private redis-server did not start")
-        time.sleep(0.05)
+
+    def answers() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"private redis-server exited with {process.returncode}")
+        return _redis_answers(url)
+
+    try:
+        wait_until(answers, 10, f"the private redis-server on port {port} to answer")
+    except BaseException:
+        process.kill()
+        raise
+    return process, url
+
+
+def _start_redis() -> str:
+    if not shutil.which("redis-server"):
+        raise RuntimeError("no Redis answers and redis-server is not installed")
+    process, url = start_redis_server()
+    _started.append(process)
     return url
 
 
@@ -71,7 +90,8 @@ def _claim_database(base_url: str) -> str:
     """The URL of a Redis database this run holds alone, flushed."""
     import redis
 
-    forced = os.environ.get("EVENTHUB_TEST_REDIS_DB")
+    # One forced database cannot hold several workers: they choose for themselves.
+    forced = None if os.environ.get("PYTEST_XDIST_WORKER") else os.environ.get("EVENTHUB_TEST_REDIS_DB")
     token = f"{os.getpid()}-{time.time()}"
     for db in [int(forced)] if forced else range(15, 7, -1):
         url = _with_db(base_url, db)
@@ -93,6 +113,9 @@ def _release_database() -> None:
 
 
 def _prepare() -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get("EVENTHUB_TEST_OWN_BROKER"):
+        # Inherited from the controlling process: that broker is its, not ours.
+        del os.environ["KAFKA_BOOTSTRAP_SERVERS"], os.environ["EVENTHUB_TEST_OWN_BROKER"]
     base = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     if not _redis_answers(base):
         base = _start_redis()

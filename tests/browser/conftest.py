@@ -57,7 +57,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -68,6 +67,7 @@ import pytest
 from playwright.sync_api import expect
 
 from eventhub.broker import free_port
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 # Two cores shared with Daphne, the broker and the collector: a 3 MB mermaid.js can take
@@ -75,6 +75,17 @@ ROOT = Path(__file__).resolve().parents[2]
 EXPECT_TIMEOUT_MS = 20_000
 expect.set_options(timeout=EXPECT_TIMEOUT_MS)
 SCREENSHOTS = ROOT / "var" / "screenshots"
+
+
+def readme_screenshot(name: str) -> Path:
+    """Where a test draws a README screenshot: var/screenshots/readme/<name> on every run,
+    docs/screenshots/<name> only with EVENTHUB_UPDATE_SCREENSHOTS=1, so that running the
+    tests leaves the committed pictures (and the working tree) as they were."""
+    folder = ROOT / "docs" / "screenshots" if os.environ.get("EVENTHUB_UPDATE_SCREENSHOTS") else SCREENSHOTS / "readme"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
+
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -216,24 +227,29 @@ class LiveApp:
 
 def _wait_until_healthy(app: LiveApp) -> None:
     """Poll /healthz until it answers 200, the process dies, or the deadline passes."""
-    deadline = time.monotonic() + STARTUP_SECONDS
-    last = "no answer yet"
-    while time.monotonic() < deadline:
+    last = ["no answer yet"]
+
+    def healthy() -> bool:
         if app.process is None or app.process.poll() is not None:
             code = app.process.returncode if app.process else None
             raise RuntimeError(f"daphne exited with {code}:\n{app.log_text()[-4000:]}")
         try:
             with urllib.request.urlopen(f"{app.url}/healthz", timeout=2) as response:
-                if response.status == 200:
-                    return
-                last = f"HTTP {response.status}"
+                last[0] = f"HTTP {response.status}"
+                return response.status == 200
         except urllib.error.HTTPError as error:
-            last = f"HTTP {error.code}: {error.read()[:500]!r}"
+            last[0] = f"HTTP {error.code}: {error.read()[:500]!r}"
         except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
-            last = str(error)
-        time.sleep(0.1)  # polling interval of a deadline wait, not synchronisation
-    app.stop()
-    raise RuntimeError(f"daphne not healthy after {STARTUP_SECONDS}s ({last}):\n{app.log_text()[-4000:]}")
+            last[0] = str(error)
+        return False
+
+    try:
+        wait_until(healthy, STARTUP_SECONDS, "Daphne's /healthz to answer 200", every_s=0.1)
+    except AssertionError:
+        app.stop()
+        raise RuntimeError(
+            f"daphne not healthy after {STARTUP_SECONDS}s ({last[0]}):\n{app.log_text()[-4000:]}"
+        ) from None
 
 
 @pytest.fixture(scope="session")
@@ -285,13 +301,17 @@ def live_app(make_live_app) -> LiveApp:
 _RUNNING: list = []  # the process's one Browser, see `browser`
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     """Headless Debian Chromium driven by Playwright (never `playwright install`).
 
-    One per process: Playwright's sync API runs its event loop on the main thread
-    and refuses a second `sync_playwright()` there, so a conftest that imports
-    these fixtures (tests/e2e) gets the Browser already running, if any.
+    One per module, and one at a time: Playwright's sync API runs its event loop
+    on the main thread and refuses a second `sync_playwright()` there, so a
+    conftest that imports these fixtures (tests/e2e) gets the Browser already
+    running, if any. It stops with its module because, while it runs, Django
+    sees that loop and refuses database access to every other test in this
+    process (SynchronousOnlyOperation); under pytest-xdist such tests share the
+    process.
     """
     if _RUNNING:
         yield _RUNNING[0]

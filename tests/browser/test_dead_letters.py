@@ -30,13 +30,12 @@ from playwright.sync_api import expect
 
 from eventhub.bus import open_bus
 from eventhub.sdk import headers as h
-from tests.browser.conftest import ROOT, LiveApp
+from tests.browser.conftest import LiveApp, readme_screenshot
 
 pytestmark = pytest.mark.browser
 
 WAIT_MS = 30_000
 PREFIX = f"dlpages-{uuid.uuid4().hex[:8]}"
-SCREENSHOT = ROOT / "docs" / "screenshots" / "dead-letters.png"
 SCHEMA = {
     "type": "object",
     "required": ["order_id", "amount"],
@@ -290,8 +289,7 @@ def test_screenshot_of_the_list(dl_app, page_as, redis, source, event_name):
     page.locator("#dl-rows input[name=ids]").first.check()
     page.locator("#dl-rows input[name=ids]").nth(1).check()
     expect(page.locator("#dl-selected-count")).to_have_text("2 selected")
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    page.screenshot(path=str(readme_screenshot("dead-letters.png")), full_page=True)
 
     # The grouped view of the same: two InvalidAmount from billing, one retry button for both.
     page.goto(f"/dead-letters/?view=grouped&topic={source}")

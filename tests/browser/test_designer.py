@@ -12,6 +12,7 @@ from playwright.sync_api import Page, expect
 
 from designer import mermaid
 from tests.browser import json_from
+from tests.browser.conftest import readme_screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -384,8 +385,7 @@ def test_canvas_screenshot_of_the_demo_world(make_live_app, page_as):
     page.click("#outline summary")
     expect(page.locator("#f-name")).to_have_value("order.placed")
     page.click("#fit")
-    target = ROOT / "docs" / "screenshots" / "designer.png"
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target = readme_screenshot("designer.png")
     page.screenshot(path=str(target))
     assert target.stat().st_size > 10_000
 

@@ -22,11 +22,10 @@ import pytest
 from playwright.sync_api import expect
 
 from eventhub.bus import open_bus
-from tests.browser.conftest import ROOT, LiveApp, _wait_until_healthy
+from tests.browser.conftest import ROOT, LiveApp, _wait_until_healthy, readme_screenshot
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOT = ROOT / "docs" / "screenshots" / "dashboard.png"
 WAIT_MS = 45_000
 APP_ENV = {
     "EVENTHUB_RUN_LOOPS": "1",
@@ -180,8 +179,7 @@ def test_demo_shop_on_the_graph_tables_and_charts(monitor_app, page_as):
         # A few more seconds of traffic make a better picture; wait for frames, not time.
         seen = frames(page)
         page.wait_for_function(f"() => window.eventhubMonitor.state.frames >= {seen + 5}", timeout=WAIT_MS)
-        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOT), full_page=True)
+        page.screenshot(path=str(readme_screenshot("dashboard.png")), full_page=True)
         assert page_as.errors(page) == []
     finally:
         simulator.terminate()

@@ -26,14 +26,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 
 import pytest
-import redis
 
-from eventhub.broker import free_port
 from tests.browser.conftest import (  # noqa: F401 - fixtures and hooks, re-exported for tests/e2e
     LiveApp,
     _template_db,
@@ -45,6 +41,7 @@ from tests.browser.conftest import (  # noqa: F401 - fixtures and hooks, re-expo
     pytest_runtest_makereport,
 )
 from tests.e2e import STREAM_PREFIX
+from tests.services import start_redis_server
 
 
 @pytest.fixture(scope="session")
@@ -54,23 +51,7 @@ def world_redis_url() -> Iterator[str]:
     if not shutil.which("redis-server"):
         yield os.environ["REDIS_URL"]  # then another app running its loops may race for dead letters
         return
-    port = free_port()
-    process = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.RedisError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                raise RuntimeError("the world's redis-server did not start") from None
-            time.sleep(0.05)  # polling interval of a deadline wait
+    process, url = start_redis_server()
     yield url
     process.terminate()
     process.wait(timeout=10)

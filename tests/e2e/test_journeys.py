@@ -30,12 +30,11 @@ from playwright.sync_api import Page, expect
 from eventhub.bus import open_bus
 from eventhub.sdk import Consumer, Event
 from eventhub.sdk import headers as h
-from tests.browser.conftest import ROOT
+from tests.browser.conftest import ROOT, readme_screenshot
 from tests.e2e import STREAM_PREFIX
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
-SCREENSHOTS = ROOT / "docs" / "screenshots"
 WAIT_MS = 45_000
 
 
@@ -191,8 +190,7 @@ def test_catalog_search_compare_and_a_refused_incompatible_version(world, page_a
     expect(page.locator("#schema td.name").filter(has_text="customer_id")).to_have_count(1)
     history = page.locator("#history tbody a[href^='?version=']")
     expect(history).to_have_text(["v3", "v2", "v1"])
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "catalog.png"))
+    page.screenshot(path=str(readme_screenshot("catalog.png")))
 
     # 3. Compare v1 with v2: one optional field added, fine under the event's BACKWARD mode.
     compare = page.locator("#history form.compare-form")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import json
 import os
 import random
@@ -471,7 +472,10 @@ def group_send(redis_url: str, group: str, message: dict) -> None:
         finally:
             await layer.close_pools()
 
-    asyncio.run(send())
+    # On a thread of its own: when this process also drives Playwright's sync API,
+    # an event loop is already running on this one and asyncio.run() refuses.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, send()).result()
 
 
 def marker_frame(marker: str) -> dict:

@@ -25,6 +25,7 @@ import pytest
 from playwright.sync_api import Page
 
 from tests.browser import json_from
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -236,6 +237,8 @@ def test_payloads_fire_when_rendered_as_html(live_app, inspect):
         f"document.querySelector('main').insertAdjacentHTML('beforeend', {json.dumps(hostile('calibration'))})"
     )
     tab.page.wait_for_function("window.__xss === 'calibration'")
+    # The alert() comes from another image's onerror, which may load later than the first.
+    wait_until(lambda: tab.dialogs, 20, "the payload's alert()", pause=lambda: tab.page.wait_for_timeout(50))
     tab.check("/ with the payload inserted as HTML")
     assert any("window.__xss = 'calibration'" in problem for problem in tab.problems), tab.problems
     assert any("live markup in the DOM" in problem for problem in tab.problems), tab.problems

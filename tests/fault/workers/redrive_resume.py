@@ -13,25 +13,25 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 
 import django
 
 django.setup()
 
+from bench.common import wait_until  # noqa: E402
 from monitor import redrive  # noqa: E402
 
 
 def main() -> None:
     job_id, stale_after_s = int(sys.argv[1]), float(sys.argv[2])
-    deadline = time.monotonic() + 30
     taken: list[int] = []
-    while job_id not in taken:
-        if time.monotonic() > deadline:
-            raise SystemExit(f"job {job_id} was not taken over in 30 s")
-        taken += redrive.resume_stale(stale_after_s=stale_after_s)
-        if job_id not in taken:
-            time.sleep(0.2)  # the heartbeat is not stale yet: poll again
+
+    def taken_over() -> bool:
+        taken.extend(redrive.resume_stale(stale_after_s=stale_after_s))
+        return job_id in taken
+
+    # Polled: the worker's heartbeat goes stale only after stale_after_s.
+    wait_until(taken_over, 30, f"job {job_id} to be taken over", every_s=0.2)
     print(json.dumps({"taken": taken}))
 
 
