@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: install dev run test test-fast test-postgres lint bench browser clean help
+.PHONY: install dev run test test-fast test-postgres lint bench browser screenshots clean help
 
 help:
 	@echo "make run      start EventHub at http://$(HOST):$(PORT) with demo data and live traffic"
@@ -57,6 +57,10 @@ test: dev browser
 # browser, fault and scale-out tests ran in `make test` and are not database-specific.
 test-postgres: dev
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} $(PY) -m pytest $(XDIST) -m "not browser and not fault and not scaleout" $(PYTEST_ARGS)
+
+# The README's pictures, redrawn by the browser tests that take them.
+screenshots: dev browser
+	EVENTHUB_UPDATE_SCREENSHOTS=1 $(PY) -m pytest $(XDIST) -k "screenshot or catalog_search_compare or demo_shop_on_the_graph" tests/browser tests/e2e
 
 lint: dev
 	$(PY) -m ruff check .
