@@ -49,6 +49,13 @@ def test_roles_exist_as_groups():
     assert set(Group.objects.values_list("name", flat=True)) >= set(roles.ROLES)
 
 
+def test_roles_come_back_after_a_flush(transactional_db):
+    from django.core.management import call_command
+
+    call_command("flush", interactive=False, verbosity=0)
+    assert set(Group.objects.values_list("name", flat=True)) >= set(roles.ROLES)
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     "persona, design, operate",
