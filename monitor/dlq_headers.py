@@ -120,7 +120,9 @@ def _text(raw: bytes) -> Decoded:
         return raw.decode("utf-8", "replace"), None, "not valid UTF-8"
     if not text.strip():
         return None, None, "empty value"
-    return text, None, "binary, not text" if _CONTROL.search(text) else None
+    if _CONTROL.search(text):
+        return text, None, "binary, not text"
+    return text, text, None  # displayed as is: what _render would make of it, without decoding again
 
 
 def _optional_text(raw: bytes) -> Decoded:
@@ -300,7 +302,10 @@ def decode(headers: Iterable[Any] | None) -> DeadLetterMeta:
         except (TypeError, ValueError):
             meta.problems.append(f"header #{index + 1} is not a (name, value) pair")
             continue
-        name, raw = _as_name(name), _as_bytes(raw, meta, index)
+        if type(name) is not str:
+            name = _as_name(name)
+        if raw is not None and type(raw) is not bytes:
+            raw = _as_bytes(raw, meta, index)
         key = name.lower()
         rule = _ALL_RULES.get(key)
         if rule is None:
@@ -318,17 +323,17 @@ def decode(headers: Iterable[Any] | None) -> DeadLetterMeta:
         found.setdefault(key, []).append(value)
 
     counts = {
-        convention: sum(1 for name in rules if name.lower() in found)
-        for convention, rules in _CONVENTIONS.items()
+        convention: sum(1 for key in keys if key in found)
+        for convention, keys in _CONVENTION_NAMES.items()
     }
     best = max(counts, key=lambda c: counts[c])  # ties go to the first listed
     if counts[best]:
         meta.convention = best
-        _fill(meta, _CONVENTIONS[best], found)
-    for convention, rules in _CONVENTIONS.items():
-        if convention != meta.convention:
-            _fill(meta, rules, found)
-    _fill(meta, _CLOUDEVENTS, found)
+        _fill(meta, _CONVENTION_FIELDS[best], found)
+    for convention, keyed in _CONVENTION_FIELDS.items():
+        if convention != meta.convention and counts[convention]:  # none of its headers: nothing to fill
+            _fill(meta, keyed, found)
+    _fill(meta, _CLOUDEVENT_FIELDS, found)
     return meta
 
 
@@ -380,17 +385,31 @@ _FIELDS = {f.name for f in fields(DeadLetterMeta)}
 
 
 def _fill(
-    meta: DeadLetterMeta, rules: dict[str, _Rule], found: dict[str, list[Any]]
+    meta: DeadLetterMeta, keyed: tuple[tuple[str, _Rule], ...], found: dict[str, list[Any]]
 ) -> None:
     """Set empty fields from these rules; for one field, later rules win."""
     chosen: dict[str, Any] = {}
-    for name, rule in rules.items():
-        values = [v for v in found.get(name.lower(), ()) if v is not None]
-        if rule.field in _FIELDS and values:
+    for key, rule in keyed:
+        values = found.get(key)
+        if values and None in values:
+            values = [v for v in values if v is not None]
+        if values:
             chosen[rule.field] = values[0] if rule.first else values[-1]
     for name, value in chosen.items():
         if getattr(meta, name) is None:
             setattr(meta, name, value)
+
+
+def _keyed(rules: dict[str, _Rule]) -> tuple[tuple[str, _Rule], ...]:
+    """The rules that fill a field, names lower-cased: worked out once, not per record."""
+    return tuple((name.lower(), rule) for name, rule in rules.items() if rule.field in _FIELDS)
+
+
+_CONVENTION_NAMES = {
+    convention: tuple(name.lower() for name in rules) for convention, rules in _CONVENTIONS.items()
+}
+_CONVENTION_FIELDS = {convention: _keyed(rules) for convention, rules in _CONVENTIONS.items()}
+_CLOUDEVENT_FIELDS = _keyed(_CLOUDEVENTS)
 
 
 def _iterate(headers: Iterable[Any] | None, meta: DeadLetterMeta) -> Iterable[Any]:
