@@ -1,7 +1,8 @@
 """The dead-letter ingester: every dead-letter topic on both buses, into the DeadLetter table.
 
-One consumer group (`eventhub-dlq-ingester`) per bus tails every topic that
-counts as a dead-letter topic: names matching settings.EVENTHUB_DLQ_PATTERNS
+One consumer group per bus and installation (`eventhub-dlq-ingester`, with the
+monitor namespace appended outside the default one: `default_group`) tails every
+topic that counts as a dead-letter topic: names matching settings.EVENTHUB_DLQ_PATTERNS
 plus every designed Topic.dead_letter_topic. The set is re-discovered every few
 seconds and the group re-subscribed when it changed.
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 import socket
 import threading
 import time
@@ -52,6 +54,7 @@ from monitor.models import AuditEntry, DeadLetter
 log = logging.getLogger(__name__)
 
 INGESTER_GROUP = "eventhub-dlq-ingester"
+DEFAULT_NAMESPACE = "eventhub:monitor"
 DISCOVER_EVERY_S = 5.0
 RESOLVE_EVERY_S = 5.0
 # Poison entries must be idle this long: twice the Redis adapter's claim_idle_ms, so a
@@ -258,6 +261,21 @@ class _Design:
         return design
 
 
+def default_group() -> str:
+    """One ingester group per EventHub installation (its monitor namespace).
+
+    Installations sharing a Kafka cluster or a Redis (staging and production, test
+    apps) would otherwise be members of one group and split the dead letters: each
+    would store only what its members were assigned. Named as the heartbeat reader's
+    group is (monitor.collector.default_heartbeat_group); the default namespace keeps
+    the old name, so an upgraded installation resumes from its committed position.
+    """
+    namespace = settings.EVENTHUB_MONITOR_NAMESPACE
+    if namespace == DEFAULT_NAMESPACE:
+        return INGESTER_GROUP
+    return f"{INGESTER_GROUP}.{re.sub(r'[^A-Za-z0-9._-]', '.', namespace)}"
+
+
 def _type_name(record: Record) -> str | None:
     raw = record.header(h.CE_TYPE)
     try:
@@ -310,7 +328,7 @@ class Ingester:
         kinds: Iterable[str] = ("kafka", "redis"),
         *,
         buses: dict[str, Bus] | None = None,
-        group: str = INGESTER_GROUP,
+        group: str | None = None,
         patterns: list[str] | None = None,
         cap: int | None = None,
         client_id: str | None = None,
@@ -324,11 +342,11 @@ class Ingester:
         # then never run at the same time as another thread's on a shared Kafka adapter.
         self._owned = [kind for kind in kinds if kind not in buses]
         self.tails = {kind: _Tail(buses.get(kind) or open_bus(kind, **connections.bus_options(kind))) for kind in kinds}
-        self.group = group
+        self.group = group or default_group()
         self.patterns = list(settings.EVENTHUB_DLQ_PATTERNS if patterns is None else patterns)
         self.cap = cap or settings.EVENTHUB_DLQ_PAYLOAD_CAP
         # Stable per host: a restarted ingester gets back the Redis entries it had not acked.
-        self.client_id = client_id or f"{group}-{socket.gethostname()}"
+        self.client_id = client_id or f"{self.group}-{socket.gethostname()}"
         self.discover_every_s = discover_every_s
         self.resolve_every_s = resolve_every_s
         self.poison_idle_ms = poison_idle_ms

@@ -20,7 +20,7 @@ from eventhub.bus import open_bus
 from eventhub.sdk import Consumer, LocalSchemas, Producer, dead_letter_topic
 from eventhub.sdk import headers as h
 from monitor import dlq_bus
-from monitor.ingest import Ingester
+from monitor.ingest import Ingester, default_group
 from monitor.models import DeadLetter
 from tests.conftest import bus_options
 from tests.monitor.deadletter_support import ORDER_SCHEMA, Listener, end_offset, replays, step_until, wait_until
@@ -277,6 +277,46 @@ def test_restart_gives_no_duplicates_and_no_gaps(bus, db, unique):
         ends = bus.end_offsets(dlq)
         assert positions == {(p, str(o)) for p, end in ends.items() for o in range(end)}
     assert all(lag.lag == 0 for lag in bus.lag(group, dlq))
+
+
+def test_installations_sharing_a_broker_each_store_every_dead_letter(bus, db, unique, settings):
+    """Two EventHub installations (monitor namespaces) on one broker: each ingester reads the
+    dead-letter topic from its own group's position, so each stores the dead letter, once."""
+    dlq = dead_letter_topic(unique("shared"), bus.kind)
+    bus.create_topic(dlq)
+    bus.publish(dlq, b'{"n": 1}', key=b"k1", headers=_failure_headers(1))
+
+    def install(namespace: str) -> Ingester:
+        settings.EVENTHUB_MONITOR_NAMESPACE = namespace
+        return Ingester([bus.kind], buses={bus.kind: bus}, patterns=[dlq], discover_every_s=0.2)
+
+    staging, production = install(unique("eh:staging")), install(unique("eh:production"))
+    try:
+        step_until(staging, lambda: DeadLetter.objects.filter(dlq_topic=dlq).exists(), what="staging's row")
+        assert all(lag.lag == 0 for lag in bus.lag(staging.group, dlq))  # committed: staging is done with it
+        DeadLetter.objects.all().delete()  # production has a database of its own
+        row = step_until(production, lambda: DeadLetter.objects.filter(dlq_topic=dlq).first(), what="production's row")
+        for _ in range(3):
+            assert staging.step(0.2) == 0  # and staging does not read it again
+    finally:
+        staging.close()
+        production.close()
+    assert (bytes(row.key), row.payload_json, row.error_class) == (b"k1", {"n": 1}, "KeyError")
+    assert DeadLetter.objects.count() == 1
+    assert all(lag.lag == 0 for lag in bus.lag(production.group, dlq))
+
+
+@pytest.mark.parametrize(
+    ("namespace", "group"),
+    [
+        ("eventhub:monitor", "eventhub-dlq-ingester"),  # the default: the name before namespaces
+        ("eventhub:staging", "eventhub-dlq-ingester.eventhub.staging"),
+        ("acme/prod eu", "eventhub-dlq-ingester.acme.prod.eu"),
+    ],
+)
+def test_ingester_group_follows_the_monitor_namespace(settings, namespace, group):
+    settings.EVENTHUB_MONITOR_NAMESPACE = namespace
+    assert default_group() == group
 
 
 def test_bad_input_is_ingested_and_nothing_dropped(bus, db, unique, settings):

@@ -17,7 +17,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--bus", action="append", choices=["kafka", "redis"], help="Only this bus (repeatable); default both."
         )
-        parser.add_argument("--group", default=ingest.INGESTER_GROUP, help="Consumer group of the ingester.")
+        parser.add_argument(
+            "--group", help="Consumer group of the ingester; default one per EVENTHUB_MONITOR_NAMESPACE."
+        )
         parser.add_argument(
             "--pattern",
             action="append",
