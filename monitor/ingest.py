@@ -10,7 +10,7 @@ Exactly once in the table, whatever crashes:
 1. poll a batch;
 2. insert the rows in one transaction; a row whose DLQ position (bus, topic,
    partition, offset) is already there is skipped (the unique constraint is
-   the last word: bulk_create(ignore_conflicts=True));
+   the last word: INSERT OR IGNORE, on PostgreSQL ON CONFLICT DO NOTHING);
 3. only then commit the batch on the bus.
 A crash before 3 means the batch comes again and step 2 skips what it already
 has; nothing is committed before it is in the database, so nothing is lost.
