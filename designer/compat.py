@@ -346,9 +346,7 @@ class Difference:
             segments = segments[:-1]
         target = "/".join(s for s in segments if s)
         where = f"'#/{target}'" if target else "the root schema"
-        return template.format(
-            where=where, Where=where[0].upper() + where[1:], name=name, type=self.type
-        )
+        return template.format(where=where, Where=where[0].upper() + where[1:], name=name, type=self.type)
 
     def __str__(self) -> str:
         return f"{self.type} {self.path}"
@@ -447,9 +445,7 @@ def validate_schema(schema: Any) -> None:
     every local ``$ref`` (one starting with '#') resolves inside the document.
     """
     if not isinstance(schema, (dict, bool)):
-        raise SchemaError(
-            f"a schema must be a JSON object or boolean, not {type(schema).__name__}"
-        )
+        raise SchemaError(f"a schema must be a JSON object or boolean, not {type(schema).__name__}")
     entry = _dialect_entry(schema)
     if entry is None:
         known = ", ".join(sorted(_DIALECTS))
@@ -466,13 +462,9 @@ def validate_schema(schema: Any) -> None:
     if not _metaschema_validator(validator_cls).is_valid(schema):
         error = best_match(validator_cls(validator_cls.META_SCHEMA).iter_errors(schema))
     while error is not None and error.context:
-        error = best_match(
-            error.context
-        )  # "'strin' is not one of [...]" beats "not valid under any"
+        error = best_match(error.context)  # "'strin' is not one of [...]" beats "not valid under any"
     if error is not None:
-        raise SchemaError(
-            f"not a valid JSON Schema: {error.message}", _pointer(error.absolute_path)
-        )
+        raise SchemaError(f"not a valid JSON Schema: {error.message}", _pointer(error.absolute_path))
     if isinstance(schema, dict):
         _check_local_refs(schema, spec)
 
@@ -501,9 +493,7 @@ def _check_local_refs(root: dict, spec: Any) -> None:
         try:
             scope.lookup(ref)
         except Unresolvable:
-            raise SchemaError(
-                f"$ref {ref!r} does not resolve", _pointer([*where, "$ref"])
-            ) from None
+            raise SchemaError(f"$ref {ref!r} does not resolve", _pointer([*where, "$ref"])) from None
 
 
 # Keywords whose value is a schema, a list of schemas, or a map of schemas.
@@ -532,9 +522,7 @@ _SCHEMA_MAP_KEYWORDS = (
 )
 
 
-def _walk_refs(
-    node: Any, resolver: Any, spec: Any, where: list
-) -> Iterator[tuple[str, list, Any]]:
+def _walk_refs(node: Any, resolver: Any, spec: Any, where: list) -> Iterator[tuple[str, list, Any]]:
     """Yield (ref, location, resolver in scope) for every $ref, following schema keywords only."""
     if not isinstance(node, dict):
         return
@@ -744,11 +732,7 @@ _CONDITIONAL_KEYWORDS = ("if", "then", "else")
 
 
 def _numeric(value: Any) -> Any:
-    return (
-        value
-        if isinstance(value, (int, float)) and not isinstance(value, bool)
-        else None
-    )
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _text(value: Any) -> str | None:
@@ -826,31 +810,19 @@ class _Loader:
                     )
                 )
         if "not" in doc:
-            parts.append(
-                _NotSchema(
-                    raw={"not": doc["not"]}, schema=self.load(doc["not"], resolver)
-                )
-            )
+            parts.append(_NotSchema(raw={"not": doc["not"]}, schema=self.load(doc["not"], resolver)))
         if "const" in doc and self.dialect != "draft4":
             parts.append(_ConstSchema(raw={"const": doc["const"]}, value=doc["const"]))
         kind = doc.get("type")
         if isinstance(kind, str):
             parts.append(self._typed(kind, doc, resolver, consumed))
         elif isinstance(kind, list):
-            typed = [
-                self._typed(k, doc, resolver, consumed)
-                for k in kind
-                if isinstance(k, str)
-            ]
-            parts.append(
-                _CombinedSchema(raw={"type": kind}, criterion="anyOf", subschemas=typed)
-            )
+            typed = [self._typed(k, doc, resolver, consumed) for k in kind if isinstance(k, str)]
+            parts.append(_CombinedSchema(raw={"type": kind}, criterion="anyOf", subschemas=typed))
         parts.extend(self._sniffed(doc, resolver, consumed))
         return parts
 
-    def _typed(
-        self, kind: str, doc: dict, resolver: Any, consumed: set[str]
-    ) -> _Schema:
+    def _typed(self, kind: str, doc: dict, resolver: Any, consumed: set[str]) -> _Schema:
         builders = {
             "string": (self._string_schema, _STRING_KEYWORDS),
             "integer": (self._integer_schema, _NUMBER_KEYWORDS),
@@ -880,33 +852,19 @@ class _Loader:
         ]
         found = []
         for keywords, build in groups:
-            present = [
-                k
-                for k in keywords
-                if k in doc and k not in consumed and not self._is_noop(k, doc[k])
-            ]
+            present = [k for k in keywords if k in doc and k not in consumed and not self._is_noop(k, doc[k])]
             if present:
                 node = build(doc, resolver)
                 node.raw = {k: doc[k] for k in keywords if k in doc}
                 found.append(node)
-        if self.dialect not in ("draft4", "draft6") and any(
-            k in doc for k in _CONDITIONAL_KEYWORDS
-        ):
-            found.append(
-                _ConditionalSchema(
-                    raw={k: doc[k] for k in _CONDITIONAL_KEYWORDS if k in doc}
-                )
-            )
+        if self.dialect not in ("draft4", "draft6") and any(k in doc for k in _CONDITIONAL_KEYWORDS):
+            found.append(_ConditionalSchema(raw={k: doc[k] for k in _CONDITIONAL_KEYWORDS if k in doc}))
         return found
 
     def _is_noop(self, keyword: str, value: Any) -> bool:
         # Confluent's 2019-09+ parser drops keywords that constrain nothing, so
         # {"properties": {}} is an empty schema there (draft-07 keeps an object schema).
-        return (
-            self.modern
-            and keyword in ("properties", "patternProperties", "required")
-            and not value
-        )
+        return self.modern and keyword in ("properties", "patternProperties", "required") and not value
 
     def _object_keywords(self) -> tuple[str, ...]:
         return _OBJECT_KEYWORDS_2019 if self.modern else _OBJECT_KEYWORDS
@@ -953,18 +911,14 @@ class _Loader:
             if isinstance(doc.get("required"), list)
             else [],
             permits_additional=extra is not False,
-            additional_schema=self.load(extra, resolver)
-            if isinstance(extra, dict)
-            else None,
+            additional_schema=self.load(extra, resolver) if isinstance(extra, dict) else None,
             additional_is_true=extra is True,
             pattern_properties=list(schemas(doc.get("patternProperties")).items()),
             min_properties=_numeric(doc.get("minProperties")),
             max_properties=_numeric(doc.get("maxProperties")),
         )
         # draft-07 "dependencies" mixes both forms; 2019-09 split it in two keywords.
-        dependencies = (
-            doc.get("dependencies") if isinstance(doc.get("dependencies"), dict) else {}
-        )
+        dependencies = doc.get("dependencies") if isinstance(doc.get("dependencies"), dict) else {}
         if self.modern:
             dependencies = {**dependencies}
             for key in ("dependentRequired", "dependentSchemas"):
@@ -1013,9 +967,7 @@ class _Loader:
             if "unevaluatedItems" in doc:
                 node.unevaluated = self.load(doc["unevaluatedItems"], resolver)
             if "contains" in doc:
-                node.min_contains = (
-                    1 if node.min_contains is None else node.min_contains
-                )
+                node.min_contains = 1 if node.min_contains is None else node.min_contains
             else:
                 node.min_contains = node.max_contains = None
         return node
@@ -1062,9 +1014,7 @@ class _Context:
         return all(d.type in self.run.allowed for d in self.diffs)
 
 
-def diff(
-    original: dict | bool, update: dict | bool, *, policy: str = "STRICT"
-) -> list[Difference]:
+def diff(original: dict | bool, update: dict | bool, *, policy: str = "STRICT") -> list[Difference]:
     """Differences from ``original`` to ``update`` in Confluent's order.
 
     The policy matters only where Confluent asks "is this part compatible?" while
@@ -1101,9 +1051,7 @@ def _compare(ctx: _Context, original: _Schema | None, update: _Schema | None) ->
         return
     if type(original) is not type(update):
         # false accepts nothing and {} / true accept everything: such moves never break.
-        if not isinstance(original, _FalseSchema) and not isinstance(
-            update, _EmptySchema
-        ):
+        if not isinstance(original, _FalseSchema) and not isinstance(update, _EmptySchema):
             ctx.add("TYPE_CHANGED")
         return
     ctx.extend(_rebase(ctx.path, _compare_pair(ctx.run, original, update)))
@@ -1133,44 +1081,29 @@ def _rebase(path: list[str], diffs: list[Difference]) -> list[Difference]:
     if not path:
         return list(diffs)
     prefix = "#/" + "/".join(path)
-    return [
-        Difference(d.type, prefix if d.path == "#/" else f"{prefix}/{d.path[2:]}")
-        for d in diffs
-    ]
+    return [Difference(d.type, prefix if d.path == "#/" else f"{prefix}/{d.path[2:]}") for d in diffs]
 
 
-def _compare_against_combination(
-    ctx: _Context, original: _Schema, update: _Schema
-) -> bool:
+def _compare_against_combination(ctx: _Context, original: _Schema, update: _Schema) -> bool:
     """Confluent's shortcuts when exactly one side is a combination; True when settled."""
-    if not isinstance(original, _CombinedSchema) and isinstance(
-        update, _CombinedSchema
-    ):
+    if not isinstance(original, _CombinedSchema) and isinstance(update, _CombinedSchema):
         subs = update.subschemas
         if len(subs) == 1:
             return _settle_with(ctx, original, subs[0])
         if update.criterion in ("anyOf", "oneOf"):
             # Wrapping a schema into a union with a compatible branch widens it.
-            return any(
-                _settle_with(ctx, original, sub, "SUM_TYPE_EXTENDED") for sub in subs
-            )
-    elif isinstance(original, _CombinedSchema) and not isinstance(
-        update, _CombinedSchema
-    ):
+            return any(_settle_with(ctx, original, sub, "SUM_TYPE_EXTENDED") for sub in subs)
+    elif isinstance(original, _CombinedSchema) and not isinstance(update, _CombinedSchema):
         subs = original.subschemas
         if len(subs) == 1 and _settle_with(ctx, subs[0], update):
             return True
         if original.criterion == "allOf":
             # Dropping allOf branches (e.g. an enum next to a type) only loosens.
-            return any(
-                _settle_with(ctx, sub, update, "PRODUCT_TYPE_NARROWED") for sub in subs
-            )
+            return any(_settle_with(ctx, sub, update, "PRODUCT_TYPE_NARROWED") for sub in subs)
     return False
 
 
-def _settle_with(
-    ctx: _Context, original: _Schema, update: _Schema, extra: str | None = None
-) -> bool:
+def _settle_with(ctx: _Context, original: _Schema, update: _Schema, extra: str | None = None) -> bool:
     sub = ctx.sub()
     _compare(sub, original, update)
     if not sub.compatible():
@@ -1192,9 +1125,7 @@ def _compare_metadata(ctx: _Context, original: _Schema, update: _Schema) -> None
         ctx.add("DEFAULT_CHANGED")
 
 
-def _bound(
-    ctx: _Context, keyword: str, prefix: str, original: Any, update: Any
-) -> None:
+def _bound(ctx: _Context, keyword: str, prefix: str, original: Any, update: Any) -> None:
     """Report ``<prefix>_ADDED/REMOVED/INCREASED/DECREASED`` for a numeric keyword."""
     if original is None and update is None:
         return
@@ -1208,9 +1139,7 @@ def _bound(
         ctx.add(f"{prefix}_DECREASED", keyword)
 
 
-def _compare_strings(
-    ctx: _Context, original: _StringSchema, update: _StringSchema
-) -> None:
+def _compare_strings(ctx: _Context, original: _StringSchema, update: _StringSchema) -> None:
     _bound(ctx, "maxLength", "MAX_LENGTH", original.max_length, update.max_length)
     _bound(ctx, "minLength", "MIN_LENGTH", original.min_length, update.min_length)
     if original.pattern is None and update.pattern is not None:
@@ -1221,9 +1150,7 @@ def _compare_strings(
         ctx.add("PATTERN_CHANGED", "pattern")
 
 
-def _compare_numbers(
-    ctx: _Context, original: _NumberSchema, update: _NumberSchema
-) -> None:
+def _compare_numbers(ctx: _Context, original: _NumberSchema, update: _NumberSchema) -> None:
     _bound(ctx, "maximum", "MAXIMUM", original.maximum, update.maximum)
     _bound(ctx, "minimum", "MINIMUM", original.minimum, update.minimum)
     _bound(
@@ -1281,9 +1208,7 @@ def _compare_enums(ctx: _Context, original: _EnumSchema, update: _EnumSchema) ->
         ctx.add("ENUM_ARRAY_CHANGED", "enum")
 
 
-def _compare_consts(
-    ctx: _Context, original: _ConstSchema, update: _ConstSchema
-) -> None:
+def _compare_consts(ctx: _Context, original: _ConstSchema, update: _ConstSchema) -> None:
     if not _same_json(original.value, update.value):
         ctx.add("ENUM_ARRAY_CHANGED", "const")
 
@@ -1296,9 +1221,7 @@ def _compare_nots(ctx: _Context, original: _NotSchema, update: _NotSchema) -> No
         ctx.add("NOT_TYPE_NARROWED" if sub.compatible() else "NOT_TYPE_EXTENDED")
 
 
-def _compare_combined(
-    ctx: _Context, original: _CombinedSchema, update: _CombinedSchema
-) -> None:
+def _compare_combined(ctx: _Context, original: _CombinedSchema, update: _CombinedSchema) -> None:
     """Steps: criterion change, branch count, then a maximum matching of compatible branch pairs."""
     change = _criterion_change(original, update)
     if change:
@@ -1307,17 +1230,9 @@ def _compare_combined(
             return
     old_subs, new_subs = _distinct(original.subschemas), _distinct(update.subschemas)
     if len(old_subs) < len(new_subs):
-        ctx.add(
-            "PRODUCT_TYPE_EXTENDED"
-            if update.criterion == "allOf"
-            else "SUM_TYPE_EXTENDED"
-        )
+        ctx.add("PRODUCT_TYPE_EXTENDED" if update.criterion == "allOf" else "SUM_TYPE_EXTENDED")
     elif len(old_subs) > len(new_subs):
-        ctx.add(
-            "PRODUCT_TYPE_NARROWED"
-            if original.criterion == "allOf"
-            else "SUM_TYPE_NARROWED"
-        )
+        ctx.add("PRODUCT_TYPE_NARROWED" if original.criterion == "allOf" else "SUM_TYPE_NARROWED")
     edges: dict[tuple[int, int], list[Difference]] = {}
     for i, old in enumerate(old_subs):
         with ctx.at(f"{original.criterion}/{i}"):
@@ -1357,16 +1272,9 @@ def _distinct(subschemas: list[_Schema]) -> list[_Schema]:
     return list(seen.values())
 
 
-def _maximum_matching(
-    left: int, right: int, edges: dict[tuple[int, int], list]
-) -> set[tuple[int, int]]:
+def _maximum_matching(left: int, right: int, edges: dict[tuple[int, int], list]) -> set[tuple[int, int]]:
     """Kuhn's augmenting paths; candidates with fewer differences are tried first."""
-    options = {
-        i: sorted(
-            (j for (a, j) in edges if a == i), key=lambda j: (len(edges[(i, j)]), j)
-        )
-        for i in range(left)
-    }
+    options = {i: sorted((j for (a, j) in edges if a == i), key=lambda j: (len(edges[(i, j)]), j)) for i in range(left)}
     owner: dict[int, int] = {}
 
     def augment(i: int, visited: set[int]) -> bool:
@@ -1384,18 +1292,12 @@ def _maximum_matching(
     return {(i, j) for j, i in owner.items()}
 
 
-def _compare_objects(
-    ctx: _Context, original: _ObjectSchema, update: _ObjectSchema
-) -> None:
+def _compare_objects(ctx: _Context, original: _ObjectSchema, update: _ObjectSchema) -> None:
     _compare_required(ctx, original, update)
     _compare_properties(ctx, original, update)
     _compare_dependencies(ctx, original, update)
-    _compare_additional(
-        ctx, "additionalProperties", "ADDITIONAL_PROPERTIES", original, update
-    )
-    _compare_unevaluated(
-        ctx, "unevaluatedProperties", "UNEVALUATED_PROPERTIES", original, update
-    )
+    _compare_additional(ctx, "additionalProperties", "ADDITIONAL_PROPERTIES", original, update)
+    _compare_unevaluated(ctx, "unevaluatedProperties", "UNEVALUATED_PROPERTIES", original, update)
     _bound(
         ctx,
         "maxProperties",
@@ -1412,9 +1314,7 @@ def _compare_objects(
     )
 
 
-def _compare_required(
-    ctx: _Context, original: _ObjectSchema, update: _ObjectSchema
-) -> None:
+def _compare_required(ctx: _Context, original: _ObjectSchema, update: _ObjectSchema) -> None:
     with ctx.at("required"):
         for name in _java_order(original.properties):
             if name not in update.properties:
@@ -1425,16 +1325,12 @@ def _compare_required(
             elif now and not was:
                 with_default = _has_default(update.properties[name])
                 ctx.add(
-                    "REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED"
-                    if with_default
-                    else "REQUIRED_ATTRIBUTE_ADDED",
+                    "REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED" if with_default else "REQUIRED_ATTRIBUTE_ADDED",
                     name,
                 )
 
 
-def _compare_properties(
-    ctx: _Context, original: _ObjectSchema, update: _ObjectSchema
-) -> None:
+def _compare_properties(ctx: _Context, original: _ObjectSchema, update: _ObjectSchema) -> None:
     with ctx.at("properties"):
         for name in _java_set_order(original.properties, update.properties):
             old, new = original.properties.get(name), update.properties.get(name)
@@ -1447,9 +1343,7 @@ def _compare_properties(
                     _compare(ctx, old, new)
 
 
-def _property_removed(
-    ctx: _Context, name: str, old: _Schema, update: _ObjectSchema
-) -> None:
+def _property_removed(ctx: _Context, name: str, old: _Schema, update: _ObjectSchema) -> None:
     # Whether old data still fits depends on what the *update* does with unknown names.
     if _object_is_open(update):
         ctx.add("PROPERTY_REMOVED_FROM_OPEN_CONTENT_MODEL")
@@ -1525,11 +1419,7 @@ def _absent_or_true(node: _Schema | None) -> bool:
 
 def _object_is_open(node: _ObjectSchema) -> bool:
     """Any unknown property name is accepted with any value."""
-    if (
-        node.pattern_properties
-        or not node.permits_additional
-        or node.additional_schema is not None
-    ):
+    if node.pattern_properties or not node.permits_additional or node.additional_schema is not None:
         return False
     return node.additional_is_true or _absent_or_true(node.unevaluated)
 
@@ -1544,20 +1434,14 @@ def _object_catch_all(node: _ObjectSchema, name: str) -> _Schema | None:
             continue
     if node.additional_schema is not None:
         return node.additional_schema
-    if (
-        node.permits_additional
-        and not node.additional_is_true
-        and node.unevaluated is not None
-    ):
+    if node.permits_additional and not node.additional_is_true and node.unevaluated is not None:
         tail = _deref(node.unevaluated)
         if not isinstance(tail, (_FalseSchema, _EmptySchema)):
             return node.unevaluated
     return None
 
 
-def _compare_dependencies(
-    ctx: _Context, original: _ObjectSchema, update: _ObjectSchema
-) -> None:
+def _compare_dependencies(ctx: _Context, original: _ObjectSchema, update: _ObjectSchema) -> None:
     with ctx.at("dependencies"):
         old_deps, new_deps = (
             original.property_dependencies,
@@ -1592,50 +1476,30 @@ def _compare_dependencies(
                     _compare(ctx, old_schemas[name], new_schemas[name])
 
 
-def _compare_additional(
-    ctx: _Context, keyword: str, prefix: str, original: Any, update: Any
-) -> None:
+def _compare_additional(ctx: _Context, keyword: str, prefix: str, original: Any, update: Any) -> None:
     """additionalProperties / additionalItems: a permit flag plus an optional schema."""
     with ctx.at(keyword):
         if original.permits_additional != update.permits_additional:
-            ctx.add(
-                f"{prefix}_ADDED" if update.permits_additional else f"{prefix}_REMOVED"
-            )
-        elif (
-            original.additional_schema is None and update.additional_schema is not None
-        ):
+            ctx.add(f"{prefix}_ADDED" if update.permits_additional else f"{prefix}_REMOVED")
+        elif original.additional_schema is None and update.additional_schema is not None:
             ctx.add(f"{prefix}_NARROWED")
-        elif (
-            original.additional_schema is not None and update.additional_schema is None
-        ):
+        elif original.additional_schema is not None and update.additional_schema is None:
             ctx.add(f"{prefix}_EXTENDED")
         else:
             _compare(ctx, original.additional_schema, update.additional_schema)
 
 
-def _compare_unevaluated(
-    ctx: _Context, keyword: str, prefix: str, original: Any, update: Any
-) -> None:
+def _compare_unevaluated(ctx: _Context, keyword: str, prefix: str, original: Any, update: Any) -> None:
     # true and {} say nothing, so they count as absent (Confluent would call absent -> true a narrowing).
-    old = (
-        None if _absent_or_true(original.unevaluated) else _deref(original.unevaluated)
-    )
+    old = None if _absent_or_true(original.unevaluated) else _deref(original.unevaluated)
     new = None if _absent_or_true(update.unevaluated) else _deref(update.unevaluated)
     if old is None and new is None:
         return
     with ctx.at(keyword):
         if old is None:
-            ctx.add(
-                f"{prefix}_REMOVED"
-                if isinstance(new, _FalseSchema)
-                else f"{prefix}_NARROWED"
-            )
+            ctx.add(f"{prefix}_REMOVED" if isinstance(new, _FalseSchema) else f"{prefix}_NARROWED")
         elif new is None:
-            ctx.add(
-                f"{prefix}_ADDED"
-                if isinstance(old, _FalseSchema)
-                else f"{prefix}_EXTENDED"
-            )
+            ctx.add(f"{prefix}_ADDED" if isinstance(old, _FalseSchema) else f"{prefix}_EXTENDED")
         elif isinstance(old, _FalseSchema) and not isinstance(new, _FalseSchema):
             ctx.add(f"{prefix}_ADDED")
         elif not isinstance(old, _FalseSchema) and isinstance(new, _FalseSchema):
@@ -1644,9 +1508,7 @@ def _compare_unevaluated(
             _compare(ctx, old, new)
 
 
-def _compare_arrays(
-    ctx: _Context, original: _ArraySchema, update: _ArraySchema
-) -> None:
+def _compare_arrays(ctx: _Context, original: _ArraySchema, update: _ArraySchema) -> None:
     with ctx.at("items"):
         _compare(ctx, original.all_items, update.all_items)
     _compare_tuples(ctx, original, update)
@@ -1659,17 +1521,11 @@ def _compare_arrays(
             "UNIQUE_ITEMS_REMOVED" if original.unique_items else "UNIQUE_ITEMS_ADDED",
             "uniqueItems",
         )
-    _bound(
-        ctx, "maxContains", "MAX_CONTAINS", original.max_contains, update.max_contains
-    )
-    _bound(
-        ctx, "minContains", "MIN_CONTAINS", original.min_contains, update.min_contains
-    )
+    _bound(ctx, "maxContains", "MAX_CONTAINS", original.max_contains, update.max_contains)
+    _bound(ctx, "minContains", "MIN_CONTAINS", original.min_contains, update.min_contains)
 
 
-def _compare_tuples(
-    ctx: _Context, original: _ArraySchema, update: _ArraySchema
-) -> None:
+def _compare_tuples(ctx: _Context, original: _ArraySchema, update: _ArraySchema) -> None:
     old_items, new_items = original.item_schemas or [], update.item_schemas or []
     for index in range(max(len(old_items), len(new_items))):
         with ctx.at(f"items/{index}"):
@@ -1787,9 +1643,7 @@ def _java_order(names: Iterable[str], capacity: int = 16) -> list[str]:
     names = list(dict.fromkeys(names))
     while len(names) > capacity * 3 // 4:
         capacity *= 2
-    return sorted(
-        names, key=lambda n: _java_hash(n) & (capacity - 1)
-    )  # stable: bucket order, then insertion
+    return sorted(names, key=lambda n: _java_hash(n) & (capacity - 1))  # stable: bucket order, then insertion
 
 
 def _java_set_order(first: Iterable[str], second: Iterable[str]) -> list[str]:
@@ -1804,9 +1658,7 @@ def _java_set_order(first: Iterable[str], second: Iterable[str]) -> list[str]:
 def _policy(policy: str) -> str:
     value = str(policy).upper()
     if value not in POLICIES:
-        raise ValueError(
-            f"unknown policy {policy!r}; expected one of {', '.join(POLICIES)}"
-        )
+        raise ValueError(f"unknown policy {policy!r}; expected one of {', '.join(POLICIES)}")
     return value
 
 
@@ -1839,11 +1691,7 @@ class CompatResult:
         rows = []
         for i, change in enumerate(self.changes):
             version = self.change_versions[i] if i < len(self.change_versions) else None
-            direction = (
-                self.change_directions[i]
-                if i < len(self.change_directions)
-                else "backward"
-            )
+            direction = self.change_directions[i] if i < len(self.change_directions) else "backward"
             reason = change.reason
             if direction == "forward":
                 reason = f"Forward check (data written with the new schema, read with version {version}): {reason}"
@@ -1874,9 +1722,7 @@ def check(
     validate_schema(candidate)
     if mode == "NONE" or not previous:
         return CompatResult(True, mode, policy, [], [])
-    targets = (
-        list(reversed(previous)) if mode.endswith("_TRANSITIVE") else [previous[-1]]
-    )
+    targets = list(reversed(previous)) if mode.endswith("_TRANSITIVE") else [previous[-1]]
     directions = []
     if mode.startswith(("BACKWARD", "FULL")):
         directions.append("backward")
@@ -1885,9 +1731,7 @@ def check(
     result = CompatResult(True, mode, policy, [], [version for version, _ in targets])
     for version, schema in targets:
         for direction in directions:
-            pair = (
-                (schema, candidate) if direction == "backward" else (candidate, schema)
-            )
+            pair = (schema, candidate) if direction == "backward" else (candidate, schema)
             found = diff(*pair, policy=policy)
             result.compatible = result.compatible and is_compatible(found, policy)
             result.changes.extend(found)

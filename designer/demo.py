@@ -35,7 +35,14 @@ TOPICS = [
     ("notifications", "redis", 1, "customer"),
 ]
 
-MONEY = {"type": "object", "properties": {"amount": {"type": "integer", "minimum": 0, "description": "Minor units (cents)."}, "currency": {"type": "string", "pattern": "^[A-Z]{3}$"}}, "required": ["amount", "currency"]}  # noqa: E501
+MONEY = {
+    "type": "object",
+    "properties": {
+        "amount": {"type": "integer", "minimum": 0, "description": "Minor units (cents)."},
+        "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+    },
+    "required": ["amount", "currency"],
+}  # noqa: E501
 
 
 def _obj(properties: dict, required: list[str], description: str = "") -> dict:
@@ -63,7 +70,9 @@ ORDER_PLACED_V1 = _obj(
         "total": MONEY,
         "lines": {
             "type": "array",
-            "items": _obj({"sku": {"type": "string"}, "quantity": {"type": "integer", "minimum": 1}}, ["sku", "quantity"]),
+            "items": _obj(
+                {"sku": {"type": "string"}, "quantity": {"type": "integer", "minimum": 1}}, ["sku", "quantity"]
+            ),
         },
         "placed_at": WHEN,
     },
@@ -72,7 +81,10 @@ ORDER_PLACED_V1 = _obj(
 )
 ORDER_PLACED_V2 = {
     **ORDER_PLACED_V1,
-    "properties": {**ORDER_PLACED_V1["properties"], "coupon": {"type": "string", "description": "Optional coupon code."}},
+    "properties": {
+        **ORDER_PLACED_V1["properties"],
+        "coupon": {"type": "string", "description": "Optional coupon code."},
+    },
 }
 # The incompatible draft: `total` becomes a plain number (breaks every reader of total.amount).
 ORDER_PLACED_DRAFT = {**ORDER_PLACED_V2, "properties": {**ORDER_PLACED_V2["properties"], "total": {"type": "number"}}}
@@ -80,23 +92,151 @@ ORDER_PLACED_DRAFT = {**ORDER_PLACED_V2, "properties": {**ORDER_PLACED_V2["prope
 PAYMENT_AUTHORIZED_V1 = _obj({"payment_id": ID, "order_id": ID, "amount": MONEY}, ["payment_id", "order_id", "amount"])
 PAYMENT_AUTHORIZED_V2 = {
     **PAYMENT_AUTHORIZED_V1,
-    "properties": {**PAYMENT_AUTHORIZED_V1["properties"], "card_brand": {"type": "string", "enum": ["visa", "mastercard", "amex"]}},
+    "properties": {
+        **PAYMENT_AUTHORIZED_V1["properties"],
+        "card_brand": {"type": "string", "enum": ["visa", "mastercard", "amex"]},
+    },
 }
 
 EVENTS = [
     # name, kind, owner, topic, key, consumers, [schemas], description
-    ("order.placed", "event", "orders", "orders", "order_id", ["payments", "inventory", "analytics"], [ORDER_PLACED_V1, ORDER_PLACED_V2], "An order was placed."),
-    ("order.confirmed", "event", "orders", "orders", "order_id", ["shipping", "notifications"], [_obj({"order_id": ID, "confirmed_at": WHEN}, ["order_id"])], "Paid and reserved: ship it."),
-    ("order.cancelled", "event", "orders", "orders", "order_id", ["payments", "inventory", "notifications"], [_obj({"order_id": ID, "reason": {"type": "string"}}, ["order_id", "reason"])], "The order will not be fulfilled."),
-    ("payment.authorized", "event", "payments", "payments", "order_id", ["orders", "analytics"], [PAYMENT_AUTHORIZED_V1, PAYMENT_AUTHORIZED_V2], "The card was authorised for the order total."),
-    ("payment.failed", "event", "payments", "payments", "order_id", ["orders", "notifications"], [_obj({"order_id": ID, "code": {"type": "string"}}, ["order_id", "code"])], "The card was declined."),
-    ("payment.refunded", "event", "payments", "payments", "order_id", ["orders", "notifications", "analytics"], [_obj({"order_id": ID, "amount": MONEY}, ["order_id", "amount"])], "Money went back to the customer."),
-    ("refund.requested", "command", "orders", "payments", "order_id", ["payments"], [_obj({"order_id": ID, "amount": MONEY, "requested_by": {"type": "string"}}, ["order_id", "amount"])], "Support asks payments to refund."),
-    ("inventory.reserved", "event", "inventory", "inventory", "order_id", ["orders"], [_obj({"order_id": ID, "skus": {"type": "array", "items": {"type": "string"}}}, ["order_id", "skus"])], "Stock is held for the order."),
-    ("inventory.out_of_stock", "event", "inventory", "inventory", "sku", ["orders", "notifications"], [_obj({"order_id": ID, "sku": {"type": "string"}}, ["order_id", "sku"])], "A line cannot be served."),
-    ("shipment.dispatched", "event", "shipping", "shipping", "order_id", ["notifications", "analytics"], [_obj({"order_id": ID, "carrier": {"type": "string"}, "tracking_code": {"type": "string"}}, ["order_id", "carrier"])], "The parcel left the warehouse."),
-    ("shipment.delivered", "event", "shipping", "shipping", "order_id", ["notifications", "analytics"], [_obj({"order_id": ID, "delivered_at": WHEN}, ["order_id"])], "The parcel arrived."),
-    ("notification.requested", "command", "orders", "notifications", "customer_id", ["notifications"], [_obj({"customer_id": ID, "template": {"type": "string", "enum": ["order-confirmed", "payment-failed", "shipped", "refunded"]}, "order_id": ID}, ["customer_id", "template"])], "Send the customer a message (Redis stream)."),  # noqa: E501
+    (
+        "order.placed",
+        "event",
+        "orders",
+        "orders",
+        "order_id",
+        ["payments", "inventory", "analytics"],
+        [ORDER_PLACED_V1, ORDER_PLACED_V2],
+        "An order was placed.",
+    ),
+    (
+        "order.confirmed",
+        "event",
+        "orders",
+        "orders",
+        "order_id",
+        ["shipping", "notifications"],
+        [_obj({"order_id": ID, "confirmed_at": WHEN}, ["order_id"])],
+        "Paid and reserved: ship it.",
+    ),
+    (
+        "order.cancelled",
+        "event",
+        "orders",
+        "orders",
+        "order_id",
+        ["payments", "inventory", "notifications"],
+        [_obj({"order_id": ID, "reason": {"type": "string"}}, ["order_id", "reason"])],
+        "The order will not be fulfilled.",
+    ),
+    (
+        "payment.authorized",
+        "event",
+        "payments",
+        "payments",
+        "order_id",
+        ["orders", "analytics"],
+        [PAYMENT_AUTHORIZED_V1, PAYMENT_AUTHORIZED_V2],
+        "The card was authorised for the order total.",
+    ),
+    (
+        "payment.failed",
+        "event",
+        "payments",
+        "payments",
+        "order_id",
+        ["orders", "notifications"],
+        [_obj({"order_id": ID, "code": {"type": "string"}}, ["order_id", "code"])],
+        "The card was declined.",
+    ),
+    (
+        "payment.refunded",
+        "event",
+        "payments",
+        "payments",
+        "order_id",
+        ["orders", "notifications", "analytics"],
+        [_obj({"order_id": ID, "amount": MONEY}, ["order_id", "amount"])],
+        "Money went back to the customer.",
+    ),
+    (
+        "refund.requested",
+        "command",
+        "orders",
+        "payments",
+        "order_id",
+        ["payments"],
+        [_obj({"order_id": ID, "amount": MONEY, "requested_by": {"type": "string"}}, ["order_id", "amount"])],
+        "Support asks payments to refund.",
+    ),
+    (
+        "inventory.reserved",
+        "event",
+        "inventory",
+        "inventory",
+        "order_id",
+        ["orders"],
+        [_obj({"order_id": ID, "skus": {"type": "array", "items": {"type": "string"}}}, ["order_id", "skus"])],
+        "Stock is held for the order.",
+    ),
+    (
+        "inventory.out_of_stock",
+        "event",
+        "inventory",
+        "inventory",
+        "sku",
+        ["orders", "notifications"],
+        [_obj({"order_id": ID, "sku": {"type": "string"}}, ["order_id", "sku"])],
+        "A line cannot be served.",
+    ),
+    (
+        "shipment.dispatched",
+        "event",
+        "shipping",
+        "shipping",
+        "order_id",
+        ["notifications", "analytics"],
+        [
+            _obj(
+                {"order_id": ID, "carrier": {"type": "string"}, "tracking_code": {"type": "string"}},
+                ["order_id", "carrier"],
+            )
+        ],
+        "The parcel left the warehouse.",
+    ),
+    (
+        "shipment.delivered",
+        "event",
+        "shipping",
+        "shipping",
+        "order_id",
+        ["notifications", "analytics"],
+        [_obj({"order_id": ID, "delivered_at": WHEN}, ["order_id"])],
+        "The parcel arrived.",
+    ),
+    (
+        "notification.requested",
+        "command",
+        "orders",
+        "notifications",
+        "customer_id",
+        ["notifications"],
+        [
+            _obj(
+                {
+                    "customer_id": ID,
+                    "template": {
+                        "type": "string",
+                        "enum": ["order-confirmed", "payment-failed", "shipped", "refunded"],
+                    },
+                    "order_id": ID,
+                },
+                ["customer_id", "template"],
+            )
+        ],
+        "Send the customer a message (Redis stream).",
+    ),  # noqa: E501
 ]
 
 EXTRA_PRODUCERS = [("shipping", "notification.requested")]
@@ -141,7 +281,13 @@ def seed() -> dict[str, int]:
     for slug, domain, team, text in SERVICES:
         services[slug], _ = Service.objects.get_or_create(
             slug=slug,
-            defaults={"name": slug, "domain": domains[domain], "owner_team": team, "description": text, "tags": ["demo"]},
+            defaults={
+                "name": slug,
+                "domain": domains[domain],
+                "owner_team": team,
+                "description": text,
+                "tags": ["demo"],
+            },
         )
     topics = {}
     for name, bus, partitions, domain in TOPICS:
@@ -169,7 +315,10 @@ def seed() -> dict[str, int]:
             SchemaVersion.objects.get_or_create(
                 event_type=event,
                 version=number,
-                defaults={"schema": schema, "changelog": "Initial version." if number == 1 else "Added an optional field."},
+                defaults={
+                    "schema": schema,
+                    "changelog": "Initial version." if number == 1 else "Added an optional field.",
+                },
             )
     for service, event in EXTRA_PRODUCERS:
         Producer.objects.get_or_create(service=services[service], event_type=events[event])

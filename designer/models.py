@@ -87,13 +87,13 @@ class Topic(CanvasNode):
     def __str__(self) -> str:
         return self.name
 
-    def default_dead_letter_topic(self) -> str:
-        return f"{self.address}:dlq" if self.bus == self.REDIS else f"{self.address}.dlq"
-
     def save(self, *args, **kwargs):
         self.address = self.address or self.name
         self.dead_letter_topic = self.dead_letter_topic or self.default_dead_letter_topic()
         super().save(*args, **kwargs)
+
+    def default_dead_letter_topic(self) -> str:
+        return f"{self.address}:dlq" if self.bus == self.REDIS else f"{self.address}.dlq"
 
 
 class EventType(CanvasNode):

@@ -66,9 +66,7 @@ def wait_ready(bootstrap: str, timeout_s: float = 20.0, process: subprocess.Pope
         if process is not None and process.poll() is not None:
             raise BrokerError(f"broker exited with code {process.returncode}")
         try:
-            admin = KafkaAdminClient(
-                bootstrap_servers=bootstrap, request_timeout_ms=3000
-            )
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
             try:
                 admin.list_topics()
                 return
@@ -80,7 +78,9 @@ def wait_ready(bootstrap: str, timeout_s: float = 20.0, process: subprocess.Pope
     raise BrokerError(f"broker at {bootstrap} not ready after {timeout_s:.0f}s: {last_error}")
 
 
-def start(host: str = "127.0.0.1", port: int | None = None, log_path: Path | None = None) -> tuple[subprocess.Popen, str]:
+def start(
+    host: str = "127.0.0.1", port: int | None = None, log_path: Path | None = None
+) -> tuple[subprocess.Popen, str]:
     """Start a private broker and wait until it answers. Returns (process, bootstrap)."""
     port = port or free_port(host)
     if port_in_use(host, port):

@@ -49,7 +49,9 @@ def _manage(*args: str, env: dict) -> None:
 
 
 def _has_command(name: str) -> bool:
-    return any((ROOT / app / "management" / "commands" / f"{name}.py").exists() for app in ("eventhub", "designer", "monitor"))
+    return any(
+        (ROOT / app / "management" / "commands" / f"{name}.py").exists() for app in ("eventhub", "designer", "monitor")
+    )
 
 
 def main() -> None:
@@ -94,8 +96,12 @@ def main() -> None:
     web = f"{PYTHON} -m daphne {DAPHNE_OPTIONS} -b {shlex.quote(host)} -p {int(port)} eventhub.asgi:application"
     if with_redis:
         processes["web"] = web
-        processes["worker"] = f"{PYTHON} -m celery -A eventhub.celery worker -l warning -Q eventhub,redrive --concurrency 2"
-        processes["beat"] = f"{PYTHON} -m celery -A eventhub.celery beat -l warning -s {shlex.quote(str(var / 'celerybeat-schedule'))}"
+        processes["worker"] = (
+            f"{PYTHON} -m celery -A eventhub.celery worker -l warning -Q eventhub,redrive --concurrency 2"
+        )
+        processes["beat"] = (
+            f"{PYTHON} -m celery -A eventhub.celery beat -l warning -s {shlex.quote(str(var / 'celerybeat-schedule'))}"
+        )
         if _has_command("run_monitor"):
             processes["monitor"] = f"{PYTHON} manage.py run_monitor"
     else:

@@ -12,7 +12,16 @@ class AlertRuleAdmin(admin.ModelAdmin):
 
 @admin.register(models.Alert)
 class AlertAdmin(admin.ModelAdmin):
-    list_display = ["rule", "subject", "state", "value", "started_at", "resolved_at", "webhook_attempts", "webhook_error"]
+    list_display = [
+        "rule",
+        "subject",
+        "state",
+        "value",
+        "started_at",
+        "resolved_at",
+        "webhook_attempts",
+        "webhook_error",
+    ]
     list_filter = ["state", "rule"]
     search_fields = ["subject", "message"]
     readonly_fields = [f.name for f in models.Alert._meta.fields]

@@ -218,9 +218,7 @@ def _spring_rules() -> dict[str, _Rule]:
     for prefix in ("kafka_", "kafka_dlt-"):
         rules |= {
             prefix + "original-topic": _Rule("original_topic", _text, True),
-            prefix + "original-partition": _Rule(
-                "original_partition", _int((4,)), True
-            ),
+            prefix + "original-partition": _Rule("original_partition", _int((4,)), True),
             prefix + "original-offset": _Rule("original_offset", _int((8,)), True),
             prefix + "original-timestamp": _Rule("original_timestamp", _epoch_ms, True),
             prefix + "original-consumer-group": _Rule("group", _text, True),
@@ -281,9 +279,7 @@ _CLOUDEVENTS: dict[str, _Rule] = {
     "content-type": _Rule("", _text),
 }
 _ALL_RULES: dict[str, _Rule] = {
-    name.lower(): rule
-    for rules in (*_CONVENTIONS.values(), _CLOUDEVENTS)
-    for name, rule in rules.items()
+    name.lower(): rule for rules in (*_CONVENTIONS.values(), _CLOUDEVENTS) for name, rule in rules.items()
 }
 
 
@@ -315,17 +311,12 @@ def decode(headers: Iterable[Any] | None) -> DeadLetterMeta:
             value, display, problem = None, None, "no value"
         else:
             value, display, problem = rule.decode(raw)
-        meta.headers_decoded.append(
-            (name, display if display is not None else _render(raw))
-        )
+        meta.headers_decoded.append((name, display if display is not None else _render(raw)))
         if problem:
             meta.problems.append(f"{name}: {problem}")
         found.setdefault(key, []).append(value)
 
-    counts = {
-        convention: sum(1 for key in keys if key in found)
-        for convention, keys in _CONVENTION_NAMES.items()
-    }
+    counts = {convention: sum(1 for key in keys if key in found) for convention, keys in _CONVENTION_NAMES.items()}
     best = max(counts, key=lambda c: counts[c])  # ties go to the first listed
     if counts[best]:
         meta.convention = best
@@ -384,9 +375,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _FIELDS = {f.name for f in fields(DeadLetterMeta)}
 
 
-def _fill(
-    meta: DeadLetterMeta, keyed: tuple[tuple[str, _Rule], ...], found: dict[str, list[Any]]
-) -> None:
+def _fill(meta: DeadLetterMeta, keyed: tuple[tuple[str, _Rule], ...], found: dict[str, list[Any]]) -> None:
     """Set empty fields from these rules; for one field, later rules win."""
     chosen: dict[str, Any] = {}
     for key, rule in keyed:
@@ -405,9 +394,7 @@ def _keyed(rules: dict[str, _Rule]) -> tuple[tuple[str, _Rule], ...]:
     return tuple((name.lower(), rule) for name, rule in rules.items() if rule.field in _FIELDS)
 
 
-_CONVENTION_NAMES = {
-    convention: tuple(name.lower() for name in rules) for convention, rules in _CONVENTIONS.items()
-}
+_CONVENTION_NAMES = {convention: tuple(name.lower() for name in rules) for convention, rules in _CONVENTIONS.items()}
 _CONVENTION_FIELDS = {convention: _keyed(rules) for convention, rules in _CONVENTIONS.items()}
 _CLOUDEVENT_FIELDS = _keyed(_CLOUDEVENTS)
 
@@ -436,9 +423,7 @@ def _as_bytes(raw: Any, meta: DeadLetterMeta, index: int) -> bytes | None:
         return bytes(raw)
     if isinstance(raw, str):
         return raw.encode("utf-8", "replace")
-    meta.problems.append(
-        f"header #{index + 1}: value is a {type(raw).__name__}, not bytes"
-    )
+    meta.problems.append(f"header #{index + 1}: value is a {type(raw).__name__}, not bytes")
     return str(raw).encode("utf-8", "replace")
 
 

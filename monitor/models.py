@@ -32,6 +32,10 @@ class Sample(models.Model):
     class Meta:
         indexes = [models.Index(fields=["bus", "topic", "group", "resolution", "at"], name="sample_series_at")]
 
+    def __str__(self) -> str:
+        series = f"{self.topic}/{self.group}" if self.group else self.topic
+        return f"{self.bus}:{series} at {self.at:%Y-%m-%d %H:%M:%S} ({self.resolution})"
+
 
 class Heartbeat(models.Model):
     """The last heartbeat of each service instance (from the SDK's heartbeat topic)."""
@@ -47,6 +51,9 @@ class Heartbeat(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["service", "instance"], name="heartbeat_unique_instance")]
+
+    def __str__(self) -> str:
+        return f"{self.service}/{self.instance}"
 
 
 # --- Alerts ----------------------------------------------------------------------
@@ -98,6 +105,9 @@ class Alert(models.Model):
         ordering = ["-started_at"]
         indexes = [models.Index(fields=["state", "rule", "subject"], name="alert_state_rule_subject")]
 
+    def __str__(self) -> str:
+        return f"{self.rule.name}: {self.subject} ({self.state})"
+
 
 # --- Dead letters ----------------------------------------------------------------
 
@@ -120,14 +130,23 @@ class DeadLetterQuerySet(models.QuerySet):
 
     def awaiting_resolution(self):
         """Retried, sent somewhere, and no failed replay of the latest attempt came back."""
-        came_back = DeadLetter.objects.filter(replay_of=models.OuterRef("pk"), replay_count=models.OuterRef("replay_count"))
+        came_back = DeadLetter.objects.filter(
+            replay_of=models.OuterRef("pk"), replay_count=models.OuterRef("replay_count")
+        )
         return self.filter(status=DeadLetter.RETRIED).exclude(replay_topic="").exclude(models.Exists(came_back))
 
 
 class DeadLetter(models.Model):
     """One record read from a dead-letter topic or stream; exactly once per position."""
 
-    NEW, RETRYING, RETRIED, RESOLVED, DISCARDED, PARKED = "new", "retrying", "retried", "resolved", "discarded", "parked"
+    NEW, RETRYING, RETRIED, RESOLVED, DISCARDED, PARKED = (
+        "new",
+        "retrying",
+        "retried",
+        "resolved",
+        "discarded",
+        "parked",
+    )
     STATUSES = [
         (NEW, "New"),
         (RETRYING, "Retrying"),
@@ -247,7 +266,9 @@ class RedriveJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last progress; a stale one means a dead worker.")
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last progress; a stale one means a dead worker."
+    )
     # The selection resolved to ids when the job is created, so it does not grow while it runs.
     item_ids = models.JSONField(default=list, blank=True)
     cursor = models.PositiveIntegerField(default=0, help_text="item_ids before this index are finished.")

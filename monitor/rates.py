@@ -146,9 +146,7 @@ def lag_seconds(
     return at_least if at_least > 0 else None
 
 
-def time_to_drain(
-    lag: int | None, consume_rate: float | None, produce_rate: float | None
-) -> float | None:
+def time_to_drain(lag: int | None, consume_rate: float | None, produce_rate: float | None) -> float | None:
     """Seconds until lag reaches zero at current rates; None when it is not falling."""
     if lag is None:
         return None
@@ -163,9 +161,7 @@ def time_to_drain(
 def topic_produce_rate(
     history: History, topic: str, partitions: Iterable[int], now: float, window_s: float
 ) -> float | None:
-    return _sum_rates(
-        (history.points(end_key(topic, p)) for p in partitions), now, window_s
-    )
+    return _sum_rates((history.points(end_key(topic, p)) for p in partitions), now, window_s)
 
 
 def group_consume_rate(
@@ -230,10 +226,6 @@ def group_topic_lag(
     )
 
 
-def _sum_rates(
-    series: Iterable[Sequence[Point]], now: float, window_s: float
-) -> float | None:
-    rates = [
-        r for r in (rate(points, now, window_s) for points in series) if r is not None
-    ]
+def _sum_rates(series: Iterable[Sequence[Point]], now: float, window_s: float) -> float | None:
+    rates = [r for r in (rate(points, now, window_s) for points in series) if r is not None]
     return sum(rates) if rates else None

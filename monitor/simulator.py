@@ -109,35 +109,62 @@ class Shop:
         def authorise(event: Event) -> None:
             order = event.payload
             if random.random() < 0.08:
-                self.publish("payments", "payment.failed", {"order_id": order["order_id"], "code": "card_declined"}, order["order_id"])
+                self.publish(
+                    "payments",
+                    "payment.failed",
+                    {"order_id": order["order_id"], "code": "card_declined"},
+                    order["order_id"],
+                )
                 return
             self.publish(
                 "payments",
                 "payment.authorized",
-                {"payment_id": _uid(), "order_id": order["order_id"], "amount": order["total"], "card_brand": random.choice(["visa", "mastercard", "amex"])},
+                {
+                    "payment_id": _uid(),
+                    "order_id": order["order_id"],
+                    "amount": order["total"],
+                    "card_brand": random.choice(["visa", "mastercard", "amex"]),
+                },
                 order["order_id"],
             )
 
         @payments.handler("refund.requested")
         def refund(event: Event) -> None:
-            self.publish("payments", "payment.refunded", {"order_id": event.payload["order_id"], "amount": event.payload["amount"]}, event.payload["order_id"])
+            self.publish(
+                "payments",
+                "payment.refunded",
+                {"order_id": event.payload["order_id"], "amount": event.payload["amount"]},
+                event.payload["order_id"],
+            )
 
         @inventory.handler("order.placed")
         def reserve(event: Event) -> None:
             order = event.payload
             skus = [line["sku"] for line in order["lines"]]
             if random.random() < 0.04:
-                self.publish("inventory", "inventory.out_of_stock", {"order_id": order["order_id"], "sku": skus[0]}, skus[0])
+                self.publish(
+                    "inventory", "inventory.out_of_stock", {"order_id": order["order_id"], "sku": skus[0]}, skus[0]
+                )
             else:
-                self.publish("inventory", "inventory.reserved", {"order_id": order["order_id"], "skus": skus}, order["order_id"])
+                self.publish(
+                    "inventory", "inventory.reserved", {"order_id": order["order_id"], "skus": skus}, order["order_id"]
+                )
 
         @orders.handler("payment.authorized")
         def confirm(event: Event) -> None:
             payment = event.payload
             # The demo's dead letters: a fraction of large payments is refused, every attempt.
-            if payment["amount"]["amount"] >= 35000 and hash(payment["order_id"]) % 100 < INVALID_AMOUNT_SHARE * 100 * 3:
+            if (
+                payment["amount"]["amount"] >= 35000
+                and hash(payment["order_id"]) % 100 < INVALID_AMOUNT_SHARE * 100 * 3
+            ):
                 raise InvalidAmount(f"amount {payment['amount']['amount']} exceeds the single-order limit")
-            self.publish("orders", "order.confirmed", {"order_id": payment["order_id"], "confirmed_at": _now()}, payment["order_id"])
+            self.publish(
+                "orders",
+                "order.confirmed",
+                {"order_id": payment["order_id"], "confirmed_at": _now()},
+                payment["order_id"],
+            )
             self.publish(
                 "orders",
                 "notification.requested",
@@ -153,7 +180,16 @@ class Shop:
         @shipping.handler("order.confirmed")
         def dispatch(event: Event) -> None:
             order_id = event.payload["order_id"]
-            self.publish("shipping", "shipment.dispatched", {"order_id": order_id, "carrier": random.choice(["DHL", "UPS", "PostNL"]), "tracking_code": _uid()[:12]}, order_id)
+            self.publish(
+                "shipping",
+                "shipment.dispatched",
+                {
+                    "order_id": order_id,
+                    "carrier": random.choice(["DHL", "UPS", "PostNL"]),
+                    "tracking_code": _uid()[:12],
+                },
+                order_id,
+            )
             if random.random() < 0.7:
                 self.publish("shipping", "shipment.delivered", {"order_id": order_id, "delivered_at": _now()}, order_id)
 
@@ -172,7 +208,9 @@ class Shop:
 
     def run(self, stop: threading.Event) -> None:
         self.wire()
-        threads = [threading.Thread(target=c.run, args=(stop,), daemon=True, name=f"sim-{c.service}") for c in self.consumers]
+        threads = [
+            threading.Thread(target=c.run, args=(stop,), daemon=True, name=f"sim-{c.service}") for c in self.consumers
+        ]
         threads.append(threading.Thread(target=self._silence_shipping, args=(stop,), daemon=True))
         for thread in threads:
             thread.start()
@@ -190,7 +228,9 @@ class Shop:
         """Shipping's heartbeats stop for a while, as if its pods were evicted."""
         while not stop.wait(SHIPPING_SILENT_EVERY_S):
             beats: list[Heartbeat] = [c.heartbeat for c in self.consumers if c.service == "shipping" and c.heartbeat]
-            beats += [p.heartbeat for (service, _), p in self.producers.items() if service == "shipping" and p.heartbeat]
+            beats += [
+                p.heartbeat for (service, _), p in self.producers.items() if service == "shipping" and p.heartbeat
+            ]
             for beat in beats:
                 beat.close()
             log.info("simulator: shipping stops heartbeating for %ss", SHIPPING_SILENT_FOR_S)
@@ -199,12 +239,18 @@ class Shop:
             for consumer in self.consumers:
                 if consumer.service == "shipping" and consumer.heartbeat:
                     consumer.heartbeat = Heartbeat(
-                        consumer.bus, "shipping", "consumer", group=consumer.group, topics=consumer.topics,
+                        consumer.bus,
+                        "shipping",
+                        "consumer",
+                        group=consumer.group,
+                        topics=consumer.topics,
                         interval_s=self.heartbeat_s,
                     ).start()
             for (service, _), producer in self.producers.items():
                 if service == "shipping" and producer.heartbeat:
-                    producer.heartbeat = Heartbeat(producer.bus, "shipping", "producer", interval_s=self.heartbeat_s).start()
+                    producer.heartbeat = Heartbeat(
+                        producer.bus, "shipping", "producer", interval_s=self.heartbeat_s
+                    ).start()
 
     def close(self) -> None:
         for consumer in self.consumers:

@@ -15,7 +15,11 @@ urlpatterns = [
     path("api/v1/dead-letters/groups/", dla.dead_letter_groups, name="monitor-api-dead-letter-groups"),
     path("api/v1/dead-letters/<int:pk>/", dla.dead_letter_detail, name="monitor-api-dead-letter"),
     path("api/v1/dead-letters/<int:pk>/retry", dla.dead_letter_retry, name="monitor-api-dead-letter-retry"),
-    path("api/v1/dead-letters/<int:pk>/edit-and-retry", dla.dead_letter_edit_and_retry, name="monitor-api-dead-letter-edit"),
+    path(
+        "api/v1/dead-letters/<int:pk>/edit-and-retry",
+        dla.dead_letter_edit_and_retry,
+        name="monitor-api-dead-letter-edit",
+    ),
     path("api/v1/dead-letters/<int:pk>/discard", dla.dead_letter_discard, name="monitor-api-dead-letter-discard"),
     path("api/v1/redrive-jobs/", dla.redrive_jobs, name="monitor-api-redrive-jobs"),
     path("api/v1/redrive-jobs/<int:pk>/", dla.redrive_job_detail, name="monitor-api-redrive-job"),

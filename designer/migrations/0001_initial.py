@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,169 +15,338 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Domain',
+            name="Domain",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('slug', models.SlugField(max_length=100, unique=True)),
-                ('description', models.TextField(blank=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=100, unique=True)),
+                ("slug", models.SlugField(max_length=100, unique=True)),
+                ("description", models.TextField(blank=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='EventType',
+            name="EventType",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('x', models.FloatField(blank=True, null=True)),
-                ('y', models.FloatField(blank=True, null=True)),
-                ('name', models.CharField(max_length=200, unique=True, validators=[django.core.validators.RegexValidator('^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)+$', 'Use a dotted lower-case name such as order.placed.')])),
-                ('slug', models.SlugField(max_length=200, unique=True)),
-                ('kind', models.CharField(choices=[('event', 'Event'), ('command', 'Command')], default='event', max_length=10)),
-                ('key_field', models.CharField(blank=True, max_length=200)),
-                ('description', models.TextField(blank=True, help_text='Markdown.')),
-                ('compatibility_mode', models.CharField(choices=[('NONE', 'NONE'), ('BACKWARD', 'BACKWARD'), ('BACKWARD_TRANSITIVE', 'BACKWARD_TRANSITIVE'), ('FORWARD', 'FORWARD'), ('FORWARD_TRANSITIVE', 'FORWARD_TRANSITIVE'), ('FULL', 'FULL'), ('FULL_TRANSITIVE', 'FULL_TRANSITIVE')], default='BACKWARD', max_length=20)),
-                ('compatibility_policy', models.CharField(choices=[('STRICT', 'STRICT'), ('LENIENT', 'LENIENT')], default='STRICT', max_length=10)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('domain', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='event_types', to='designer.domain')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("x", models.FloatField(blank=True, null=True)),
+                ("y", models.FloatField(blank=True, null=True)),
+                (
+                    "name",
+                    models.CharField(
+                        max_length=200,
+                        unique=True,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)+$",
+                                "Use a dotted lower-case name such as order.placed.",
+                            )
+                        ],
+                    ),
+                ),
+                ("slug", models.SlugField(max_length=200, unique=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("event", "Event"), ("command", "Command")], default="event", max_length=10
+                    ),
+                ),
+                ("key_field", models.CharField(blank=True, max_length=200)),
+                ("description", models.TextField(blank=True, help_text="Markdown.")),
+                (
+                    "compatibility_mode",
+                    models.CharField(
+                        choices=[
+                            ("NONE", "NONE"),
+                            ("BACKWARD", "BACKWARD"),
+                            ("BACKWARD_TRANSITIVE", "BACKWARD_TRANSITIVE"),
+                            ("FORWARD", "FORWARD"),
+                            ("FORWARD_TRANSITIVE", "FORWARD_TRANSITIVE"),
+                            ("FULL", "FULL"),
+                            ("FULL_TRANSITIVE", "FULL_TRANSITIVE"),
+                        ],
+                        default="BACKWARD",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "compatibility_policy",
+                    models.CharField(
+                        choices=[("STRICT", "STRICT"), ("LENIENT", "LENIENT")], default="STRICT", max_length=10
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "domain",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="event_types",
+                        to="designer.domain",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Flow',
+            name="Flow",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, unique=True)),
-                ('slug', models.SlugField(max_length=200, unique=True)),
-                ('trigger', models.CharField(help_text="What starts it, e.g. 'Customer clicks Pay'.", max_length=300)),
-                ('description', models.TextField(blank=True, help_text='Markdown.')),
-                ('domain', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='flows', to='designer.domain')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=200, unique=True)),
+                ("slug", models.SlugField(max_length=200, unique=True)),
+                ("trigger", models.CharField(help_text="What starts it, e.g. 'Customer clicks Pay'.", max_length=300)),
+                ("description", models.TextField(blank=True, help_text="Markdown.")),
+                (
+                    "domain",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="flows",
+                        to="designer.domain",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Service',
+            name="Service",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('x', models.FloatField(blank=True, null=True)),
-                ('y', models.FloatField(blank=True, null=True)),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('slug', models.SlugField(max_length=100, unique=True)),
-                ('owner_team', models.CharField(blank=True, max_length=100)),
-                ('description', models.TextField(blank=True, help_text='Markdown.')),
-                ('repository_url', models.URLField(blank=True)),
-                ('tags', models.JSONField(blank=True, default=list)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('domain', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='services', to='designer.domain')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("x", models.FloatField(blank=True, null=True)),
+                ("y", models.FloatField(blank=True, null=True)),
+                ("name", models.CharField(max_length=100, unique=True)),
+                ("slug", models.SlugField(max_length=100, unique=True)),
+                ("owner_team", models.CharField(blank=True, max_length=100)),
+                ("description", models.TextField(blank=True, help_text="Markdown.")),
+                ("repository_url", models.URLField(blank=True)),
+                ("tags", models.JSONField(blank=True, default=list)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "domain",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="services",
+                        to="designer.domain",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='FlowStep',
+            name="FlowStep",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('order', models.PositiveIntegerField(default=0)),
-                ('logic', models.CharField(blank=True, max_length=300)),
-                ('store', models.CharField(blank=True, max_length=200)),
-                ('after', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='next_steps', to='designer.flowstep')),
-                ('event_type', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='flow_steps', to='designer.eventtype')),
-                ('flow', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='steps', to='designer.flow')),
-                ('consumer', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='designer.service')),
-                ('producer', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='designer.service')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("order", models.PositiveIntegerField(default=0)),
+                ("logic", models.CharField(blank=True, max_length=300)),
+                ("store", models.CharField(blank=True, max_length=200)),
+                (
+                    "after",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="next_steps",
+                        to="designer.flowstep",
+                    ),
+                ),
+                (
+                    "event_type",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="flow_steps", to="designer.eventtype"
+                    ),
+                ),
+                (
+                    "flow",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="steps", to="designer.flow"
+                    ),
+                ),
+                (
+                    "consumer",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="designer.service",
+                    ),
+                ),
+                (
+                    "producer",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="designer.service",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['flow', 'order', 'id'],
+                "ordering": ["flow", "order", "id"],
             },
         ),
         migrations.AddField(
-            model_name='eventtype',
-            name='owner',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='owned_events', to='designer.service'),
+            model_name="eventtype",
+            name="owner",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="owned_events",
+                to="designer.service",
+            ),
         ),
         migrations.CreateModel(
-            name='Topic',
+            name="Topic",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('x', models.FloatField(blank=True, null=True)),
-                ('y', models.FloatField(blank=True, null=True)),
-                ('name', models.CharField(help_text='Display name.', max_length=200, unique=True)),
-                ('bus', models.CharField(choices=[('kafka', 'Kafka'), ('redis', 'Redis Streams')], default='kafka', max_length=10)),
-                ('address', models.CharField(help_text='The Kafka topic or Redis stream key.', max_length=249)),
-                ('partitions', models.PositiveIntegerField(default=1)),
-                ('retention_ms', models.BigIntegerField(blank=True, null=True)),
-                ('dead_letter_topic', models.CharField(blank=True, max_length=249)),
-                ('description', models.TextField(blank=True, help_text='Markdown.')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('domain', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='topics', to='designer.domain')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("x", models.FloatField(blank=True, null=True)),
+                ("y", models.FloatField(blank=True, null=True)),
+                ("name", models.CharField(help_text="Display name.", max_length=200, unique=True)),
+                (
+                    "bus",
+                    models.CharField(
+                        choices=[("kafka", "Kafka"), ("redis", "Redis Streams")], default="kafka", max_length=10
+                    ),
+                ),
+                ("address", models.CharField(help_text="The Kafka topic or Redis stream key.", max_length=249)),
+                ("partitions", models.PositiveIntegerField(default=1)),
+                ("retention_ms", models.BigIntegerField(blank=True, null=True)),
+                ("dead_letter_topic", models.CharField(blank=True, max_length=249)),
+                ("description", models.TextField(blank=True, help_text="Markdown.")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "domain",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="topics",
+                        to="designer.domain",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.AddField(
-            model_name='eventtype',
-            name='topic',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='event_types', to='designer.topic'),
+            model_name="eventtype",
+            name="topic",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="event_types",
+                to="designer.topic",
+            ),
         ),
         migrations.CreateModel(
-            name='SchemaVersion',
+            name="SchemaVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('version', models.PositiveIntegerField()),
-                ('state', models.CharField(choices=[('registered', 'Registered'), ('draft', 'Draft')], default='registered', max_length=12)),
-                ('schema', models.JSONField()),
-                ('examples', models.JSONField(blank=True, default=list)),
-                ('changelog', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('author', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('event_type', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='versions', to='designer.eventtype')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("version", models.PositiveIntegerField()),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[("registered", "Registered"), ("draft", "Draft")], default="registered", max_length=12
+                    ),
+                ),
+                ("schema", models.JSONField()),
+                ("examples", models.JSONField(blank=True, default=list)),
+                ("changelog", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "author",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "event_type",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="versions", to="designer.eventtype"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['event_type', 'version'],
-                'constraints': [models.UniqueConstraint(fields=('event_type', 'version'), name='schema_version_unique')],
+                "ordering": ["event_type", "version"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("event_type", "version"), name="schema_version_unique")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Producer',
+            name="Producer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('notes', models.TextField(blank=True)),
-                ('event_type', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='producers', to='designer.eventtype')),
-                ('service', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='produces', to='designer.service')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("notes", models.TextField(blank=True)),
+                (
+                    "event_type",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="producers", to="designer.eventtype"
+                    ),
+                ),
+                (
+                    "service",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="produces", to="designer.service"
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('service', 'event_type'), name='producer_unique')],
+                "constraints": [models.UniqueConstraint(fields=("service", "event_type"), name="producer_unique")],
             },
         ),
         migrations.CreateModel(
-            name='Consumer',
+            name="Consumer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('group', models.CharField(blank=True, help_text='Consumer group; defaults to the service slug.', max_length=200)),
-                ('fields_used', models.JSONField(blank=True, default=list)),
-                ('max_attempts', models.PositiveIntegerField(default=3)),
-                ('backoff_ms', models.PositiveIntegerField(default=200)),
-                ('dead_letter', models.BooleanField(default=True)),
-                ('notes', models.TextField(blank=True)),
-                ('event_type', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='consumers', to='designer.eventtype')),
-                ('service', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='consumes', to='designer.service')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "group",
+                    models.CharField(
+                        blank=True, help_text="Consumer group; defaults to the service slug.", max_length=200
+                    ),
+                ),
+                ("fields_used", models.JSONField(blank=True, default=list)),
+                ("max_attempts", models.PositiveIntegerField(default=3)),
+                ("backoff_ms", models.PositiveIntegerField(default=200)),
+                ("dead_letter", models.BooleanField(default=True)),
+                ("notes", models.TextField(blank=True)),
+                (
+                    "event_type",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="consumers", to="designer.eventtype"
+                    ),
+                ),
+                (
+                    "service",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="consumes", to="designer.service"
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('service', 'event_type'), name='consumer_unique')],
+                "constraints": [models.UniqueConstraint(fields=("service", "event_type"), name="consumer_unique")],
             },
         ),
         migrations.AddConstraint(
-            model_name='topic',
-            constraint=models.UniqueConstraint(fields=('bus', 'address'), name='topic_unique_address_per_bus'),
+            model_name="topic",
+            constraint=models.UniqueConstraint(fields=("bus", "address"), name="topic_unique_address_per_bus"),
         ),
     ]

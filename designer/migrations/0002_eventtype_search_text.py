@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('designer', '0001_initial'),
+        ("designer", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='eventtype',
-            name='search_text',
+            model_name="eventtype",
+            name="search_text",
             field=models.TextField(blank=True, editable=False),
         ),
         migrations.AddField(
-            model_name='eventtype',
-            name='search_version_pk',
+            model_name="eventtype",
+            name="search_version_pk",
             field=models.BigIntegerField(blank=True, editable=False, null=True),
         ),
     ]

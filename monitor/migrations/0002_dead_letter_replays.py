@@ -5,70 +5,76 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('monitor', '0001_initial'),
+        ("monitor", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='deadletter',
-            name='claim_marks',
+            model_name="deadletter",
+            name="claim_marks",
             field=models.JSONField(blank=True, default=dict),
         ),
         migrations.AddField(
-            model_name='deadletter',
-            name='decode_problems',
-            field=models.JSONField(blank=True, default=list, help_text='What was wrong with the headers.'),
+            model_name="deadletter",
+            name="decode_problems",
+            field=models.JSONField(blank=True, default=list, help_text="What was wrong with the headers."),
         ),
         migrations.AddField(
-            model_name='deadletter',
-            name='payload_text',
+            model_name="deadletter",
+            name="payload_text",
             field=models.TextField(blank=True),
         ),
         migrations.AddField(
-            model_name='deadletter',
-            name='replay_group',
-            field=models.CharField(blank=True, help_text='The group the replay was targeted at.', max_length=255),
+            model_name="deadletter",
+            name="replay_group",
+            field=models.CharField(blank=True, help_text="The group the replay was targeted at.", max_length=255),
         ),
         migrations.AddField(
-            model_name='deadletter',
-            name='replay_of',
-            field=models.ForeignKey(blank=True, help_text='The dead letter whose replay failed again and came back as this one.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='came_back', to='monitor.deadletter'),
+            model_name="deadletter",
+            name="replay_of",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="The dead letter whose replay failed again and came back as this one.",
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="came_back",
+                to="monitor.deadletter",
+            ),
         ),
         migrations.AddField(
-            model_name='deadletter',
-            name='replay_offset',
-            field=models.CharField(blank=True, help_text='Kafka offset or Redis entry id.', max_length=40),
+            model_name="deadletter",
+            name="replay_offset",
+            field=models.CharField(blank=True, help_text="Kafka offset or Redis entry id.", max_length=40),
         ),
         migrations.AddField(
-            model_name='deadletter',
-            name='replay_partition',
+            model_name="deadletter",
+            name="replay_partition",
             field=models.IntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='deadletter',
-            name='replay_topic',
+            model_name="deadletter",
+            name="replay_topic",
             field=models.CharField(blank=True, max_length=249),
         ),
         migrations.AddField(
-            model_name='deadletter',
-            name='replayed_at',
+            model_name="deadletter",
+            name="replayed_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='redrivejob',
-            name='cursor',
-            field=models.PositiveIntegerField(default=0, help_text='item_ids before this index are finished.'),
+            model_name="redrivejob",
+            name="cursor",
+            field=models.PositiveIntegerField(default=0, help_text="item_ids before this index are finished."),
         ),
         migrations.AddField(
-            model_name='redrivejob',
-            name='item_ids',
+            model_name="redrivejob",
+            name="item_ids",
             field=models.JSONField(blank=True, default=list),
         ),
         migrations.AddField(
-            model_name='redrivejob',
-            name='runner',
-            field=models.CharField(blank=True, help_text='Token of the worker run that owns the job.', max_length=40),
+            model_name="redrivejob",
+            name="runner",
+            field=models.CharField(blank=True, help_text="Token of the worker run that owns the job.", max_length=40),
         ),
     ]

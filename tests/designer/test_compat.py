@@ -58,9 +58,7 @@ EMBEDDED_ID = {
     "definitions": {"b": {"$id": "b.json", **STR}},
 }
 RECURSIVE_CHANGED = json.loads(
-    json.dumps(RECURSIVE).replace(
-        '"value": {"type": "integer"}', '"value": {"type": "string"}'
-    )
+    json.dumps(RECURSIVE).replace('"value": {"type": "integer"}', '"value": {"type": "string"}')
 )
 
 
@@ -1049,9 +1047,7 @@ LENIENT_ADDITIONS = {
 def test_policies(change_type):
     change = [Difference(change_type, "#/x")]
     assert is_compatible(change, "STRICT") is (change_type in STRICT_COMPATIBLE)
-    assert is_compatible(change, "LENIENT") is (
-        change_type in STRICT_COMPATIBLE | LENIENT_ADDITIONS
-    )
+    assert is_compatible(change, "LENIENT") is (change_type in STRICT_COMPATIBLE | LENIENT_ADDITIONS)
 
 
 # (id, changes, STRICT verdict, LENIENT verdict)
@@ -1250,9 +1246,7 @@ def test_check_result_as_dict():
     }
 
 
-@pytest.mark.parametrize(
-    ("mode", "policy"), [("SIDEWAYS", "STRICT"), ("BACKWARD", "LOOSE")]
-)
+@pytest.mark.parametrize(("mode", "policy"), [("SIDEWAYS", "STRICT"), ("BACKWARD", "LOOSE")])
 def test_check_refuses_unknown_mode_or_policy(mode, policy):
     with pytest.raises(ValueError):
         check(STR, [(1, STR)], mode=mode, policy=policy)
@@ -1294,9 +1288,7 @@ REASON_CASES = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("change", "words"), [r[1:] for r in REASON_CASES], ids=[r[0] for r in REASON_CASES]
-)
+@pytest.mark.parametrize(("change", "words"), [r[1:] for r in REASON_CASES], ids=[r[0] for r in REASON_CASES])
 def test_reason(change, words):
     assert words in change.reason
 
@@ -1357,9 +1349,7 @@ VALID_SCHEMAS = [
 ]
 
 
-@pytest.mark.parametrize(
-    "schema", [r[1] for r in VALID_SCHEMAS], ids=[r[0] for r in VALID_SCHEMAS]
-)
+@pytest.mark.parametrize("schema", [r[1] for r in VALID_SCHEMAS], ids=[r[0] for r in VALID_SCHEMAS])
 def test_validate_schema_accepts(schema):
     validate_schema(schema)
 
@@ -1395,9 +1385,7 @@ def write_schemas(tmp_path, old, new) -> list[str]:
     for name, content in (("old.json", old), ("new.json", new)):
         path = tmp_path / name
         if content is not None:
-            path.write_text(
-                content if isinstance(content, str) else json.dumps(content)
-            )
+            path.write_text(content if isinstance(content, str) else json.dumps(content))
         files.append(str(path))
     return files
 
@@ -1424,21 +1412,15 @@ def test_schema_compat_command(tmp_path, old, new, args, code, outcome):
         exit_code = exit.code
     assert exit_code == code, err.getvalue()
     if code == 2:
-        assert (
-            outcome in err.getvalue() and len(err.getvalue().strip().splitlines()) == 1
-        )
+        assert outcome in err.getvalue() and len(err.getvalue().strip().splitlines()) == 1
         assert out.getvalue() == ""
     else:
         report = json.loads(out.getvalue())
         assert report["compatible"] is outcome
-        assert all(
-            set(change) == {"type", "path", "reason"} for change in report["changes"]
-        )
+        assert all(set(change) == {"type", "path", "reason"} for change in report["changes"])
 
 
-@pytest.mark.skipif(
-    not (ROOT / "manage.py").exists(), reason="project skeleton without manage.py"
-)
+@pytest.mark.skipif(not (ROOT / "manage.py").exists(), reason="project skeleton without manage.py")
 def test_schema_compat_exit_codes_in_a_real_process(tmp_path):
     """One real ``manage.py`` run per exit code, started together to pay Django's start-up once."""
     runs = {}
@@ -1455,9 +1437,7 @@ def test_schema_compat_exit_codes_in_a_real_process(tmp_path):
             ]
             runs[case_id] = (
                 code,
-                subprocess.Popen(
-                    command, cwd=ROOT, stdout=PIPE, stderr=PIPE, text=True
-                ),
+                subprocess.Popen(command, cwd=ROOT, stdout=PIPE, stderr=PIPE, text=True),
             )
     for case_id, (code, process) in runs.items():
         stdout, stderr = process.communicate(timeout=60)
@@ -1469,6 +1449,4 @@ def test_schema_compat_command_refuses_an_unknown_mode(tmp_path):
     from django.core.management import CommandError, call_command
 
     with pytest.raises(CommandError, match="invalid choice"):
-        call_command(
-            "schema_compat", *write_schemas(tmp_path, STR, STR), "--mode", "SIDEWAYS"
-        )
+        call_command("schema_compat", *write_schemas(tmp_path, STR, STR), "--mode", "SIDEWAYS")

@@ -13,12 +13,7 @@ import pytest
 
 from designer.compat import diff, is_compatible
 
-CASES_DIR = (
-    Path(__file__).resolve().parents[2].parent
-    / "shared"
-    / "conformance"
-    / "confluent-json-schema-diff"
-)
+CASES_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "conformance" / "confluent-json-schema-diff"
 # File -> number of cases, as listed in the README; a mismatch means the data changed.
 CASE_FILES = {
     "diff-schema-examples.json": 104,
@@ -72,9 +67,7 @@ def test_all_cases_are_read(outcomes):
 @pytest.mark.parametrize("policy", ["strict", "lenient"])
 def test_verdicts_agree_with_confluent(outcomes, policy):
     rate, disagreeing = agreement(outcomes, policy)
-    assert rate >= REQUIRED_AGREEMENT, (
-        f"{policy} verdicts agree on {rate:.1%}; disagreeing: {disagreeing}"
-    )
+    assert rate >= REQUIRED_AGREEMENT, f"{policy} verdicts agree on {rate:.1%}; disagreeing: {disagreeing}"
 
 
 def test_change_lists_agree_with_confluent(outcomes, capsys):

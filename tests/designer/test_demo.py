@@ -10,7 +10,12 @@ from designer.models import Consumer, Domain, EventType, Flow, SchemaVersion, Se
 @pytest.mark.django_db
 def test_seed_demo_builds_the_shop_once(capsys):
     call_command("seed_demo")
-    counts = (Service.objects.count(), EventType.objects.count(), SchemaVersion.objects.count(), Consumer.objects.count())
+    counts = (
+        Service.objects.count(),
+        EventType.objects.count(),
+        SchemaVersion.objects.count(),
+        Consumer.objects.count(),
+    )
     call_command("seed_demo")
     assert counts == (
         Service.objects.count(),
@@ -19,7 +24,12 @@ def test_seed_demo_builds_the_shop_once(capsys):
         Consumer.objects.count(),
     )
     assert set(Service.objects.values_list("slug", flat=True)) == {
-        "orders", "payments", "inventory", "shipping", "notifications", "analytics",
+        "orders",
+        "payments",
+        "inventory",
+        "shipping",
+        "notifications",
+        "analytics",
     }
     assert 2 <= Domain.objects.count() <= 3
     assert EventType.objects.count() == 12

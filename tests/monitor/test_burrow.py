@@ -211,9 +211,7 @@ CATCHING_UP = series((0, 100, 150), (60, 140, 170), (120, 180, 190), (180, 200, 
     ],
 )
 def test_evaluate_partition(samples, now, window_s, allowed_lag, expected):
-    verdict = evaluate_partition(
-        samples, now, window_s=window_s, allowed_lag=allowed_lag
-    )
+    verdict = evaluate_partition(samples, now, window_s=window_s, allowed_lag=allowed_lag)
     assert verdict.status is expected
     assert verdict.reason  # operators always get a sentence
 
@@ -227,9 +225,7 @@ def test_evaluate_partition(samples, now, window_s, allowed_lag, expected):
             "from 500 to 200",
             id="rewind-names-jump",
         ),
-        pytest.param(
-            series((0, 100, 150), (60, 110, 170)), "from 50 to 60", id="warn-names-lags"
-        ),
+        pytest.param(series((0, 100, 150), (60, 110, 170)), "from 50 to 60", id="warn-names-lags"),
     ],
 )
 def test_reason_explains_numbers(samples, fragment):
@@ -262,9 +258,7 @@ REWIND_P = series((150, 500, 600), (200, 200, 620))
 @pytest.mark.parametrize(
     ("partitions", "now", "window_s", "status", "burrow_status", "worst"),
     [
-        pytest.param(
-            {}, 60, None, Status.NOTFOUND, Status.NOTFOUND, [], id="no-partitions"
-        ),
+        pytest.param({}, 60, None, Status.NOTFOUND, Status.NOTFOUND, [], id="no-partitions"),
         pytest.param(
             {("orders", 0): OK_P, ("orders", 1): OK_P},
             60,

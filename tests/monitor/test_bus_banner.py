@@ -9,7 +9,10 @@ from monitor import snapshots
 def kafka_down():
     before = snapshots.load_json()
     snapshot = snapshots.empty_snapshot()
-    snapshot["buses"] = [{"kind": "kafka", "up": False, "error": "BusUnavailable: no broker"}, {"kind": "redis", "up": True, "error": None}]
+    snapshot["buses"] = [
+        {"kind": "kafka", "up": False, "error": "BusUnavailable: no broker"},
+        {"kind": "redis", "up": True, "error": None},
+    ]
     snapshots.save(snapshot)
     yield
     snapshots.store().set(f"{snapshots.namespace()}:snapshot", before)

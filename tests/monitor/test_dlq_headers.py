@@ -22,9 +22,7 @@ def be(number: int, size: int) -> bytes:
 
 
 LISTENER_FAILED = "org.springframework.kafka.listener.ListenerExecutionFailedException"
-TRACE = (
-    "java.lang.IllegalStateException: boom\n\tat com.acme.Orders.handle(Orders.java:42)"
-)
+TRACE = "java.lang.IllegalStateException: boom\n\tat com.acme.Orders.handle(Orders.java:42)"
 
 EVENTHUB_ROWS = [
     ("x-eventhub-original-topic", b"orders"),
@@ -386,9 +384,7 @@ def test_decode(headers, expected, problems):
             [("x-eventhub-error-message", "ünïcode")],
             id="utf8-text",
         ),
-        pytest.param(
-            [("trace", b"\x00\xff")], [("trace", "0x00ff")], id="binary-as-hex"
-        ),
+        pytest.param([("trace", b"\x00\xff")], [("trace", "0x00ff")], id="binary-as-hex"),
         pytest.param(
             [("kafka_dlt-original-partition", b"\x01\x02\x03")],
             [("kafka_dlt-original-partition", "0x010203")],
@@ -423,21 +419,15 @@ def test_eventhub_header_contract():
 @pytest.mark.parametrize(
     ("value", "cap", "expected"),
     [
-        pytest.param(
-            None, 100, Payload(b"", False, 0, None, None, False), id="tombstone"
-        ),
+        pytest.param(None, 100, Payload(b"", False, 0, None, None, False), id="tombstone"),
         pytest.param(
             b'{"id": 1}',
             100,
             Payload(b'{"id": 1}', False, 9, {"id": 1}, '{"id": 1}', False),
             id="json",
         ),
-        pytest.param(
-            b"hello", 100, Payload(b"hello", False, 5, None, "hello", False), id="text"
-        ),
-        pytest.param(
-            b"42", 100, Payload(b"42", False, 2, 42, "42", False), id="json-scalar"
-        ),
+        pytest.param(b"hello", 100, Payload(b"hello", False, 5, None, "hello", False), id="text"),
+        pytest.param(b"42", 100, Payload(b"42", False, 2, 42, "42", False), id="json-scalar"),
         pytest.param(
             b'{"id": 1, "name": "x"}',
             5,
@@ -476,12 +466,8 @@ def test_eventhub_header_contract():
             id="whitespace-controls-are-text",
         ),
         pytest.param(b"abc", 0, Payload(b"", True, 3, None, "", False), id="cap-zero"),
-        pytest.param(
-            b"abc", -5, Payload(b"", True, 3, None, "", False), id="negative-cap"
-        ),
-        pytest.param(
-            "[1]", 10, Payload(b"[1]", False, 3, [1], "[1]", False), id="str-tolerated"
-        ),
+        pytest.param(b"abc", -5, Payload(b"", True, 3, None, "", False), id="negative-cap"),
+        pytest.param("[1]", 10, Payload(b"[1]", False, 3, [1], "[1]", False), id="str-tolerated"),
         pytest.param(
             bytearray(b"[1]"),
             10,

@@ -32,9 +32,7 @@ LATER = [(at, offset + 1000) for at, offset in STEADY]
             [(20, 5), (30, 50)],
             id="recreated",
         ),
-        pytest.param(
-            [(0, 5), (10, 1), (20, 3), (30, 2)], [(30, 2)], id="last-drop-wins"
-        ),
+        pytest.param([(0, 5), (10, 1), (20, 3), (30, 2)], [(30, 2)], id="last-drop-wins"),
         pytest.param([(0, 7), (10, 7)], [(0, 7), (10, 7)], id="flat-is-not-a-drop"),
     ],
 )
@@ -102,9 +100,7 @@ def test_lag_messages(end, committed, expected):
             id="flat-stretch-uses-last-time-it-stood-there",
         ),
         pytest.param(LATER, 500, 30, 10.0, 80.0, id="too-short-uses-produce-rate"),
-        pytest.param(
-            LATER, 900, 30, 100.0, 30.0, id="too-short-never-below-history-span"
-        ),
+        pytest.param(LATER, 900, 30, 100.0, 30.0, id="too-short-never-below-history-span"),
         pytest.param(
             [(0, 100), (30, 100)],
             40,
@@ -207,9 +203,7 @@ def test_group_topic_lag_combines_partitions():
         history.add(committed_key("billing", "orders", 0), at, 20 * at)
         history.add(end_key("orders", 1), at, 50)
         history.add(committed_key("billing", "orders", 1), at, 50)
-    result = group_topic_lag(
-        history, "billing", "orders", [0, 1, 2], now=30, window_s=60
-    )
+    result = group_topic_lag(history, "billing", "orders", [0, 1, 2], now=30, window_s=60)
     # p0 at 30 s: end 800, committed 600; the end offset stood at 600 at t=10.
     assert result == TopicLag(
         produce_rate=pytest.approx(10.0),

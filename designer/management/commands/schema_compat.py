@@ -26,21 +26,14 @@ class Command(BaseCommand):
         parser.add_argument("old", metavar="OLD.json", help="the registered schema")
         parser.add_argument("new", metavar="NEW.json", help="the candidate schema")
         parser.add_argument("--mode", default="BACKWARD", type=str.upper, choices=MODES)
-        parser.add_argument(
-            "--policy", default="STRICT", type=str.upper, choices=POLICIES
-        )
+        parser.add_argument("--policy", default="STRICT", type=str.upper, choices=POLICIES)
 
     def handle(self, *args, old, new, mode, policy, **options):
         previous = self._read_schema(old)
         candidate = self._read_schema(new)
         result = check(candidate, [(1, previous)], mode=mode, policy=policy)
-        changes = [
-            {key: row[key] for key in ("type", "path", "reason")}
-            for row in result.to_dict()["changes"]
-        ]
-        self.stdout.write(
-            json.dumps({"compatible": result.compatible, "changes": changes}, indent=2)
-        )
+        changes = [{key: row[key] for key in ("type", "path", "reason")} for row in result.to_dict()["changes"]]
+        self.stdout.write(json.dumps({"compatible": result.compatible, "changes": changes}, indent=2))
         if not result.compatible:
             raise SystemExit(EXIT_INCOMPATIBLE)
 
@@ -53,9 +46,7 @@ class Command(BaseCommand):
         except UnicodeDecodeError:
             self._bad_input(f"{filename} is not UTF-8 text")
         except json.JSONDecodeError as exc:
-            self._bad_input(
-                f"{filename} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-            )
+            self._bad_input(f"{filename} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
         except SchemaError as exc:
             self._bad_input(f"{filename}: {exc}")
         return schema

@@ -28,6 +28,5 @@ class Command(BaseCommand):
                 name=name, defaults={"kind": kind, "target": target, "threshold": threshold, "for_seconds": for_seconds}
             )
         self.stdout.write(
-            "eventhub: demo world ready: "
-            + ", ".join(f"{count} {kind}" for kind, count in counts.items())
+            "eventhub: demo world ready: " + ", ".join(f"{count} {kind}" for kind, count in counts.items())
         )
