@@ -82,12 +82,14 @@ _RANKING = [
 _ERRORS = {Status.STOP, Status.STALL, Status.REWIND}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sample:
     """One observation of a partition: the group's committed offset and the log end.
 
     ``committed`` is None when the group has no committed offset for the partition.
     ``committed_at`` is when the group last committed, if the collector knows it.
+    The collector keeps one per group x partition per tick for the whole window
+    (120,000 at 1,000 pairs), hence slots: 64 bytes each instead of 104.
     """
 
     at: float
@@ -137,9 +139,7 @@ def evaluate_partition(
     """
     ordered = sorted(samples, key=lambda s: s.at)
     if not ordered:
-        return PartitionVerdict(
-            Status.NOTFOUND, "No offset samples for this partition yet."
-        )
+        return PartitionVerdict(Status.NOTFOUND, "No offset samples for this partition yet.")
     start = now - window_s if window_s is not None else ordered[0].at
     window = [s for s in ordered if s.at >= start and s.committed is not None]
     if not window:
@@ -149,9 +149,7 @@ def evaluate_partition(
                 f"No offset samples in the last {_duration(now - start)}; "
                 "the collector may not be reaching the broker.",
             )
-        return PartitionVerdict(
-            Status.NOTFOUND, "The group has no committed offset for this partition."
-        )
+        return PartitionVerdict(Status.NOTFOUND, "The group has no committed offset for this partition.")
 
     last = window[-1]
     committed, lag = last.committed, last.lag
@@ -198,11 +196,7 @@ def evaluate_partition(
     first = window[0]
     if all(s.committed == committed for s in window):
         produced = last.end - first.end
-        news = (
-            f"{produced} new messages arrived"
-            if produced > 0
-            else "no new messages arrived"
-        )
+        news = f"{produced} new messages arrived" if produced > 0 else "no new messages arrived"
         return PartitionVerdict(
             Status.STALL,
             f"The committed offset has been stuck at {committed} for "
@@ -219,9 +213,7 @@ def evaluate_partition(
             f"{first.lag} to {lag} over {_duration(last.at - first.at)}.",
             lag,
         )
-    return PartitionVerdict(
-        Status.OK, f"{lag} messages waiting and the consumer is catching up.", lag
-    )
+    return PartitionVerdict(Status.OK, f"{lag} messages waiting and the consumer is catching up.", lag)
 
 
 def evaluate_group(
@@ -232,14 +224,11 @@ def evaluate_group(
 ) -> GroupVerdict:
     """Judge a group: its status is its worst partition's, by ``Status.rank``."""
     verdicts = {
-        key: evaluate_partition(samples, now, window_s, allowed_lag)
-        for key, samples in sorted(partitions.items())
+        key: evaluate_partition(samples, now, window_s, allowed_lag) for key, samples in sorted(partitions.items())
     }
     total_lag = sum(v.lag or 0 for v in verdicts.values())
     if not verdicts:
-        return GroupVerdict(
-            Status.NOTFOUND, [], "The group has no partitions to evaluate."
-        )
+        return GroupVerdict(Status.NOTFOUND, [], "The group has no partitions to evaluate.")
     status = max((v.status for v in verdicts.values()), key=lambda s: s.rank)
     worst = [key for key, v in verdicts.items() if v.status is status]
     count = len(verdicts)

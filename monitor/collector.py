@@ -53,13 +53,22 @@ from monitor.dlq_headers import is_dead_letter_topic
 log = logging.getLogger(__name__)
 
 RATE_WINDOW_S = 30.0
-"""Rates are averaged over this many seconds of offsets."""
+"""Rates are averaged over this many seconds of offsets. Committed offsets are kept in
+memory for this long only: nothing else reads them."""
 
 HISTORY_S = 300.0
 """How far back end offsets are kept in memory to date the oldest unconsumed message."""
 
 BURROW_WINDOW_S = 120.0
 """Burrow's sliding window: a group is judged on how its offsets moved in this time."""
+
+# What the collector holds in memory is bounded by these windows, not by uptime: per
+# partition one end-offset point per tick for HISTORY_S; per group x partition one
+# committed-offset point per tick for RATE_WINDOW_S and one Burrow sample per tick for
+# BURROW_WINDOW_S. A series with no point inside its window is forgotten, so deleted
+# topics and groups do not pile up. At 500 topics x 100 groups (1,000 group x partition
+# pairs) and a 1 s tick that is about 20 MB once the windows are full, reached after
+# HISTORY_S (docs/performance.md); tests/monitor/test_collector_memory.py pins the bounds.
 
 SILENT_EDGE_S = 300.0
 """A designed edge (a producer or a consumer of an event) with no traffic for longer
@@ -357,7 +366,12 @@ class Collector:
         self.write_history = write_history
         self.publish = publish
         self.lease_ttl_s = lease_ttl_s or max(LEASE_TICKS * self.tick_s, 5.0)
-        self.history = rates.History(max_age_s=history_s, max_points=max(16, int(history_s / self.tick_s) + 8))
+        # End offsets: rates (RATE_WINDOW_S) and lag in seconds (HISTORY_S) read them.
+        self.end_history = rates.History(max_age_s=history_s, max_points=max(16, int(history_s / self.tick_s) + 8))
+        # Committed offsets: only the consume rate reads them, over rate_window_s.
+        self.commit_history = rates.History(
+            max_age_s=rate_window_s, max_points=max(16, int(rate_window_s / self.tick_s) + 8)
+        )
         self.ticks = 0
         self.up = False
         self.error: str | None = None
@@ -573,10 +587,10 @@ class Collector:
         return seen[1]
 
     def _record(self, reading: Reading, now: float) -> None:
-        add = self.history.add
+        add_end, add_committed = self.end_history.add, self.commit_history.add
         for topic, partitions in reading.ends.items():
             for partition, end in partitions.items():
-                add(rates.end_key(topic, partition), now, end)
+                add_end(rates.end_key(topic, partition), now, end)
         horizon = now - self.burrow_window_s
         for group, topics in reading.committed.items():
             for topic, partitions in topics.items():
@@ -587,7 +601,7 @@ class Collector:
                     key = (group, topic, partition)
                     committed_at = None
                     if offset is not None:
-                        add(rates.committed_key(group, topic, partition), now, offset)
+                        add_committed(rates.committed_key(group, topic, partition), now, offset)
                         seen = self._commit_seen.get(key)
                         if seen is None or seen[0] != offset:
                             seen = self._commit_seen[key] = (offset, now)
@@ -598,7 +612,8 @@ class Collector:
                     samples.append(BurrowSample(now, offset, ends[partition], committed_at))
                     while samples and samples[0].at < horizon:
                         samples.popleft()
-        self.history.prune(now)
+        self.end_history.prune(now)
+        self.commit_history.prune(now)
         # Forget partitions that went away with their topic or group.
         for key in [k for k, s in self._samples.items() if not s or s[-1].at < horizon]:
             del self._samples[key]
@@ -629,7 +644,7 @@ class Collector:
                 continue
             partitions = reading.ends[name]
             end_total = sum(partitions.values())
-            produce = rates.topic_produce_rate(self.history, name, partitions, now, window)
+            produce = rates.topic_produce_rate(self.end_history, name, partitions, now, window)
             dead = name in design.dead_letter_topics or is_dead_letter_topic(name, patterns)
             designed = name in design.topics or name in design.dead_letter_topics
             row = {
@@ -742,14 +757,14 @@ class Collector:
             start = offset if offset is not None else 0
             committed_total += start
             lag_total += max(0, end - start)
-            end_points = self.history.points(rates.end_key(topic, partition))
+            end_points = self.end_history.points(rates.end_key(topic, partition))
             age = rates.lag_seconds(end_points, start, now, rates.rate(end_points, now, window))
             if age is not None:
                 ages.append(age)
             if (group, topic, partition) in self._samples:
                 samples[(topic, partition)] = self._samples[(group, topic, partition)]
         verdict = evaluate_group(samples, now, self.burrow_window_s)
-        consume = rates.group_consume_rate(self.history, group, topic, ends, now, window)
+        consume = rates.group_consume_rate(self.commit_history, group, topic, ends, now, window)
         lag_seconds = max(ages) if ages else None
         return {
             "bus": self.kind,
