@@ -3,11 +3,11 @@
 Every figure is measured side by side with its reference in this one run (the
 raw client, the same tick without sockets...), so ratios hold on a noisy
 machine. Parts, in the order they run: sdk, compat, push, collector,
-deadletters, load (the 60 s load scenario of tests/load, whose length and rate
-EVENTHUB_LOAD_SECONDS and EVENTHUB_LOAD_RATE set), catalog. Naming some runs
-only those and writes nothing. The load runs before the catalog part loads its
-10,000-event design: with that design in the snapshot a frame is ~6 MB, over
-Daphne's 1 MiB websocket message limit (docs/performance.md).
+deadletters, load (the 60 s load scenario of tests/load after a 310 s warm-up
+that fills the collector's windows; EVENTHUB_LOAD_SECONDS, EVENTHUB_LOAD_RATE
+and EVENTHUB_LOAD_WARMUP_SECONDS set them), catalog. Naming some runs only those
+and writes nothing. The load runs before the catalog part loads its 10,000-event
+design: with that design in the snapshot a frame is ~6 MB (docs/performance.md).
 docs/performance.md says what each figure means and what bounds it.
 """
 
