@@ -29,10 +29,9 @@ def _held(collector, topic: str, group: str) -> tuple[int, int, int]:
     )
 
 
-def test_points_per_partition_stop_growing_once_each_window_is_full(bus, unique):
-    topic, group = unique("orders"), unique("billing")
-    produce_and_consume(bus, topic, group, produced=3, consumed=1)
-    collector = make_collector(
+def _windowed_collector(bus, unique):
+    """A collector ticking each second, with this module's short windows, storing nothing."""
+    return make_collector(
         bus.kind,
         unique,
         tick_s=1.0,
@@ -42,6 +41,12 @@ def test_points_per_partition_stop_growing_once_each_window_is_full(bus, unique)
         write_history=False,
         publish=False,
     )
+
+
+def test_points_per_partition_stop_growing_once_each_window_is_full(bus, unique):
+    topic, group = unique("orders"), unique("billing")
+    produce_and_consume(bus, topic, group, produced=3, consumed=1)
+    collector = _windowed_collector(bus, unique)
     start = float(int(time.time()))  # whole seconds: window edges fall exactly on ticks
     try:
         held = []
@@ -66,16 +71,7 @@ def test_points_per_partition_stop_growing_once_each_window_is_full(bus, unique)
 def test_a_deleted_topic_is_forgotten_once_its_windows_have_passed(bus, unique):
     topic, group = unique("doomed"), unique("billing")
     produce_and_consume(bus, topic, group, produced=3, consumed=1)
-    collector = make_collector(
-        bus.kind,
-        unique,
-        tick_s=1.0,
-        history_s=HISTORY_S,
-        rate_window_s=RATE_WINDOW_S,
-        burrow_window_s=BURROW_WINDOW_S,
-        write_history=False,
-        publish=False,
-    )
+    collector = _windowed_collector(bus, unique)
     start = float(int(time.time()))  # whole seconds: window edges fall exactly on ticks
     try:
         for step in range(3):
