@@ -57,7 +57,7 @@ def _persona(django_user_model, username: str, role: str | None, superuser: bool
         return django_user_model.objects.create_superuser(username, f"{username}@example.com", "pw-" + username)
     user = django_user_model.objects.create_user(username, f"{username}@example.com", "pw-" + username)
     if role:
-        user.groups.add(Group.objects.get_or_create(name=role)[0])
+        user.groups.add(Group.objects.get(name=role))
     return user
 
 
