@@ -8,11 +8,13 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: install dev run test test-fast test-postgres lint bench browser screenshots clean help
+.PHONY: install dev run test test-postgres test-kafka lint bench browser redis postgresql java screenshots clean help
 
 help:
 	@echo "make run      start EventHub at http://$(HOST):$(PORT) with demo data and live traffic"
-	@echo "make test     install test dependencies, start/reuse Redis and the broker, run every test"
+	@echo "make test     install what the tests need, start Redis and a broker per worker, run every test"
+	@echo "make test-postgres  the database tests again, on a private PostgreSQL"
+	@echo "make test-kafka     the bus-facing tests again, on Apache Kafka 4 (Java 17+ and Maven)"
 	@echo "make install  only build $(VENV)"
 	@echo "make lint     ruff"
 	@echo "make bench    benchmarks (ratios against the raw clients) -> var/bench.json"
@@ -34,15 +36,30 @@ dev: $(VENV)/.dev-installed
 run: install
 	$(PY) -m eventhub.launcher
 
+# What the tests need from Debian is installed when missing: as root with apt-get,
+# otherwise the one command to run is printed. $(call apt,TEST,PACKAGES,WHAT FOR)
+define apt
+@$(1) || { \
+  if [ "$$(id -u)" = 0 ]; then \
+    echo "installing $(2) for $(3)"; \
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null || exit 1; \
+  else \
+    echo "missing $(2), for $(3): sudo apt-get install -y $(2)"; exit 1; \
+  fi; }
+endef
+
 # Browser tests drive Debian's Chromium through Playwright (never `playwright install`).
 browser:
-	@test -x /usr/bin/chromium || { \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing Debian's chromium for the browser tests"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
-	  else \
-	    echo "browser tests need /usr/bin/chromium: sudo apt-get install chromium chromium-driver"; exit 1; \
-	  fi; }
+	$(call apt,test -x /usr/bin/chromium,chromium chromium-driver,the browser tests)
+
+redis:
+	$(call apt,command -v redis-server >/dev/null,redis-server,the tests)
+
+postgresql:
+	$(call apt,ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1,postgresql,make test-postgres)
+
+java:
+	$(call apt,command -v java >/dev/null && command -v mvn >/dev/null,openjdk-17-jre-headless maven,make test-kafka)
 
 # Workers of their own (pytest-xdist) with a Redis database and a broker each; most of the
 # suite waits on brokers, sockets and browsers, so four share two cores well. Whole files go
@@ -50,24 +67,39 @@ browser:
 TEST_WORKERS ?= 4
 XDIST := -n $(TEST_WORKERS) --dist loadfile
 
-test: dev browser
+test: dev browser redis
 	$(PY) -m pytest $(XDIST) $(PYTEST_ARGS)
 
-# The database tests again, on PostgreSQL (DATABASE_URL must point at a server);
-# browser, fault and scale-out tests ran in `make test` and are not database-specific.
-test-postgres: dev
-	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} $(PY) -m pytest $(XDIST) -m "not browser and not fault and not scaleout" $(PYTEST_ARGS)
+# The database tests again, on a private PostgreSQL cluster the harness makes with initdb
+# (or on DATABASE_URL when set); browser, fault and scale-out tests ran in `make test`
+# and are not database-specific.
+test-postgres: dev redis postgresql
+	EVENTHUB_TEST_DATABASE=postgres $(PY) -m pytest $(XDIST) -m "not browser and not fault and not scaleout" $(PYTEST_ARGS)
+
+# The bus-facing tests again, on Apache Kafka 4 (one KRaft broker per worker, jars from
+# Maven Central through apache-kafka/pom.xml): the contract suite, the SDK, the collector,
+# dead letters, redrive, fault and scale-out tests. Redis-only tests ran in `make test`.
+KAFKA_TESTS := tests/bus tests/sdk tests/monitor tests/fault tests/scaleout
+test-kafka: dev redis java var/apache-kafka.classpath
+	EVENTHUB_BROKER=apache-kafka $(PY) -m pytest $(XDIST) -k "not redis" $(KAFKA_TESTS) $(PYTEST_ARGS)
+
+var/apache-kafka.classpath: apache-kafka/pom.xml
+	@mkdir -p var
+	mvn -q -B -f apache-kafka/pom.xml dependency:build-classpath -Dmdep.outputFile=$(CURDIR)/$@.tmp
+	@mv $@.tmp $@
 
 # The README's pictures, redrawn by the browser tests that take them.
-screenshots: dev browser
+screenshots: dev browser redis
 	EVENTHUB_UPDATE_SCREENSHOTS=1 $(PY) -m pytest $(XDIST) -k "screenshot or catalog_search_compare or demo_shop_on_the_graph" tests/browser tests/e2e
 
 lint: dev
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-bench: dev
-	$(PY) -m bench
+# BROKER=apache-kafka measures on Apache Kafka instead of the embedded Tansu.
+BROKER ?= tansu
+bench: dev redis $(if $(filter apache-kafka,$(BROKER)),java var/apache-kafka.classpath)
+	EVENTHUB_BROKER=$(BROKER) $(PY) -m bench
 
 clean:
 	rm -rf $(VENV) var

@@ -90,3 +90,9 @@ def client_as(client):
         return client
 
     return login
+
+
+@pytest.fixture(scope="session")
+def broker_kind() -> str:
+    """The engine under the Kafka tests: "tansu" (make test) or "apache-kafka" (make test-kafka)."""
+    return os.environ["EVENTHUB_BROKER"]

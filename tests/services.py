@@ -1,28 +1,38 @@
 """Real services for the test run, loaded early with `-p tests.services`.
 
-Before Django reads its settings this plugin makes sure a Redis and a
-Kafka-protocol broker answer, and exports where they are:
+Before Django reads its settings this plugin makes sure what the tests talk to
+answers, and exports where it is:
 - Redis: reuse REDIS_URL (default redis://127.0.0.1:6379) when it answers, on a
   database of its own: the first of 15..8 that no other test run holds (a lock
   key with a TTL), flushed at start, so two runs at once do not clash;
   EVENTHUB_TEST_REDIS_DB forces one. Otherwise start a private redis-server.
 - Kafka: reuse KAFKA_BOOTSTRAP_SERVERS when set; otherwise start a private
-  embedded broker (Tansu) on a free port.
-Only what this plugin started is stopped at the end.
+  broker on free ports: EVENTHUB_BROKER picks the engine, `tansu` (default) or
+  `apache-kafka` (`make test-kafka`), see eventhub/broker.py.
+- PostgreSQL, with EVENTHUB_TEST_DATABASE=postgres (`make test-postgres`): reuse
+  DATABASE_URL when set; otherwise a private cluster made with initdb in a
+  temporary directory, on a free port, removed at the end.
+Only what this plugin started is stopped at the end. A program that is missing
+(redis-server, initdb, java) fails the run with the command that installs it;
+`make test` installs them first.
 
-Under pytest-xdist (`make test` runs several workers) every worker is a run of
-its own: it claims its own Redis database and, unless the broker was given
-from outside, starts its own broker, so a test that freezes or floods its
-broker never slows a neighbour's.
+Under pytest-xdist (`make test` runs several workers) the controlling process
+starts Redis and PostgreSQL once and every worker is a run of its own: it claims
+its own Redis database, gets its own test database from pytest-django and, unless
+the broker was given from outside, starts its own broker, so a test that freezes
+or floods its broker never slows a neighbour's.
 """
 
 from __future__ import annotations
 
 import atexit
+import glob
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
@@ -33,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 from eventhub import broker  # noqa: E402
 
 _started: list[subprocess.Popen] = []
+_cleanup: list[Path] = []
 
 
 def _redis_answers(url: str) -> bool:
@@ -50,10 +61,18 @@ def _with_db(url: str, db: int) -> str:
     return urlunparse(parts._replace(path=f"/{db}"))
 
 
+def _missing(program: str, package: str) -> RuntimeError:
+    return RuntimeError(
+        f"{program} is not installed: run `make test` (it installs it), or `sudo apt-get install -y {package}`"
+    )
+
+
 def start_redis_server() -> tuple[subprocess.Popen, str]:
     """A private redis-server on a free port, without persistence, once it answers."""
     from bench.common import wait_until
 
+    if not shutil.which("redis-server"):
+        raise _missing("redis-server", "redis-server")
     port = broker.free_port()
     process = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
@@ -74,12 +93,72 @@ def start_redis_server() -> tuple[subprocess.Popen, str]:
     return process, url
 
 
-def _start_redis() -> str:
-    if not shutil.which("redis-server"):
-        raise RuntimeError("no Redis answers and redis-server is not installed")
-    process, url = start_redis_server()
-    _started.append(process)
-    return url
+def _postgres_bin(program: str) -> str:
+    """Debian keeps initdb and postgres out of PATH, under /usr/lib/postgresql/<version>/bin."""
+    found = shutil.which(program)
+    if found:
+        return found
+    versions = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{program}"), key=lambda p: int(Path(p).parts[-3]))
+    if not versions:
+        raise _missing(program, "postgresql")
+    return versions[-1]
+
+
+def start_postgres() -> tuple[subprocess.Popen, str, Path]:
+    """A private PostgreSQL cluster (initdb in a temporary directory) on a free port, once it answers.
+
+    PostgreSQL refuses to run as root: as root, it runs as the `postgres` user the
+    Debian package creates. Durability is off (fsync, full pages): a test cluster.
+    """
+    import psycopg
+
+    from bench.common import wait_until
+
+    initdb, postgres = _postgres_bin("initdb"), _postgres_bin("postgres")
+    home = Path(tempfile.mkdtemp(prefix="eventhub-pg-"))
+    as_user: dict = {}
+    if os.geteuid() == 0:
+        shutil.chown(home, "postgres", "postgres")
+        as_user = {"user": "postgres", "group": "postgres", "extra_groups": []}
+    data = home / "data"
+    subprocess.run(
+        [initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        **as_user,
+    )
+    port = broker.free_port()
+    settings = {
+        "listen_addresses": "127.0.0.1",
+        "unix_socket_directories": str(home),
+        "max_connections": "300",
+        "fsync": "off",
+        "synchronous_commit": "off",
+        "full_page_writes": "off",
+    }
+    options = [arg for name, value in settings.items() for arg in ("-c", f"{name}={value}")]
+    log = open(home / "postgres.log", "ab")
+    process = subprocess.Popen(
+        [postgres, "-D", str(data), "-p", str(port), *options], stdout=log, stderr=log, **as_user
+    )
+    url = f"postgres://postgres@127.0.0.1:{port}/postgres"
+
+    def answers() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"private postgres exited with {process.returncode}: see {home / 'postgres.log'}")
+        try:
+            psycopg.connect(url, connect_timeout=1).close()
+            return True
+        except psycopg.OperationalError:
+            return False
+
+    try:
+        wait_until(answers, 30, f"the private PostgreSQL on port {port} to answer")
+    except BaseException:
+        process.kill()
+        shutil.rmtree(home, ignore_errors=True)
+        raise
+    return process, url, home
 
 
 _RUN_LOCK = "eventhub:test-run"
@@ -112,17 +191,45 @@ def _release_database() -> None:
             pass
 
 
+def _xdist_controller() -> bool:
+    """True in the process that only hands tests to pytest-xdist workers (`-n N`, N > 0)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return False
+    args = sys.argv[1:]
+    for i, arg in enumerate(args):
+        value = None
+        if arg in ("-n", "--numprocesses") and i + 1 < len(args):
+            value = args[i + 1]
+        elif arg.startswith("--numprocesses="):
+            value = arg.split("=", 1)[1]
+        elif arg.startswith("-n") and len(arg) > 2:
+            value = arg[2:]
+        if value is not None:
+            return value not in ("0",)
+    return False
+
+
 def _prepare() -> None:
     if os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get("EVENTHUB_TEST_OWN_BROKER"):
         # Inherited from the controlling process: that broker is its, not ours.
         del os.environ["KAFKA_BOOTSTRAP_SERVERS"], os.environ["EVENTHUB_TEST_OWN_BROKER"]
+    os.environ["EVENTHUB_BROKER"] = broker.kind_from_env()  # subprocesses start the same engine
+    controller = _xdist_controller()
+
     base = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     if not _redis_answers(base):
-        base = _start_redis()
-    os.environ["REDIS_URL"] = _claim_database(base)
+        process, base = start_redis_server()
+        _started.append(process)
+    os.environ["REDIS_URL"] = base if controller else _claim_database(base)
 
-    if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-        log = ROOT / "var" / "test-broker.log"
+    if os.environ.get("EVENTHUB_TEST_DATABASE") == "postgres" and not os.environ.get("DATABASE_URL"):
+        process, url, home = start_postgres()
+        _started.append(process)
+        _cleanup.append(home)
+        os.environ["DATABASE_URL"] = url
+
+    if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS") and not controller:
+        log = ROOT / "var" / f"test-broker-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.log"
         log.parent.mkdir(exist_ok=True)
         process, bootstrap = broker.start(log_path=log)
         _started.append(process)
@@ -135,7 +242,25 @@ def _prepare() -> None:
 def _stop_all() -> None:
     _release_database()
     for process in reversed(_started):
-        broker.stop(process)
+        if Path(process.args[0]).name == "postgres":
+            process.send_signal(signal.SIGINT)  # PostgreSQL's fast shutdown
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        else:
+            broker.stop(process)
+    for path in _cleanup:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def pytest_report_header(config) -> list[str]:
+    database = urlparse(os.environ.get("DATABASE_URL", "sqlite:")).scheme or "sqlite"
+    return [
+        f"eventhub services: broker {os.environ['EVENTHUB_BROKER']} "
+        f"({os.environ.get('KAFKA_BOOTSTRAP_SERVERS', 'one per worker')}), "
+        f"Redis {os.environ['REDIS_URL']}, database {database}"
+    ]
 
 
 atexit.register(_stop_all)

@@ -1,24 +1,32 @@
 """Kafka backend of the bus, on kafka-python 3 (pinned 3.0.12).
 
-It must give the same answers on Apache Kafka and on the embedded broker,
-Tansu 0.6, whose differences were probed and are handled here:
+It gives the same answers on Apache Kafka (tested on 4.1, `make test-kafka`) and on
+the embedded broker, Tansu 0.6. Tansu's differences, each handled here and only
+for Tansu, are listed with their causes in docs/kafka-compat.md. Which broker it
+is comes from probing, not configuration: a broker whose ApiVersions lack
+OffsetForLeaderEpoch (every Apache Kafka since 0.11 has it; replication needs it)
+is treated as Tansu (`_Admin.tansu_like`). Then:
 
-- ListOffsets(LATEST) is wrong on Tansu: it answers "base offset of the last
-  batch + 1", so a batch of 10 records at 0..9 ends at 1. The high watermark
-  in a Fetch response is right on both brokers, so end offsets come from a
-  Fetch (see `_Admin._end_offsets`).
-- Every authorized-operations field comes back with all 32 bits set, even
-  when not asked for, and kafka-python's decoding of bit 15 raised
-  ValueError in `describe_groups`: fixed once, in
-  `_Admin._process_acl_operations`.
-- ListGroups says "Unknown" for every state (DescribeGroups is right), and
-  members come back without client id, host or assignment.
-- A group join waits about session_timeout / 2, hence the small default
-  `session_timeout_ms=2000, heartbeat_interval_ms=500` (use 6000/1000 or the
-  Kafka defaults against Apache Kafka).
+- ListOffsets(LATEST) is wrong ("base offset of the last batch + 1"), so end
+  offsets come from a Fetch's high watermark (`_Admin._fetched_end_offsets`);
+  Apache Kafka gets ListOffsets(LATEST) and ListOffsets(EARLIEST), as designed.
+- A group join waits about session_timeout / 2: consumers default to
+  `session_timeout_ms=2000, heartbeat_interval_ms=500` there, and to 6000/1000
+  (Kafka's smallest allowed session by default) on Apache Kafka.
+- Authorized-operations fields come back with all 32 bits set and kafka-python's
+  decoding of bit 15 raised ValueError: they are dropped, unread
+  (`_Admin._process_acl_operations`).
+- ListGroups says "Unknown" for every state (DescribeGroups is right), members
+  come back without assignment, and an unknown group is "Empty", not "Dead".
 - Producing to a missing topic creates it, even with auto-creation off; the
   adapter checks the topic exists before its first record (cached) so a typo
   raises UnknownTopic on both brokers.
+
+Apache Kafka 4 has its own: groups of the new consumer protocol (KIP-848, type
+`consumer`) are unknown to DescribeGroups and are described with
+ConsumerGroupDescribe (`kafka_messages`); a fresh cluster answers
+COORDINATOR_NOT_AVAILABLE until its offsets topic exists, retried within the
+request timeout.
 
 Every call is bounded: request_timeout_ms for requests, connect_timeout_ms
 for the first connection, max_block_ms for the producer's metadata waits.
@@ -32,15 +40,20 @@ import contextlib
 import logging
 import socket
 import threading
+import time
 from collections import defaultdict
+from functools import cached_property
 
 import kafka.errors as Errors
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.cluster import collect_hosts
+from kafka.protocol.api_key import ApiKey
+from kafka.protocol.api_message import ApiMessage
 from kafka.protocol.consumer import FetchRequest, ListOffsetsRequest
 from kafka.protocol.metadata import MetadataRequest
 from kafka.structs import OffsetAndMetadata
 
+from eventhub.bus import kafka_messages
 from eventhub.bus.base import (
     Bus,
     BusError,
@@ -59,7 +72,8 @@ from eventhub.bus.base import (
 
 log = logging.getLogger(__name__)
 
-_LATEST = -1  # ListOffsets timestamp meaning "the end of the log"
+_LATEST = -1  # ListOffsets timestamps meaning "the end of the log"
+_EARLIEST = -2  # and "the log start"
 # Fetch v13+ names topics by id; v12 still takes names and has everything we need.
 _FETCH_MAX_VERSION = 12
 # Tansu answers a Fetch with max_wait_ms=0 with no partitions at all; 1 ms works on
@@ -91,9 +105,25 @@ def _translate(error: Exception) -> BusError:
     if isinstance(error, _UNAVAILABLE):
         return BusUnavailable(f"Kafka is unavailable: {error}")
     if isinstance(error, Errors.InvalidSessionTimeoutError):
-        # The Tansu-friendly default (2000 ms) is below Apache Kafka's minimum.
-        return BusError(f"{error}: on Apache Kafka use KafkaBus(session_timeout_ms=6000, heartbeat_interval_ms=1000)")
+        # A session_timeout_ms given by the caller outside the broker's bounds.
+        return BusError(f"{error}: the broker refuses this consumer session timeout (group.min.session.timeout.ms)")
     return BusError(str(error))
+
+
+# Consumer session defaults per broker (module docstring): Tansu joins a group in
+# about session/2; Apache Kafka refuses sessions under group.min.session.timeout.ms (6 s).
+TANSU_SESSION_MS = (2000, 500)
+KAFKA_SESSION_MS = (6000, 1000)
+
+_COORDINATOR_MOVING = (Errors.CoordinatorNotAvailableError, Errors.CoordinatorLoadInProgressError)
+
+
+class ConsumerGroupDescribeRequest(ApiMessage, load_json=kafka_messages):
+    pass
+
+
+class ConsumerGroupDescribeResponse(ApiMessage, load_json=kafka_messages):
+    pass
 
 
 def _kafka_errors() -> contextlib.AbstractContextManager[None]:
@@ -151,11 +181,31 @@ class _OneAtATime:
 class _Admin(KafkaAdminClient):
     """KafkaAdminClient plus the few wire-level calls it lacks, run on its IO thread."""
 
+    @cached_property
+    def tansu_like(self) -> bool:
+        """True for a broker without OffsetForLeaderEpoch: not Apache Kafka (module docstring)."""
+        return ApiKey.OffsetForLeaderEpoch not in (self._manager.broker_version_data.api_versions or {})
+
+    def supports(self, api: ApiKey) -> bool:
+        return api in (self._manager.broker_version_data.api_versions or {})
+
     def _process_acl_operations(self, obj: dict) -> dict:
-        # The one Tansu workaround for authorized operations (see module docstring):
+        # The Tansu workaround for authorized operations (see module docstring):
         # nothing in EventHub reads them, so drop them instead of decoding.
         obj.pop("authorized_operations", None)
         return obj
+
+    async def _find_coordinator_ids(self, keys, key_type=0):
+        # A fresh Kafka cluster creates its offsets topic on the first FindCoordinator and
+        # answers COORDINATOR_NOT_AVAILABLE until it exists; a moving coordinator says so too.
+        deadline = time.monotonic() + self.config["request_timeout_ms"] / 1000
+        while True:
+            try:
+                return await super()._find_coordinator_ids(keys, key_type)
+            except _COORDINATOR_MOVING:
+                if time.monotonic() > deadline:
+                    raise
+                await self._net.sleep(0.1)
 
     async def _leaders(self, topics: list[str] | None, skip_missing: bool = False) -> dict[str, dict[int, int]]:
         """{topic: {partition: leader node}}; topics=None lists every non-internal topic.
@@ -179,22 +229,52 @@ class _Admin(KafkaAdminClient):
             leaders[topic.name] = {p.partition_index: p.leader_id for p in topic.partitions}
         return leaders
 
+    async def _list_offsets(
+        self, by_node: dict[int, dict[str, list[int]]], *timestamps: int
+    ) -> list[dict[tuple[str, int], int]]:
+        """ListOffsets at each timestamp for every partition: one request per leader and
+        timestamp, all in flight at once. One {(topic, partition): offset} per timestamp."""
+        _Topic = ListOffsetsRequest.ListOffsetsTopic
+        _Partition = _Topic.ListOffsetsPartition
+        pending = [
+            [
+                self._manager.send(
+                    ListOffsetsRequest(
+                        isolation_level=0,  # read_uncommitted: the high watermark, as consumers see it
+                        topics=[
+                            _Topic(name=topic, partitions=[_Partition(partition_index=p, timestamp=ts) for p in parts])
+                            for topic, parts in node_topics.items()
+                        ],
+                    ),
+                    node_id=node,
+                )
+                for node, node_topics in by_node.items()
+            ]
+            for ts in timestamps
+        ]
+        results = []
+        for futures in pending:
+            offsets: dict[tuple[str, int], int] = {}
+            for future in futures:
+                response = await future
+                for topic in response.topics:
+                    for p in topic.partitions:
+                        error = Errors.for_code(p.error_code)
+                        if error is not Errors.NoError:
+                            raise error(f"ListOffsets {topic.name}[{p.partition_index}]")
+                        offsets[(topic.name, p.partition_index)] = p.offset
+            results.append(offsets)
+        return results
+
     async def _end_offsets(
         self, topics: list[str], skip_missing: bool = False
     ) -> dict[str, dict[int, tuple[int, int]]]:
-        """{topic: {partition: (high watermark, log start offset)}}.
+        """{topic: {partition: (end offset, log start offset)}}.
 
-        Why a Fetch: ListOffsets(LATEST) is wrong on Tansu (module docstring),
-        while every Fetch response carries the partition's high watermark and
-        log start offset, right on both brokers.
         1. Metadata: partition leaders.
-        2. ListOffsets(LATEST), one request per leader, all in flight at once:
-           a fetch position that is valid on both brokers (the high watermark
-           itself on Kafka, which returns no records; at or before it on Tansu,
-           which returns at most the last batch).
-        3. Fetch at those positions with max_bytes=1, one request per leader,
-           all in flight at once; read high_watermark and log_start_offset.
-        So three round trips in all, however many topics and partitions.
+        2. Apache Kafka: ListOffsets(LATEST) and ListOffsets(EARLIEST), one
+           request per leader each, all in flight at once: two round trips.
+           Tansu: see `_fetched_end_offsets`.
         """
         leaders = await self._leaders(topics, skip_missing)
         by_node: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
@@ -203,31 +283,26 @@ class _Admin(KafkaAdminClient):
                 if leader < 0:
                     raise Errors.LeaderNotAvailableError(f"{topic}[{partition}] has no leader")
                 by_node[leader][topic].append(partition)
-
-        _Topic = ListOffsetsRequest.ListOffsetsTopic
-        _Partition = _Topic.ListOffsetsPartition
-        pending = {
-            node: self._manager.send(
-                ListOffsetsRequest(
-                    isolation_level=0,
-                    topics=[
-                        _Topic(name=topic, partitions=[_Partition(partition_index=p, timestamp=_LATEST) for p in parts])
-                        for topic, parts in node_topics.items()
-                    ],
-                ),
-                node_id=node,
-            )
-            for node, node_topics in by_node.items()
+        if self.tansu_like:
+            return await self._fetched_end_offsets(leaders, by_node)
+        latest, earliest = await self._list_offsets(by_node, _LATEST, _EARLIEST)
+        return {
+            topic: {p: (latest[(topic, p)], max(0, earliest[(topic, p)])) for p in partitions}
+            for topic, partitions in leaders.items()
         }
-        latest: dict[tuple[str, int], int] = {}
-        for future in pending.values():
-            response = await future
-            for topic in response.topics:
-                for p in topic.partitions:
-                    error = Errors.for_code(p.error_code)
-                    if error is not Errors.NoError:
-                        raise error(f"ListOffsets {topic.name}[{p.partition_index}]")
-                    latest[(topic.name, p.partition_index)] = p.offset
+
+    async def _fetched_end_offsets(
+        self, leaders: dict[str, dict[int, int]], by_node: dict[int, dict[str, list[int]]]
+    ) -> dict[str, dict[int, tuple[int, int]]]:
+        """End offsets on Tansu, whose ListOffsets(LATEST) is wrong (module docstring).
+
+        Every Fetch response carries the partition's high watermark and log start offset:
+        1. ListOffsets(LATEST): a fetch position at or before the high watermark
+           (Tansu returns at most the last batch from there).
+        2. Fetch at those positions with max_bytes=1, one request per leader,
+           all in flight at once; read high_watermark and log_start_offset.
+        """
+        [latest] = await self._list_offsets(by_node, _LATEST)
 
         _FTopic = FetchRequest.FetchTopic
         _FPartition = _FTopic.FetchPartition
@@ -282,6 +357,39 @@ class _Admin(KafkaAdminClient):
     def end_offsets(self, topics: list[str], skip_missing: bool = False) -> dict[str, dict[int, tuple[int, int]]]:
         return self._manager.run(self._end_offsets, topics, skip_missing)
 
+    async def _describe_consumer_groups(self, groups: list[str]) -> dict[str, dict]:
+        """ConsumerGroupDescribe (KIP-848) per coordinator: {group: {"state", "members", "assigned"}}.
+
+        Groups the broker does not know as `consumer` groups are left out.
+        """
+        coordinators = await self._find_coordinator_ids(groups)
+        by_node: dict[int, list[str]] = defaultdict(list)
+        for group in groups:
+            by_node[coordinators[group]].append(group)
+        pending = [
+            self._manager.send(
+                ConsumerGroupDescribeRequest(group_ids=node_groups, include_authorized_operations=False), node_id=node
+            )
+            for node, node_groups in by_node.items()
+        ]
+        described = {}
+        for future in pending:
+            response = await future
+            for group in response.groups:
+                if group.error_code:
+                    continue
+                described[group.group_id] = {
+                    "state": group.group_state,
+                    "members": len(group.members),
+                    "assigned": {
+                        tp.topic_name for member in group.members for tp in member.assignment.topic_partitions
+                    },
+                }
+        return described
+
+    def describe_consumer_groups(self, groups: list[str]) -> dict[str, dict]:
+        return self._manager.run(self._describe_consumer_groups, groups)
+
 
 class KafkaBus(Bus):
     """One admin client and one producer per adapter, both built on first use.
@@ -297,14 +405,18 @@ class KafkaBus(Bus):
         bootstrap_servers: str | list[str] = "127.0.0.1:9092",
         *,
         client_id: str = "eventhub",
-        session_timeout_ms: int = 2000,
-        heartbeat_interval_ms: int = 500,
+        session_timeout_ms: int | None = None,
+        heartbeat_interval_ms: int | None = None,
         request_timeout_ms: int = 5000,
         connect_timeout_ms: int = 3000,
         linger_ms: int = 0,
         client_options: dict | None = None,
     ) -> None:
-        """Connects lazily. `client_options` go to every kafka-python client (SSL, SASL...)."""
+        """Connects lazily. `client_options` go to every kafka-python client (SSL, SASL...).
+
+        Consumer session and heartbeat default to what the broker allows (TANSU_SESSION_MS
+        or KAFKA_SESSION_MS, probed on first use); give both to choose.
+        """
         self.bootstrap_servers = bootstrap_servers
         self.client_id = client_id
         self.session_timeout_ms = session_timeout_ms
@@ -495,11 +607,17 @@ class KafkaBus(Bus):
                 group_id=group,
                 enable_auto_commit=False,  # nothing is committed unless asked
                 auto_offset_reset="earliest",  # a group new to a topic starts at its beginning
-                session_timeout_ms=self.session_timeout_ms,
-                heartbeat_interval_ms=self.heartbeat_interval_ms,
+                **self._session(),
                 allow_auto_create_topics=False,
             )
         return KafkaGroupConsumer(consumer, group, list(topics), self.request_timeout_ms)
+
+    def _session(self) -> dict[str, int]:
+        defaults = TANSU_SESSION_MS if self._admin().tansu_like else KAFKA_SESSION_MS
+        return {
+            "session_timeout_ms": self.session_timeout_ms or defaults[0],
+            "heartbeat_interval_ms": self.heartbeat_interval_ms or defaults[1],
+        }
 
     def end_offsets_many(self, topics: list[str]) -> dict[str, dict[int, int]]:
         if not topics:
@@ -576,9 +694,14 @@ class KafkaBus(Bus):
         return self._lag_rows(group, sorted(topics), committed, skip_missing=True)
 
     def _describe(self, groups: list[str]) -> dict[str, dict]:
-        """{group: {"state", "members", "protocol_type", "assigned": topics}}."""
+        """{group: {"state", "members", "protocol_type", "assigned": topics}}.
+
+        DescribeGroups first; on Kafka 4 the groups it calls "not a classic group"
+        (KIP-848 `consumer` groups) are asked again with ConsumerGroupDescribe.
+        """
+        admin = self._admin()
         with _kafka_errors():
-            described = self._admin().describe_groups(groups)
+            described = admin.describe_groups(groups)
         result = {}
         for group in groups:
             info = described.get(group) or {}
@@ -594,6 +717,11 @@ class KafkaBus(Bus):
                 "protocol_type": info.get("protocol_type", ""),
                 "assigned": assigned,
             }
+        unknown = [g for g in groups if "not a classic group" in str((described.get(g) or {}).get("error") or "")]
+        if unknown and admin.supports(ApiKey.ConsumerGroupDescribe):
+            with _kafka_errors():
+                for group, info in admin.describe_consumer_groups(unknown).items():
+                    result[group] = {**info, "protocol_type": "consumer"}
         return result
 
     def _group_info(self, group: str, described: dict, committed: dict[str, dict[int, int]]) -> GroupInfo:

@@ -21,7 +21,8 @@ After the final restart:
   poll batch in hand, so at most one batch (the SDK's max_records, 100) is
   handled again per kill: duplicates <= 5 x 100;
 - the group ends with lag 0, and the last consumer stops cleanly on SIGTERM.
-Kafka: the group rebalances once the dead member's session (2 s) times out.
+Kafka: the group rebalances once the dead member's session (2 s on Tansu, 6 s on
+Apache Kafka) times out.
 Redis: the new consumer claims the dead one's pending entries after 500 ms idle.
 """
 
