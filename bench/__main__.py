@@ -84,7 +84,11 @@ def main(argv: list[str]) -> None:
         return
     out = ROOT / "var" / "bench.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results.as_dict(), indent=2) + "\n")
+    from eventhub.broker import kind_from_env
+
+    # The broker the figures were measured on: EVENTHUB_BROKER (make bench BROKER=...).
+    measured = {"broker": kind_from_env(), **results.as_dict()}
+    out.write_text(json.dumps(measured, indent=2) + "\n")
     print(f"  wrote {out.relative_to(ROOT)}")
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import inspect
 import os
+import shutil
 import statistics
+import subprocess
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -94,21 +96,65 @@ class Results:
         return {f.name: f.value for f in self.figures}
 
 
+def redis_answers(url: str) -> bool:
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping()
+        return True
+    except redis.RedisError:
+        return False
+
+
+def start_redis_server() -> tuple[subprocess.Popen, str]:
+    """A private redis-server on a free port, without persistence, once it answers."""
+    if not shutil.which("redis-server"):
+        raise RuntimeError(
+            "redis-server is not installed: run `make test` or `make bench` (they install it), "
+            "or `sudo apt-get install -y redis-server`"
+        )
+    port = broker.free_port()
+    process = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+
+    def answers() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"private redis-server exited with {process.returncode}")
+        return redis_answers(url)
+
+    try:
+        wait_until(answers, 10, f"the private redis-server on port {port} to answer")
+    except BaseException:
+        process.kill()
+        raise
+    return process, url
+
+
 @contextmanager
 def services():
-    """A private embedded broker unless KAFKA_BOOTSTRAP_SERVERS is set; Redis on database 7 unless REDIS_URL is set."""
-    started = None
+    """A private broker (EVENTHUB_BROKER: tansu or apache-kafka) unless KAFKA_BOOTSTRAP_SERVERS
+    is set; Redis on database 7 of REDIS_URL (default: the local one), or a private redis-server
+    when none answers."""
+    started = []
     if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-        started, bootstrap = broker.start()
+        process, bootstrap = broker.start()
+        started.append(process)
         os.environ["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
     if not os.environ.get("REDIS_URL"):
         os.environ["REDIS_URL"] = "redis://127.0.0.1:6379/7"
+        if not redis_answers(os.environ["REDIS_URL"]):
+            process, url = start_redis_server()
+            started.append(process)
+            os.environ["REDIS_URL"] = url
         _clean_redis(os.environ["REDIS_URL"])
     try:
         yield os.environ["KAFKA_BOOTSTRAP_SERVERS"], os.environ["REDIS_URL"]
     finally:
-        if started is not None:
-            broker.stop(started)
+        for process in reversed(started):
+            broker.stop(process)
 
 
 def _clean_redis(redis_url: str) -> None:

@@ -30,6 +30,7 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from bench.common import Results
 from eventhub.bus import open_bus
+from eventhub.bus.kafka import KafkaBus
 from eventhub.sdk import headers as h
 
 N = 5000
@@ -63,14 +64,16 @@ def _records(source: str, n: int) -> list[tuple[bytes, bytes, list[tuple[str, by
 
 
 def _raw_consume_rate(bootstrap: str, topic: str, n: int) -> float:
+    probe = KafkaBus(bootstrap)
+    session = probe.consumer_session()  # the same session the ingester's consumer gets
+    probe.close()
     consumer = KafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
         group_id=f"bench-raw-{uuid.uuid4().hex[:6]}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
-        session_timeout_ms=2000,
-        heartbeat_interval_ms=500,
+        **session,
     )
     try:
         seen, started = 0, None

@@ -40,20 +40,12 @@ from urllib.parse import urlparse, urlunparse
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import redis_answers as _redis_answers  # noqa: E402
+from bench.common import start_redis_server  # noqa: E402
 from eventhub import broker  # noqa: E402
 
 _started: list[subprocess.Popen] = []
 _cleanup: list[Path] = []
-
-
-def _redis_answers(url: str) -> bool:
-    import redis
-
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping()
-        return True
-    except redis.RedisError:
-        return False
 
 
 def _with_db(url: str, db: int) -> str:
@@ -65,32 +57,6 @@ def _missing(program: str, package: str) -> RuntimeError:
     return RuntimeError(
         f"{program} is not installed: run `make test` (it installs it), or `sudo apt-get install -y {package}`"
     )
-
-
-def start_redis_server() -> tuple[subprocess.Popen, str]:
-    """A private redis-server on a free port, without persistence, once it answers."""
-    from bench.common import wait_until
-
-    if not shutil.which("redis-server"):
-        raise _missing("redis-server", "redis-server")
-    port = broker.free_port()
-    process = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-
-    def answers() -> bool:
-        if process.poll() is not None:
-            raise RuntimeError(f"private redis-server exited with {process.returncode}")
-        return _redis_answers(url)
-
-    try:
-        wait_until(answers, 10, f"the private redis-server on port {port} to answer")
-    except BaseException:
-        process.kill()
-        raise
-    return process, url
 
 
 def _postgres_bin(program: str) -> str:

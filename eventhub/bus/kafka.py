@@ -607,12 +607,13 @@ class KafkaBus(Bus):
                 group_id=group,
                 enable_auto_commit=False,  # nothing is committed unless asked
                 auto_offset_reset="earliest",  # a group new to a topic starts at its beginning
-                **self._session(),
+                **self.consumer_session(),
                 allow_auto_create_topics=False,
             )
         return KafkaGroupConsumer(consumer, group, list(topics), self.request_timeout_ms)
 
-    def _session(self) -> dict[str, int]:
+    def consumer_session(self) -> dict[str, int]:
+        """session_timeout_ms and heartbeat_interval_ms for a consumer of this broker."""
         defaults = TANSU_SESSION_MS if self._admin().tansu_like else KAFKA_SESSION_MS
         return {
             "session_timeout_ms": self.session_timeout_ms or defaults[0],
