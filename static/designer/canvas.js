@@ -215,6 +215,18 @@
       },
     ],
   });
+  // Cytoscape maps every pointer event through a cached copy of where its container sits
+  // on the page, refreshed on window resize and scroll only. The new-node form (and its
+  // errors) and the status line sit above the canvas: when they open, close or wrap, the
+  // canvas moves and every press lands as far off as it moved (a drag from a new node
+  // starts on empty canvas, a click selects nothing). cy.resize() is Cytoscape's call
+  // for "the container moved": make it whenever something above the canvas changes height.
+  const aboveCanvas = new ResizeObserver(function () {
+    cy.resize();
+  });
+  for (let el = cy.container().parentElement.previousElementSibling; el; el = el.previousElementSibling) {
+    aboveCanvas.observe(el);
+  }
   // For debugging and the browser tests: the Cytoscape instance and a snapshot.
   window.eventhubCanvas = {
     cy: cy,

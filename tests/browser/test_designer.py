@@ -110,7 +110,9 @@ def test_designer_builds_connects_moves_and_it_persists(live_app, page_as):
     lints = page.locator(f'#outline-nodes li[data-node-id="{event}"] .lints')
     expect(lints).to_contain_text(f"Nobody consumes order{tag}.placed")
 
-    # Move a node: the position is saved on drag end.
+    # Move a node: it follows the pointer, and the position is saved on drag end.
+    before = page.evaluate("(id) => window.eventhubCanvas.cy.getElementById(id).position()", billing)
+    zoom = page.evaluate("() => window.eventhubCanvas.cy.zoom()")
     x, y = _screen_point(page, billing)
     page.mouse.move(x, y)
     page.mouse.down()
@@ -118,6 +120,7 @@ def test_designer_builds_connects_moves_and_it_persists(live_app, page_as):
     page.mouse.up()
     _idle(page)
     moved = page.evaluate("(id) => window.eventhubCanvas.cy.getElementById(id).position()", billing)
+    assert moved == pytest.approx({"x": before["x"] + 40 / zoom, "y": before["y"] + 120 / zoom}, abs=1)
 
     page.click("#connect-mode")
     expect(page.locator("#connect-mode")).to_have_attribute("aria-pressed", "true")
@@ -230,6 +233,29 @@ def test_delete_asks_first_and_undo_restores_the_connections(live_app, page_as):
     # Left to right: producer, event, consumer.
     reader = _node_id(page, f"Service: reader {tag}")  # re-created by undo: a new id
     assert on_screen[writer]["x"] < on_screen[event]["x"] < on_screen[reader]["x"]
+    assert page_as.errors(page) == []
+
+
+def test_clicks_land_on_the_node_while_the_new_node_form_opens_and_closes(live_app, page_as):
+    """The new-node form sits above the canvas and pushes it down while open: the canvas follows."""
+    slug, _ = _domain(live_app)
+    tag = uuid.uuid4().hex[:6]
+    page = page_as("designer")
+    page.goto(f"/designer/?domain={slug}")
+    first = _add_node(page, "service", f"first {tag}")
+    second = _add_node(page, "service", f"second {tag}")  # adding selects it
+    title = page.locator("#panel-title")
+    expect(title).to_have_text(f"second {tag}")
+
+    page.click('[data-new="event"]')
+    expect(page.locator("#new-node-form")).to_be_visible()
+    _select(page, first)
+    expect(title).to_have_text(f"first {tag}")
+
+    page.click('#new-node-form [data-action="cancel"]')
+    expect(page.locator("#new-node-form")).to_be_hidden()
+    _select(page, second)
+    expect(title).to_have_text(f"second {tag}")
     assert page_as.errors(page) == []
 
 
