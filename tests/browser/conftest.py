@@ -44,8 +44,8 @@ Other rules:
   Playwright's sync API keeps an asyncio loop registered on the main thread, and
   Django's ORM refuses to run in a thread with a running loop, so database
   tests scheduled after the first browser test would fail.
-- Chromium missing: the tests are skipped with the reason, except when the CI
-  environment variable is set, where that is an error.
+- Chromium missing: the tests are skipped with the reason, except under CI
+  (CI=true or CI=1), where that is an error (`tests.requirements.require`).
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ import pytest
 from playwright.sync_api import expect
 
 from eventhub.broker import free_port
+from tests.requirements import require
 from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -316,10 +317,7 @@ def browser():
     if _RUNNING:
         yield _RUNNING[0]
         return
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing, and CI is set: browser tests must run in CI (apt install chromium).")
-        pytest.skip(f"{CHROMIUM} is not installed (apt install chromium); set CI=1 to make this an error.")
+    require(Path(CHROMIUM).exists(), f"{CHROMIUM} is not installed (apt install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -2,8 +2,8 @@
 official AsyncAPI example documents through import and export.
 
 The examples live outside the repository (../shared/conformance/asyncapi-examples,
-see its README) and are read in place, never copied; the tests skip only when
-that folder is absent.
+see its README) and are read in place, never copied; the tests that read them
+skip when that folder is absent, and fail under CI (tests/requirements.py).
 """
 
 from __future__ import annotations
@@ -16,11 +16,16 @@ import pytest
 from designer import asyncapi, asyncapi_io, demo
 from designer.models import Consumer, Domain, EventType, Producer, SchemaVersion, Service, Topic
 from tests.designer import asyncapi_official
+from tests.requirements import require
 
 FIXTURES = Path(__file__).resolve().parent / "asyncapi_fixtures"
 EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "conformance" / "asyncapi-examples"
 
-needs_examples = pytest.mark.skipif(not EXAMPLES.is_dir(), reason=f"no AsyncAPI examples at {EXAMPLES}")
+
+@pytest.fixture
+def examples() -> Path:
+    require(EXAMPLES.is_dir(), f"no AsyncAPI examples at {EXAMPLES}")
+    return EXAMPLES
 
 
 def _counts() -> dict[str, int]:
@@ -118,15 +123,13 @@ EXPECTED = {
 }
 
 
-@needs_examples
-def test_every_example_is_covered():
-    assert sorted(p.name for p in EXAMPLES.glob("*.yml")) == sorted(EXPECTED)
+def test_every_example_is_covered(examples):
+    assert sorted(p.name for p in examples.glob("*.yml")) == sorted(EXPECTED)
 
 
-@needs_examples
 @pytest.mark.django_db
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_example_imports_reimports_unchanged_and_reexports_valid(name):
+def test_example_imports_reimports_unchanged_and_reexports_valid(examples, name):
     topics, events, with_schema, producers, consumers, warnings = EXPECTED[name]
     report = asyncapi_io.import_text(_example(name))
     assert Topic.objects.count() == topics
@@ -150,9 +153,8 @@ def test_example_imports_reimports_unchanged_and_reexports_valid(name):
     assert _counts() == before
 
 
-@needs_examples
 @pytest.mark.django_db
-def test_examples_share_one_catalog():
+def test_examples_share_one_catalog(examples):
     """All examples into one database: shared names, same messages on other protocols."""
     for name in sorted(EXPECTED):
         asyncapi_io.import_text(_example(name))
