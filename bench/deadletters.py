@@ -18,6 +18,12 @@ leaves at most one item in doubt (docs/dead-letters.md). So its ceiling is the
 synchronous publish, shown next to it.
 
 redrive_cap_error: |achieved - asked| / asked for a job capped at 200/s.
+
+redrive_cancel_s: from an operator's cancel (its audit entry) to the job's stop
+(finished_at), for a job running at 200/s in a thread of this process, as the
+in-process worker runs it. The runner reads the job's state back with every
+batch's progress, so it stops after the batch in hand (a quarter of a second's
+worth of items): the detail says how many it sent after the cancel.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import uuid
 
 from kafka import KafkaConsumer, KafkaProducer
 
-from bench.common import Results
+from bench.common import Results, wait_until
 from eventhub.bus import open_bus
 from eventhub.bus.kafka import KafkaBus
 from eventhub.sdk import headers as h
@@ -36,6 +42,7 @@ from eventhub.sdk import headers as h
 N = 5000
 REDRIVE_ITEMS = 1000
 CAPPED_ITEMS = 600
+CANCELLED_ITEMS = 400
 CAP = 200.0
 
 
@@ -135,6 +142,42 @@ def _job(ids: list[int], rate: float) -> tuple[float, str]:
     return job.done / elapsed, f"{state}: {job.done} done, {job.failed} failed, {job.skipped} skipped"
 
 
+def _cancel(ids: list[int], rate: float) -> tuple[float, str]:
+    """Run a job over `ids` in a thread, cancel it a quarter of the way; returns (seconds from the
+    cancel to the stop, detail)."""
+    import threading
+
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    from monitor import deadletters, redrive
+    from monitor.models import AuditEntry, RedriveJob
+
+    user = get_user_model().objects.first()
+    job = RedriveJob.objects.create(
+        action=RedriveJob.RETRY, selection={"ids": ids}, rate_per_s=rate, total=len(ids), item_ids=ids, created_by=user
+    )
+
+    def work() -> None:
+        try:
+            redrive.run_job(job.pk)
+        finally:
+            connection.close()  # this thread's own
+
+    runner = threading.Thread(target=work, name="bench-redrive-cancel")
+    runner.start()
+    wait_until(lambda: RedriveJob.objects.get(pk=job.pk).done >= len(ids) // 4, 60, "the job to get under way")
+    done_when_asked = deadletters.cancel_job(job, actor=user).done
+    runner.join(60)
+    job.refresh_from_db()
+    asked = AuditEntry.objects.get(job=job, action="job_cancel").at
+    batch = max(1, min(redrive.MAX_BATCH, int(rate * redrive.BATCH_SECONDS)))
+    return (job.finished_at - asked).total_seconds(), (
+        f"{job.state} at {job.done} of {len(ids)} at {rate:g}/s; {job.done - done_when_asked} sent after the "
+        f"cancel (a batch is {batch})"
+    )
+
+
 def run(results: Results, bootstrap: str) -> None:
     from monitor.models import DeadLetter
 
@@ -191,5 +234,8 @@ def run(results: Results, bootstrap: str) -> None:
     )
     capped, state = _job(ids[REDRIVE_ITEMS : REDRIVE_ITEMS + CAPPED_ITEMS], CAP)
     results.add("redrive_cap_error", abs(capped - CAP) / CAP, "ratio", f"asked {CAP:g}/s, got {capped:.1f}/s ({state})")
+    first = REDRIVE_ITEMS + CAPPED_ITEMS
+    stopped_after, detail = _cancel(ids[first : first + CANCELLED_ITEMS], CAP)
+    results.add("redrive_cancel_s", stopped_after, "s", detail)
     producer.close()
     bus.close()

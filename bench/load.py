@@ -6,8 +6,12 @@ Processes, as in production: the collector (`manage.py run_monitor
 at a steady rate (a send every 20 ms, flushed every second).
 
 Measured (`LoadResult`):
-- the rate achieved (records acknowledged / seconds) against the rate asked;
+- the rate achieved (records acknowledged / seconds) against the rate asked, and
+  whether the topic holds every record sent (its end offsets after the run);
 - every client's closes and errors, frame count and longest gap between frames;
+- frames missed: a frame is known by the topic's end offset it shows, and a
+  frame that some client got within the publishing window and another did not
+  was lost on the way (one count per client and frame);
 - how stale the frames are: from a flush that acknowledged N records to each
   client's first frame showing the topic's end offset at N or more (p95);
 - RSS of Daphne and of the collector process when the load starts, then every
@@ -56,6 +60,9 @@ class LoadResult:
     max_gap_s: float
     stale_p95_s: float | None
     missed_checkpoints: int
+    sent: int = 0  # records the publisher sent (the warm-up record not counted)
+    delivered: int = 0  # of those, on the topic after the run (end offsets)
+    frames_missed: int = 0
     rss_kb: dict[str, list[int]] = field(default_factory=dict)
     growth: dict[str, float] = field(default_factory=dict)
     cpu: dict[str, float] = field(default_factory=dict)
@@ -71,9 +78,9 @@ class LoadResult:
         return [
             f"{self.clients} clients, {self.seconds:.0f} s, tick {self.tick_s:g} s",
             f"rate asked {self.asked_rate:,.0f}/s, achieved {self.achieved_rate:,.0f}/s, "
-            f"{len(self.producer_errors)} producer errors",
+            f"{len(self.producer_errors)} producer errors, {self.delivered:,} of {self.sent:,} records on the topic",
             f"frames per client {self.frames_min}-{self.frames_max}, longest gap {self.max_gap_s:.2f} s, "
-            f"{len(self.client_problems)} closes/errors",
+            f"{self.frames_missed} missed, {len(self.client_problems)} closes/errors",
             f"frame staleness p95 {self.stale_p95_s if self.stale_p95_s is None else round(self.stale_p95_s, 2)} s, "
             f"{self.missed_checkpoints} checkpoints never shown",
             f"RSS after a {self.warmup_s:.0f} s warm-up: {rss}",
@@ -174,6 +181,7 @@ def run(
         publisher.stop.set()
         publisher.join(30)
         ended = time.monotonic()
+        on_topic = sum(bus.end_offsets(topic).values())
         time.sleep(2 * tick_s + 0.5)  # the last checkpoint's frame
         report = swarm.finish()
         swarm = None
@@ -201,6 +209,11 @@ def run(
             else:
                 stale.append(seen - at)
     stale.sort()
+    # Frames by the end offset they show, inside the window of the checkpoints: every client
+    # was connected throughout it, so each should have every frame any other one got.
+    lo, hi = (checkpoints[0][1], checkpoints[-1][1]) if checkpoints else (0, -1)
+    shown = [{end for _at, end in client["watch"] if lo <= end <= hi} for client in report["clients"]]
+    anywhere = set().union(*shown)
     return LoadResult(
         seconds=publisher.finished - publisher.started,
         asked_rate=rate,
@@ -214,6 +227,9 @@ def run(
         max_gap_s=max(gaps),
         stale_p95_s=stale[min(len(stale) - 1, int(len(stale) * 0.95))] if stale else None,
         missed_checkpoints=missed,
+        sent=publisher.sent,
+        delivered=on_topic - 1,  # the warm-up record
+        frames_missed=sum(len(anywhere - seen) for seen in shown),
         rss_kb=rss,
         growth={name: _growth(samples) for name, samples in rss.items()},
         cpu=cpu,
@@ -251,8 +267,9 @@ def bench(results, app, bootstrap: str, redis_url: str, log_dir: Path) -> LoadRe
         result.achieved_rate,
         "ev/s",
         f"asked {rate:,.0f}/s for {result.seconds:.0f} s ({result.warmup_s:.0f} s warm-up), {result.clients} sockets; "
-        f"{problems} errors/closes; "
-        f"frames per socket {result.frames_min}-{result.frames_max}, longest gap {result.max_gap_s:.2f} s",
+        f"{problems} errors/closes; {result.delivered:,} of {result.sent:,} on the topic; "
+        f"frames per socket {result.frames_min}-{result.frames_max}, {result.frames_missed} missed, "
+        f"longest gap {result.max_gap_s:.2f} s",
     )
     results.add(
         "load_frame_staleness_p95_s",

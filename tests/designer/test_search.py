@@ -1,6 +1,7 @@
-"""designer.search: names, descriptions and schema field names, fast at 10k events."""
+"""designer.search: names, descriptions and schema field names; at 10k events, in three queries.
 
-import time
+How fast a search is at that size is a bench figure (`make bench`: catalog_search_p95_ms), not a test.
+"""
 
 import pytest
 from django.db import connection
@@ -123,7 +124,11 @@ def test_terms_are_bounded():
 
 
 @pytest.mark.slow
-def test_ten_thousand_events_search_fast_with_few_queries():
+def test_ten_thousand_events_search_right_with_few_queries():
+    """Among 10,000 events the 100 with a customer_id field are found, explained, in three queries.
+
+    Its time is measured by `make bench` (catalog_search_p95_ms: /catalog/?q= at 10,000 events).
+    """
     services = Service.objects.bulk_create(Service(name=f"svc-{i}", slug=f"svc-{i}") for i in range(1000))
     schemas = [schema("id", f"field_{i}", "customer_id" if i % 100 == 0 else "x") for i in range(10_000)]
     # Indexed as register_version leaves them: search text built, pointing at the latest version.
@@ -139,16 +144,14 @@ def test_ten_thousand_events_search_fast_with_few_queries():
     EventType.objects.update(
         search_version_pk=Subquery(SchemaVersion.objects.filter(event_type=OuterRef("pk")).values("pk")[:1])
     )
-    started = time.perf_counter()
     with CaptureQueriesContext(connection) as queries:
         found = search.events("customer_id")
         total = found.count()
         page = list(found[:50])
         matches = [search.explain(e, "customer_id") for e in page]
-    elapsed = time.perf_counter() - started
     assert total == 100 and len(page) == 50 and all(m.fields == ["customer_id"] for m in matches)
+    assert {e.name for e in page} <= {f"e{i}.happened" for i in range(0, 10_000, 100)}
     assert len(queries) == 3  # the staleness probe, the count, the page
-    assert elapsed < 1.0, f"search took {elapsed:.2f}s"
 
 
 def test_the_first_search_after_a_bulk_import_heals_a_bounded_batch(shop):

@@ -4,11 +4,15 @@ Daphne uses a PRIVATE redis-server (started here on a free port) as its channel
 layer and snapshot store. SIGKILL it, then start it again on the same port
 (empty: nothing persisted, as after a crash without persistence):
 1. while Redis is down, a logged-in /monitor/ still answers 200 (the page falls
-   back to "waiting for the live connection"), within a bound;
+   back to "waiting for the live connection");
 2. /healthz says the truth meanwhile (503, Redis required);
 3. the websocket client, which reconnects like the dashboard, is connected again
    by itself once Redis is back, and a group_send to "monitor" reaches it: the
-   group membership lost with Redis' memory was re-made by the reconnect.
+   group membership lost with Redis' memory was re-made by the reconnect;
+4. it reconnected once: one socket closed, one new one opened, no flapping.
+
+How long each step took is printed and recorded (`observed`), for docs/faults.md;
+the only deadlines are the waits', which catch a hang.
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ from tests.waiting import wait_until
 
 pytestmark = pytest.mark.fault
 
-PAGE_BOUND_S = 5.0  # a page render while Redis is down: the snapshot read gives up after 2 s
+# A page render while Redis is down: the snapshot read gives up after 2 s, so a page still
+# waiting after this long hangs.
+PAGE_HANG_S = 15.0
 
 
 def test_pages_serve_and_socket_reconnects_across_a_redis_restart(procs, app_db, observed):
@@ -45,11 +51,10 @@ def test_pages_serve_and_socket_reconnects_across_a_redis_restart(procs, app_db,
         redis.kill()
         down_at = time.monotonic()
         started = time.monotonic()
-        status, body = daphne.get("/monitor/", app_db.session_key)
+        status, body = daphne.get("/monitor/", app_db.session_key, timeout_s=PAGE_HANG_S)
         observed["page_while_down_s"] = time.monotonic() - started
         assert status == 200
         assert 'id="monitor-connection"' in body  # the real dashboard, not an error page
-        assert observed.values["page_while_down_s"] < PAGE_BOUND_S
         assert daphne.get("/healthz")[0] == 503
         # The socket notices: the channel layer under it is gone.
         wait_until(lambda: client.closes >= 1, 15, "the socket to close while Redis is down")
@@ -67,6 +72,9 @@ def test_pages_serve_and_socket_reconnects_across_a_redis_restart(procs, app_db,
         marker = uuid.uuid4().hex
         group_send(redis.url, "monitor", marker_frame(marker))
         wait_until(lambda: client.frames_matching(has_marker(marker)), 10, "a broadcast after the restart")
-        assert client.opens == 2  # exactly one reconnect, no flapping
+        # Counted, not timed: a handshake cannot succeed while Redis is down (the consumer joins
+        # its group before it accepts), so the opens are the first socket and the reconnect,
+        # whatever the backoff; a third would be a socket dropped after Redis came back.
+        assert (client.opens, client.closes) == (2, 1), "the socket flapped after Redis came back"
     finally:
         client.close()

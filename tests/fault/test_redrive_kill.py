@@ -3,7 +3,8 @@
 A real Celery worker (the "redrive" queue, on a private Redis as broker) runs a
 retry job over 1,000 dead letters (rate-capped so that it lasts a few seconds).
 At about a third of the way it is SIGKILLed: no cleanup, the job row still
-says running, one item may be claimed and even sent without being marked.
+says running, and the batch in hand (if any) may be claimed and partly sent
+without being recorded.
 Then, as the beat task `redrive_resume` does (here as soon as the heartbeat is
 1 s old instead of 30 s), the job is taken over with a new runner token and
 sent to Celery again; a new worker finishes it.

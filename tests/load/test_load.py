@@ -1,4 +1,5 @@
-"""100 dashboards on /ws/monitor/ while the bus takes 2,000 events/s: no errors, fresh frames, flat memory.
+"""100 dashboards on /ws/monitor/ while the bus takes 2,000 events/s: nothing lost, every frame
+on every screen, flat memory.
 
 Real processes on this machine: Daphne and the collector (run_monitor) on a
 private Redis and the run's broker, 100 websocket clients in a process of their
@@ -10,6 +11,13 @@ EVENTHUB_LOAD_RATE (default 2000); the full run is
 
 whose numbers docs/performance.md reports. Memory growth is measured after a
 warm-up of a fifth of the run (3 to 10 s), from VmRSS in /proc/<pid>/status.
+
+What the test asserts is counted, not timed: every event is on the topic, no
+socket closed, every socket got every frame, every flushed batch reached every
+screen. How fast (the rate the bus took, the longest gap between two frames,
+how stale the frames were) depends on the machine and is measured by `make
+bench` next to its reference: load_events_per_s (its detail gives the longest
+gap) and load_frame_staleness_p95_s; this test prints the same figures.
 """
 
 from __future__ import annotations
@@ -51,14 +59,13 @@ def test_hundred_dashboards_under_two_thousand_events_per_second(app_db, procs):
     )
     print("\n" + "\n".join(result.lines()))
 
+    # The bus took every event.
     assert result.producer_errors == []
-    assert result.achieved_rate >= 0.9 * RATE, f"the bus took only {result.achieved_rate:.0f} events/s"
-    # Every socket stayed open and kept getting frames, the whole time.
+    assert result.sent > 0 and result.delivered == result.sent
+    # Every socket stayed open and got every frame the others got, the whole time.
     assert result.client_problems == []
-    assert result.max_gap_s <= 3 * TICK_S + 1, f"a client went {result.max_gap_s:.1f} s without a frame"
-    assert result.frames_min >= result.seconds / (2 * TICK_S)
-    # The frames kept up with the bus: each flushed batch was on every screen within a few ticks.
+    assert result.frames_min > 0 and result.frames_missed == 0
+    # The frames followed the bus: each flushed batch was on every screen.
     assert result.missed_checkpoints == 0
-    assert result.stale_p95_s is not None and result.stale_p95_s <= 3 * TICK_S + 2
     for process, growth in result.growth.items():
         assert growth < 0.10, f"{process} RSS grew {growth:.1%}: {result.rss_kb[process]}"

@@ -103,6 +103,9 @@ def test_bulk_redrive_honours_its_rate_and_can_be_cancelled_and_resumed(
     settings,
     record_property,
 ):
+    """A cancel stops the job after the batch in hand, a resume sends the rest, each event once,
+    and neither part goes faster than the cap. How soon a cancel takes effect and how closely the
+    cap is met are timing figures, measured by `make bench` (redrive_cancel_s, redrive_cap_error)."""
     settings.EVENTHUB_WORKERS = "inprocess"  # the task runs in a thread of this process
     topic = unique("orders")
     kafka.create_topic(topic, partitions=3)
@@ -115,14 +118,17 @@ def test_bulk_redrive_honours_its_rate_and_can_be_cancelled_and_resumed(
         )
         assert (job.total, job.item_ids) == (1000, ids)
         wait_until(lambda: RedriveJob.objects.get(pk=job.pk).done >= 450, 30, "450 sent")
-        deadletters.cancel_job(job, actor=user)
-        job = wait_until(lambda: RedriveJob.objects.filter(pk=job.pk, state="cancelled").first(), 5, "the job to stop")
+        done_when_asked = deadletters.cancel_job(job, actor=user).done
+        job = wait_until(lambda: RedriveJob.objects.filter(pk=job.pk, state="cancelled").first(), 30, "the job to stop")
         progress = listener.receive()
     finally:
         listener.close()
     asked = AuditEntry.objects.get(job=job, action="job_cancel").at
     stopped_after = (job.finished_at - asked).total_seconds()
-    assert stopped_after < 1.0
+    # The runner reads the state back with each batch's progress: it finishes the batch in hand
+    # (a quarter of a second's worth at the asked rate) and stops. How soon is a bench figure.
+    batch = max(1, min(redrive.MAX_BATCH, int(RATE * redrive.BATCH_SECONDS)))
+    assert 0 <= job.done - done_when_asked <= batch, (done_when_asked, job.done)
     assert 450 <= job.done < 1000 and job.cursor == job.done
     assert not DeadLetter.objects.filter(status="retrying").exists()
     first = replays(kafka, topic)
@@ -140,8 +146,7 @@ def test_bulk_redrive_honours_its_rate_and_can_be_cancelled_and_resumed(
     rates = (_rate(before), _rate(after))
     record_property("rates", rates)
     record_property("stopped_after_s", stopped_after)
-    # The cap's precision is a timing figure, measured by `make bench` (redrive_cap_error);
-    # here only the cap's promise, which a loaded machine cannot break: never faster than asked.
+    # Only the cap's promise, which a loaded machine cannot break: never faster than asked.
     assert all(0 < rate < RATE * 1.2 for rate in rates), rates
 
 
