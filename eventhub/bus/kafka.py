@@ -116,6 +116,7 @@ TANSU_SESSION_MS = (2000, 500)
 KAFKA_SESSION_MS = (6000, 1000)
 
 _COORDINATOR_MOVING = (Errors.CoordinatorNotAvailableError, Errors.CoordinatorLoadInProgressError)
+_LEADER_MOVING = (Errors.NotLeaderForPartitionError, Errors.LeaderNotAvailableError)
 
 
 class ConsumerGroupDescribeRequest(ApiMessage, load_json=kafka_messages):
@@ -355,7 +356,23 @@ class _Admin(KafkaAdminClient):
         return self._manager.run(self._leaders, topics)
 
     def end_offsets(self, topics: list[str], skip_missing: bool = False) -> dict[str, dict[int, tuple[int, int]]]:
-        return self._manager.run(self._end_offsets, topics, skip_missing)
+        return self._manager.run(self._retrying_leader_moves, self._end_offsets, topics, skip_missing)
+
+    async def _retrying_leader_moves(self, call, *args):
+        """`call` again, with fresh metadata, while a partition's leadership is moving.
+
+        Apache Kafka answers NOT_LEADER_OR_FOLLOWER for a moment after a topic is created
+        (the metadata names the leader before the broker has taken the partition over), and
+        during a leader election; both are over well within the request timeout.
+        """
+        deadline = time.monotonic() + self.config["request_timeout_ms"] / 1000
+        while True:
+            try:
+                return await call(*args)
+            except _LEADER_MOVING:
+                if time.monotonic() > deadline:
+                    raise
+                await self._net.sleep(0.05)
 
     async def _describe_consumer_groups(self, groups: list[str]) -> dict[str, dict]:
         """ConsumerGroupDescribe (KIP-848) per coordinator: {group: {"state", "members", "assigned"}}.
