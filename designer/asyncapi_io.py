@@ -26,7 +26,7 @@ from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils.text import slugify
 
-from designer import asyncapi, registry
+from designer import asyncapi, privileged, registry
 from designer.asyncapi import EventSpec, ImportReport, LinkSpec, Model, Parsed, ServiceSpec, TopicSpec
 from designer.models import Consumer, Domain, EventType, Producer, SchemaVersion, Service, Topic
 
@@ -315,7 +315,17 @@ class _Importer:
         if spec.retention_ms is not None:
             self._set(topic, changed, retention_ms=spec.retention_ms)
         if spec.dead_letter_topic:
-            self._set(topic, changed, dead_letter_topic=spec.dead_letter_topic)
+            refused = privileged.dead_letter_topic_errors(
+                self.author,
+                bus=spec.bus,
+                address=spec.address,
+                wanted=spec.dead_letter_topic,
+                current=None if created else topic.dead_letter_topic,
+            )
+            if refused:
+                self.report.warn(spec.pointer, f"{topic.name}: dead-letter topic not changed. {' '.join(refused)}")
+            else:
+                self._set(topic, changed, dead_letter_topic=spec.dead_letter_topic)
         if created or not topic.description:
             self._fill(topic, changed, description=asyncapi.compose_topic_description(spec))
         else:
@@ -373,11 +383,37 @@ class _Importer:
                 self._set(link, changed, group=spec.group)
             if spec.fields_used is not None:
                 self._set(link, changed, fields_used=spec.fields_used)
+            stored = (link.event_type_id, link.group, link.max_attempts, link.dead_letter)
             for name in ("max_attempts", "backoff_ms", "dead_letter"):
                 if getattr(spec, name) is not None:
                     self._set(link, changed, **{name: getattr(spec, name)})
+            self._keep_poison_rules(link, created, stored, changed, spec)
         self._fill(link, changed, notes=spec.notes)
         self._save(kind, link, created, changed)
+
+    def _keep_poison_rules(self, link: Consumer, created: bool, stored: tuple, changed: list[str], spec) -> None:
+        """A dead-lettering Redis consumer is a poison rule: only an Operator's import makes or changes one."""
+        topic = link.event_type.topic
+        if topic is None or topic.bus != Topic.REDIS:
+            return
+        if created and spec.dead_letter is None:
+            link.dead_letter = False  # the model's default would make a rule nobody asked for
+        current = None if created or not stored[3] else stored[:3]
+        refused = privileged.poison_rule_errors(
+            self.author,
+            bus=topic.bus,
+            dead_letter=link.dead_letter,
+            rule=(link.event_type_id, link.group or link.service.slug, link.max_attempts),
+            current_rule=current,
+        )
+        if not refused:
+            return
+        if created:
+            link.dead_letter = False
+        else:
+            link.max_attempts, link.dead_letter = stored[2], stored[3]
+            changed[:] = [name for name in changed if name not in ("max_attempts", "dead_letter")]
+        self.report.warn(spec.pointer, f"{link}: not dead-lettering as the document asks. {' '.join(refused)}")
 
     def _schema(self, spec: EventSpec, event: EventType) -> None:
         if spec.schema is None:

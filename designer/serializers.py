@@ -15,6 +15,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.validators import UniqueTogetherValidator
 
+from designer import privileged
 from designer.models import (
     Consumer,
     Domain,
@@ -133,6 +134,16 @@ class TopicSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError(
                 {"address": [f"Another {bus} topic already uses the address '{address}'."]}
             )
+        if "dead_letter_topic" in attrs:
+            errors = privileged.dead_letter_topic_errors(
+                _user(self),
+                bus=bus,
+                address=address,
+                wanted=attrs["dead_letter_topic"],
+                current=instance.dead_letter_topic if instance else None,
+            )
+            if errors:
+                raise serializers.ValidationError({"dead_letter_topic": errors})
         attrs["address"] = address
         return attrs
 
@@ -168,6 +179,15 @@ class EventTypeSerializer(_DerivedSlugMixin, serializers.ModelSerializer):
     def _slug_for(self, name: str) -> str:
         return slugify(name.replace(".", "-"))
 
+    def validate_topic(self, topic: Topic | None) -> Topic | None:
+        """Moving an event onto a Redis stream turns its dead-lettering consumers into poison rules."""
+        instance, user = self.instance, _user(self)
+        moved = instance is not None and topic is not None and topic.pk != instance.topic_id
+        if moved and topic.bus == Topic.REDIS and not privileged.may_set_privileged(user):
+            if instance.consumers.filter(dead_letter=True).exists():
+                raise serializers.ValidationError(privileged.ONLY_OPERATORS_POISON)
+        return topic
+
 
 class ProducerSerializer(serializers.ModelSerializer):
     class Meta:
@@ -180,6 +200,11 @@ class ProducerSerializer(serializers.ModelSerializer):
                 message="This service already produces this event.",
             )
         ]
+
+
+def _user(serializer):
+    request = serializer.context.get("request")
+    return getattr(request, "user", None)
 
 
 class ConsumerSerializer(serializers.ModelSerializer):
@@ -206,6 +231,31 @@ class ConsumerSerializer(serializers.ModelSerializer):
                 message="This service already consumes this event.",
             )
         ]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """A dead-lettering consumer of a Redis stream is a poison rule: Operators and Admins only
+        (designer/privileged.py). Others get dead_letter off by default on Redis streams."""
+        instance, user = self.instance, _user(self)
+        event_type = attrs.get("event_type", instance.event_type if instance else None)
+        if event_type is None or event_type.topic is None:
+            return attrs
+        bus = event_type.topic.bus
+        if instance is None and "dead_letter" not in attrs and bus == Topic.REDIS:
+            attrs["dead_letter"] = privileged.may_set_privileged(user)
+        service = attrs.get("service", instance.service if instance else None)
+        group = attrs.get("group", instance.group if instance else "") or (service.slug if service else "")
+        dead_letter = attrs.get("dead_letter", instance.dead_letter if instance else True)
+        attempts = attrs.get("max_attempts", instance.max_attempts if instance else 3)
+        current = None
+        if instance is not None and instance.dead_letter and instance.event_type.topic_id:
+            if instance.event_type.topic.bus == Topic.REDIS:
+                current = (instance.event_type_id, instance.group, instance.max_attempts)
+        errors = privileged.poison_rule_errors(
+            user, bus=bus, dead_letter=dead_letter, rule=(event_type.pk, group, attempts), current_rule=current
+        )
+        if errors:
+            raise serializers.ValidationError({"dead_letter": errors})
+        return attrs
 
 
 class FlowStepSerializer(serializers.ModelSerializer):

@@ -306,7 +306,7 @@ def _richer_demo() -> None:
     demo.seed()
     Service.objects.filter(slug="orders").update(x=10.0, y=20.5, repository_url="https://git.example.com/orders")
     Topic.objects.filter(name="orders").update(x=1.0, y=2.0, retention_ms=86_400_000)
-    Topic.objects.filter(name="shipping").update(dead_letter_topic="shipping.failed")
+    Topic.objects.filter(name="shipping").update(dead_letter_topic="shipping.DLT")
     EventType.objects.filter(name="order.placed").update(x=5.0, y=6.0)
     replies = Topic.objects.create(
         name="quote replies", address="quote-replies", description=f"Per caller.\n\n{asyncapi.DYNAMIC_NOTE}"
@@ -362,7 +362,7 @@ def test_round_trip_of_the_whole_system_gives_the_same_document():
         False,
     )
     assert asyncapi.DYNAMIC_NOTE in Topic.objects.get(name="quote replies").description
-    assert Topic.objects.get(name="shipping").dead_letter_topic == "shipping.failed"
+    assert Topic.objects.get(name="shipping").dead_letter_topic == "shipping.DLT"
     assert EventType.objects.get(name="order.archived").topic is None
     assert Topic.objects.get(name="notifications").bus == "redis"
 
