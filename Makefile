@@ -33,7 +33,7 @@ install: $(VENV)/.installed
 
 dev: $(VENV)/.dev-installed
 
-run: install
+run: install redis
 	$(PY) -m eventhub.launcher
 
 # What the tests need from Debian is installed when missing: as root with apt-get,
@@ -53,7 +53,7 @@ browser:
 	$(call apt,test -x /usr/bin/chromium,chromium chromium-driver,the browser tests)
 
 redis:
-	$(call apt,command -v redis-server >/dev/null,redis-server,the tests)
+	$(call apt,command -v redis-server >/dev/null,redis-server,Celery and live updates and the tests)
 
 postgresql:
 	$(call apt,ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1,postgresql,make test-postgres)

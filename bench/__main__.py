@@ -55,7 +55,7 @@ def main(argv: list[str]) -> None:
         if "compat" in wanted:
             from bench import compat
 
-            compat.run(results)
+            compat.run(results, app)
         if "push" in wanted:
             from bench import push
 

@@ -23,12 +23,11 @@ Everything Confluent does not compare (``format``, ``contains``, ``if``/``then``
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 
 import jsonschema
@@ -37,6 +36,8 @@ import referencing.jsonschema
 from jsonschema.exceptions import best_match
 from referencing import Registry
 from referencing.exceptions import Unresolvable
+
+from eventhub.sdk.schemas import UnsupportedPattern, check_schema_is_safe, compile_pattern
 
 MODES = (
     "NONE",
@@ -441,8 +442,9 @@ class SchemaError(ValueError):
 def validate_schema(schema: Any) -> None:
     """Raise SchemaError unless ``schema`` is a valid JSON Schema document.
 
-    Checks the declared (or default draft-07) metaschema with ``jsonschema`` and that
-    every local ``$ref`` (one starting with '#') resolves inside the document.
+    Checks the declared (or default draft-07) metaschema with ``jsonschema``, that the
+    document is safe to run (``check_schema_is_safe``: every ``$ref`` starts with '#',
+    every pattern runs on RE2) and that every ``$ref`` resolves inside the document.
     """
     if not isinstance(schema, (dict, bool)):
         raise SchemaError(f"a schema must be a JSON object or boolean, not {type(schema).__name__}")
@@ -465,6 +467,10 @@ def validate_schema(schema: Any) -> None:
         error = best_match(error.context)  # "'strin' is not one of [...]" beats "not valid under any"
     if error is not None:
         raise SchemaError(f"not a valid JSON Schema: {error.message}", _pointer(error.absolute_path))
+    unsafe = check_schema_is_safe(schema)
+    if unsafe:
+        where, problem = unsafe[0]
+        raise SchemaError(problem, where)
     if isinstance(schema, dict):
         _check_local_refs(schema, spec)
 
@@ -489,7 +495,7 @@ def _check_local_refs(root: dict, spec: Any) -> None:
     resolver = _root_resolver(root, spec)
     for ref, where, scope in _walk_refs(root, resolver, spec, []):
         if not ref.startswith("#"):
-            continue  # references to other documents are the registry's business
+            continue  # check_schema_is_safe has refused it already
         try:
             scope.lookup(ref)
         except Unresolvable:
@@ -649,6 +655,18 @@ class _ObjectSchema(_Schema):
     unevaluated: _Schema | None = None
     min_properties: Any = None
     max_properties: Any = None
+
+    @cached_property
+    def compiled_patterns(self) -> list[tuple[Any, _Schema]]:
+        """pattern_properties compiled once (RE2) for every name tried against them. A pattern
+        RE2 cannot run, only in versions registered before that was refused, is left out."""
+        compiled = []
+        for pattern, schema in self.pattern_properties:
+            try:
+                compiled.append((compile_pattern(pattern), schema))
+            except UnsupportedPattern:
+                continue
+        return compiled
 
 
 @dataclass(eq=False)
@@ -1426,12 +1444,9 @@ def _object_is_open(node: _ObjectSchema) -> bool:
 
 def _object_catch_all(node: _ObjectSchema, name: str) -> _Schema | None:
     """The schema an undeclared property ``name`` must match in a partially open object."""
-    for pattern, schema in node.pattern_properties:
-        try:
-            if re.search(pattern, name):
-                return schema
-        except re.error:
-            continue
+    for regex, schema in node.compiled_patterns:
+        if regex.search(name):  # RE2: linear in the name, whatever the pattern
+            return schema
     if node.additional_schema is not None:
         return node.additional_schema
     if node.permits_additional and not node.additional_is_true and node.unevaluated is not None:

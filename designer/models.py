@@ -133,6 +133,9 @@ class EventType(CanvasNode):
 
     class Meta:
         ordering = ["name"]
+        # Payload fields the latest schema marks "x-eventhub-pii" are shown as ••• without
+        # it (eventhub.roles.can_view_sensitive); migration 0004 gives it to Operator and Admin.
+        permissions = [("view_sensitive", "Can see payload fields marked sensitive (x-eventhub-pii)")]
 
     def __str__(self) -> str:
         return self.name
@@ -237,16 +240,48 @@ class Flow(models.Model):
         super().save(*args, **kwargs)
 
 
+def follow_the_previous_step(collector, field, sub_objs, using) -> None:
+    """on_delete of FlowStep.after: the steps after a deleted step follow the step it followed
+    (the trigger when none), so removing a step from a flow keeps the steps after it.
+
+    1. Read which step each deleted step followed, in one query.
+    2. For each step after a deleted one that is itself kept, walk up past deleted steps
+       (a chain deleted at once) to the nearest kept one, or None (the trigger).
+    3. Schedule one UPDATE per new predecessor; Django runs them before the DELETE.
+    """
+    deleted = {step.pk for step in collector.data.get(FlowStep, ())}
+    followed = dict(FlowStep.objects.using(using).filter(pk__in=deleted).values_list("pk", "after_id"))
+    moves: dict[int | None, list[int]] = {}
+    for pk, after_id in sub_objs.values_list("pk", "after_id"):
+        if pk in followed:
+            continue  # deleted as well
+        previous, seen = followed.get(after_id), set()
+        while previous in followed and previous not in seen:
+            seen.add(previous)
+            previous = followed[previous]
+        moves.setdefault(previous, []).append(pk)
+    for previous, pks in moves.items():
+        collector.add_field_update(field, previous, FlowStep.objects.using(using).filter(pk__in=pks))
+
+
+# Hand over the query set unevaluated: step 1 reads only the two columns it needs.
+follow_the_previous_step.lazy_sub_objs = True
+
+
 class FlowStep(models.Model):
     """producer --event--> consumer, which does `logic` and writes to `store`.
 
     `after` makes branches: several steps after the same step run in parallel;
-    a step with no `after` follows the trigger.
+    a step with no `after` follows the trigger. Deleting a step re-links the steps
+    after it to the step before it (`follow_the_previous_step`), in the API, the
+    admin and any query set delete alike.
     """
 
     flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="steps")
     order = models.PositiveIntegerField(default=0)
-    after = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="next_steps")
+    after = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=follow_the_previous_step, related_name="next_steps"
+    )
     producer = models.ForeignKey(Service, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     event_type = models.ForeignKey(EventType, on_delete=models.CASCADE, related_name="flow_steps")
     consumer = models.ForeignKey(Service, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

@@ -19,6 +19,7 @@ from jsonschema.exceptions import best_match
 
 from designer import compat, fieldtree, search
 from designer.models import Consumer, EventType, SchemaVersion
+from eventhub.sdk.schemas import python_validator
 
 # How often a registration retries after losing the race for a version number.
 # select_for_update serialises writers on PostgreSQL and SQLite takes its write
@@ -131,8 +132,7 @@ def validate_examples(schema: dict | bool, examples: Any) -> None:
     """Every example must validate against the schema it documents."""
     if not isinstance(examples, list):
         raise InvalidSchema(f"Examples must be a JSON array, not {_json_type(examples)}.", field="examples")
-    validator_cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
-    validator = validator_cls(schema, format_checker=validator_cls.FORMAT_CHECKER)
+    validator = python_validator(schema, default=jsonschema.Draft7Validator)
     for index, example in enumerate(examples):
         error = best_match(validator.iter_errors(example))
         if error is not None:

@@ -26,3 +26,9 @@ class EventHubConfig(AppConfig):
 
         # Sent once per app with models after migrate and after a flush; the roles live in auth.
         post_migrate.connect(_ensure_roles, sender=apps.get_app_config("auth"), dispatch_uid="eventhub-roles")
+        # A user's websockets close when they log out or are deactivated (eventhub/sockets.py).
+        from django.contrib.auth import get_user_model
+
+        from eventhub import sockets
+
+        sockets.connect_signals(get_user_model())

@@ -1,21 +1,26 @@
 """`make run`: from a fresh clone to a working app, under one supervisor (honcho).
 
-1. Ask Redis whether it answers. With Redis: Celery worker + beat, Redis channel
-   layer. Without: say so in one line, use the in-memory channel layer and run
-   the background loops inside the web process.
-2. Unless KAFKA_BOOTSTRAP_SERVERS is set, run the embedded broker (Tansu) on
+1. DEBUG=true for every process, unless DEBUG is set (settings default to false).
+2. Ask Redis whether it answers at REDIS_URL. When it does not and REDIS_URL was
+   not given, run a private redis-server (no persistence) on EVENTHUB_REDIS_PORT
+   (default 16379) when one is installed (`make run` installs it as root). With
+   Redis: Celery worker + beat, Redis channel layer. Without: say so in one line,
+   use the in-memory channel layer and run the background loops inside the web process.
+3. Unless KAFKA_BOOTSTRAP_SERVERS is set, run the embedded broker (Tansu) on
    EVENTHUB_BROKER_PORT (default 19092).
-3. Migrate, create the demo admin when there is none, seed the demo world when
+4. Migrate, create the demo admin when there is none, seed the demo world when
    the catalog is empty.
-4. Write <EVENTHUB_VAR_DIR>/Procfile and hand over to honcho: Ctrl-C stops everything.
+5. Write <EVENTHUB_VAR_DIR>/Procfile and hand over to honcho: Ctrl-C stops everything.
 """
 
 from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -54,15 +59,38 @@ def _has_command(name: str) -> bool:
     )
 
 
+def development_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment of every process `make run` starts: DEBUG on unless the user chose.
+
+    DEBUG is off by default everywhere else (eventhub/settings.py): `make run` is the
+    one place a development machine is known to be the target.
+    """
+    env = dict(environ)
+    env.setdefault("DEBUG", "true")
+    return env
+
+
 def main() -> None:
-    env = dict(os.environ)
+    env = development_env(os.environ)
     host = env.get("HOST", "127.0.0.1")
     port = env.get("PORT", "8000")
     redis_url = env.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     var = ROOT / env.get("EVENTHUB_VAR_DIR", "var")
     var.mkdir(parents=True, exist_ok=True)
 
+    processes: dict[str, str] = {}
     with_redis = _redis_answers(redis_url)
+    if not with_redis and "REDIS_URL" not in os.environ and shutil.which("redis-server"):
+        from eventhub import broker
+
+        redis_port = int(env.get("EVENTHUB_REDIS_PORT", "16379"))
+        if broker.port_in_use("127.0.0.1", redis_port):
+            sys.exit(
+                f"eventhub: port {redis_port} for the private Redis is taken. Set EVENTHUB_REDIS_PORT or REDIS_URL."
+            )
+        redis_url = env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+        processes["redis"] = f"redis-server --port {redis_port} --bind 127.0.0.1 --save '' --appendonly no"
+        with_redis = True
     if with_redis:
         env.setdefault("EVENTHUB_CHANNEL_LAYER", "redis")
         env.setdefault("EVENTHUB_WORKERS", "celery")
@@ -75,7 +103,6 @@ def main() -> None:
         env["EVENTHUB_WORKERS"] = "inprocess"
         env["EVENTHUB_REDIS_REQUIRED"] = "false"
 
-    processes: dict[str, str] = {}
     if not env.get("KAFKA_BOOTSTRAP_SERVERS"):
         from eventhub import broker
 

@@ -4,6 +4,10 @@ Viewer reads everything; Designer also changes the design and the catalog;
 Operator also acts on dead letters and redrive jobs; Admin does all of it and
 manages users. Roles are Django groups (created by a data migration), so an
 admin assigns them in the admin site. Superusers hold every role.
+
+Seeing payload fields a schema marks sensitive (`"x-eventhub-pii": true`) is a
+permission, not a role: `designer.view_sensitive`, given to Operator and Admin
+by designer's migration 0004 and assignable to any group or user in the admin.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ DESIGNER = "Designer"
 OPERATOR = "Operator"
 ADMIN = "Admin"
 ROLES = (VIEWER, DESIGNER, OPERATOR, ADMIN)
+VIEW_SENSITIVE = "designer.view_sensitive"
 
 
 def roles_of(user) -> set[str]:
@@ -41,6 +46,11 @@ def can_design(user) -> bool:
 
 def can_operate(user) -> bool:
     return has_role(user, OPERATOR)
+
+
+def can_view_sensitive(user) -> bool:
+    """Whether payloads are shown to `user` with their sensitive fields (see monitor.sensitive)."""
+    return bool(user is not None and user.is_authenticated and user.has_perm(VIEW_SENSITIVE))
 
 
 def require_role(user, role: str) -> None:

@@ -14,11 +14,12 @@ from eventhub import env
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env.text("EVENTHUB_VAR_DIR", str(BASE_DIR / "var")))
 
-DEBUG = env.boolean("DEBUG", True)
+# Off unless asked for: `make run` (eventhub/launcher.py) asks for it, nothing else does.
+DEBUG = env.boolean("DEBUG", False)
 SECRET_KEY = env.text("SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
-        raise env.ConfigError("SECRET_KEY", "is required when DEBUG is off")
+        raise env.ConfigError("SECRET_KEY", "is required when DEBUG is off (DEBUG=true for development)")
     SECRET_KEY = "dev-only-insecure-key-set-SECRET_KEY-in-production"
 ALLOWED_HOSTS = env.items("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env.items("CSRF_TRUSTED_ORIGINS")
@@ -188,7 +189,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    # ?limit= is capped at LimitOffsetPagination.max_limit (eventhub/pagination.py).
+    "DEFAULT_PAGINATION_CLASS": "eventhub.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
 }
 SPECTACULAR_SETTINGS = {
@@ -200,6 +202,8 @@ SPECTACULAR_SETTINGS = {
         "SchemaVersionStateEnum": "designer.models.SchemaVersion.STATE_CHOICES",
         "RedriveJobStateEnum": "monitor.models.RedriveJob.STATES",
     },
+    # The 400, 403, 404 and 415 answers DRF gives on its own, for every operation (eventhub/openapi.py).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "eventhub.openapi.add_error_responses"],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     # Swagger UI from the sidecar package: no CDN, works offline.
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -211,8 +215,23 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # the canvas reads it to send X-CSRFToken
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
-SESSION_COOKIE_SECURE = env.boolean("SESSION_COOKIE_SECURE", False)
+# EVENTHUB_HTTPS: served through an HTTPS proxy that sets X-Forwarded-Proto (and drops a
+# client's own). SESSION_COOKIE_SECURE alone, as before, only marks the cookies.
+EVENTHUB_HTTPS = env.boolean("EVENTHUB_HTTPS", False)
+SESSION_COOKIE_SECURE = EVENTHUB_HTTPS or env.boolean("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+if EVENTHUB_HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # No SECURE_SSL_REDIRECT: the proxy redirects, and the healthchecks speak plain HTTP
+    # to the container. No includeSubDomains or preload: the rest of the domain is not ours.
+    SECURE_HSTS_SECONDS = 365 * 24 * 3600
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = False
+    SECURE_HSTS_PRELOAD = False
+
+# Debug pages and error e-mails: settings named like secrets are masked by Django; these
+# also mask the password in any URL (REDIS_URL, DATABASE_URL, CHANNEL_LAYERS hosts...).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "eventhub.error_reports.CredentialsFilter"
+DEFAULT_EXCEPTION_REPORTER = "eventhub.error_reports.CredentialsReporter"
 
 LOGGING = {
     "version": 1,

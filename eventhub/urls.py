@@ -16,3 +16,7 @@ urlpatterns = [
     path("", include("designer.urls")),
     path("", include("monitor.urls")),
 ]
+
+# JSON for /api/ paths, Django's pages elsewhere (eventhub/api_errors.py).
+handler400 = "eventhub.api_errors.bad_request"
+handler404 = "eventhub.api_errors.page_not_found"

@@ -25,6 +25,7 @@ event, edge id).
 from __future__ import annotations
 
 import fnmatch
+import http.client
 import json
 import logging
 import time
@@ -33,7 +34,9 @@ import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlsplit
 
 log = logging.getLogger(__name__)
 
@@ -261,10 +264,41 @@ def webhook_payload(alert, event: str) -> dict[str, Any]:
     return {"source": "eventhub", "event": f"alert.{event}", "alert": alert_dict(alert)}
 
 
+def webhook_origin(url: str) -> str:
+    """`scheme://host:port` of a webhook URL: all of it that an error may show. Chat webhooks
+    carry their secret in the path or query, and a URL may carry `user:password@`."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:  # a port that is not a number, a broken IPv6 literal
+        return "unreadable URL"
+    if not parts.scheme or not host:
+        return "unreadable URL"
+    port = port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{host}:{port}" if port else f"{parts.scheme}://{host}"
+
+
+def webhook_failure(failure: BaseException) -> str:
+    """What went wrong, from parts that cannot hold the URL: the status code with its standard
+    phrase (not the server's), or the kind of network error with the OS's text for it.
+    urllib puts the whole URL in some messages ("unknown url type: '...'"): those are not used."""
+    if isinstance(failure, urllib.error.HTTPError):
+        try:
+            return f"HTTP {failure.code} {HTTPStatus(failure.code).phrase}"
+        except ValueError:
+            return f"HTTP {failure.code}"
+    reason = getattr(failure, "reason", failure)  # URLError wraps the socket's error
+    if not isinstance(reason, BaseException):
+        reason = failure
+    detail = reason.strerror if isinstance(reason, OSError) and isinstance(reason.strerror, str) else ""
+    return f"{type(reason).__name__}: {detail}" if detail else type(reason).__name__
+
+
 def attempt_webhook(alert_id: int, event: str) -> bool:
     """POST the alert once; record the attempt on the row. True when delivered (2xx).
 
-    The URL is never logged: chat webhooks carry their secret in it.
+    Errors stored, logged and shown name the endpoint by `webhook_origin` only.
     """
     from django.conf import settings
     from django.db.models import F
@@ -276,19 +310,17 @@ def attempt_webhook(alert_id: int, event: str) -> bool:
     if alert is None or not url:
         return True  # nothing to deliver any more
     body = json.dumps(webhook_payload(alert, event)).encode("utf-8")
-    request = urllib.request.Request(
-        url, data=body, method="POST", headers={"Content-Type": "application/json", "User-Agent": "EventHub"}
-    )
     error = ""
     try:
+        request = urllib.request.Request(
+            url, data=body, method="POST", headers={"Content-Type": "application/json", "User-Agent": "EventHub"}
+        )
         with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_S) as response:  # noqa: S310 - admin-set URL
             status = response.status
     except urllib.error.HTTPError as failure:
-        status, error = failure.code, f"HTTP {failure.code} {failure.reason}"
-    except (urllib.error.URLError, OSError, ValueError) as failure:
-        status = 0
-        reason = getattr(failure, "reason", failure)
-        error = f"{type(failure).__name__}: {reason}"
+        status, error = failure.code, webhook_failure(failure)
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as failure:
+        status, error = 0, webhook_failure(failure)
     delivered = 200 <= status < 300
     if delivered:
         _record(
@@ -298,7 +330,7 @@ def attempt_webhook(alert_id: int, event: str) -> bool:
             webhook_delivered_at=datetime.now(UTC),
         )
     else:
-        error = error or f"HTTP {status}"
+        error = f"{error or f'HTTP {status}'} ({webhook_origin(url)})"
         log.warning("alert %s webhook (%s) failed: %s", alert_id, event, error)
         _record(alert_id, webhook_attempts=F("webhook_attempts") + 1, webhook_error=f"{event}: {error}"[:500])
     return delivered

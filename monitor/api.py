@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
@@ -50,7 +50,13 @@ class HistoryQuery(serializers.Serializer):
         return {**attrs, "since": since, "until": until}
 
 
-@extend_schema(parameters=[HistoryQuery], responses=OpenApiTypes.OBJECT)
+@extend_schema(
+    parameters=[HistoryQuery],
+    responses={
+        200: OpenApiTypes.OBJECT,
+        400: OpenApiResponse(description="A query value that does not parse, or a range over 7 days."),
+    },
+)
 @api_view(["GET"])
 def history_series(request: Request) -> Response:
     """One series: a topic (no group) or a group on a topic. Ranges over 1 h default to 1-minute points."""

@@ -30,7 +30,6 @@ Lag in seconds is explained in ``monitor/rates.py`` and ``docs/monitor.md``.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
@@ -45,6 +44,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 
 from eventhub.bus import Bus, BusError, GroupInfo, UnknownTopic, open_bus
+from eventhub.sdk.payload import PayloadDecodeError, decode_json
 from monitor import alerts, history, rates, snapshots
 from monitor.burrow import Sample as BurrowSample
 from monitor.burrow import Status, evaluate_group
@@ -87,6 +87,9 @@ HEARTBEAT_MISSES = 3
 """A service instance is down after this many heartbeat intervals without one."""
 
 HEARTBEAT_GROUP = "eventhub-monitor-heartbeats"
+HEARTBEAT_MAX_BYTES = 256 * 1024
+HEARTBEAT_MAX_DEPTH = 8
+"""A heartbeat is a flat object (a list of topics at most); anything bigger or deeper is skipped."""
 INTERNAL_TOPIC_PREFIXES = ("__",)
 """Broker-internal topics (``__consumer_offsets``, ``__transaction_state``...)."""
 INTERNAL_GROUP_PREFIXES = ("eventhub-", "eventhub.", "eventhub:")
@@ -502,8 +505,8 @@ class Collector:
         beats = []
         for record in records:
             try:
-                beat = json.loads(record.value or b"")
-            except ValueError:
+                beat = decode_json(record.value, max_bytes=HEARTBEAT_MAX_BYTES, max_depth=HEARTBEAT_MAX_DEPTH)
+            except PayloadDecodeError:
                 continue
             if isinstance(beat, dict) and isinstance(beat.get("service"), str) and beat.get("instance"):
                 beat["_ts"] = record.timestamp_ms

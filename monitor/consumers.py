@@ -1,8 +1,12 @@
-"""Websocket endpoints: one class per socket."""
+"""Websocket endpoints: one class per socket.
+
+Both are `EventHubSocket`s (eventhub/sockets.py): inbound frames are capped at 4 KiB,
+and a socket closes when its user logs out or is deactivated.
+"""
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from eventhub.sockets import Budget, EventHubSocket
 from monitor import snapshots
 
 MONITOR_GROUP = snapshots.MONITOR_GROUP
@@ -13,7 +17,7 @@ def _latest_snapshot_json() -> str:
     return snapshots.load_json()
 
 
-class MonitorConsumer(AsyncJsonWebsocketConsumer):
+class MonitorConsumer(EventHubSocket):
     """Live snapshots for dashboards. Logged-in users only.
 
     Frames are ``{"type": "snapshot", "snapshot": {...}}``: the latest one at once
@@ -21,22 +25,28 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
     and every socket sends the same text.
     """
 
+    # "refresh" requests per socket: 2 at once, then one every 2 seconds (a tick); more are ignored.
+    REFRESH_BUDGET = (2, 0.5)
+
     async def connect(self):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=4401)  # before accept: the handshake is refused
             return
         snapshots.remember_server_loop()
+        self.refreshes = Budget(*self.REFRESH_BUDGET)
+        await self.join_user_group()
         await self.channel_layer.group_add(MONITOR_GROUP, self.channel_name)
         await self.accept()
         await self.send(text_data=snapshots.frame(await _latest_snapshot_json()))
 
     async def disconnect(self, code):
         await self.channel_layer.group_discard(MONITOR_GROUP, self.channel_name)
+        await super().disconnect(code)
 
     async def receive_json(self, content, **kwargs):
         """Clients have nothing to say; a "refresh" asks for the latest snapshot again."""
-        if isinstance(content, dict) and content.get("type") == "refresh":
+        if isinstance(content, dict) and content.get("type") == "refresh" and self.refreshes.take():
             await self.send(text_data=snapshots.frame(await _latest_snapshot_json()))
 
     async def dispatch(self, message):
@@ -57,7 +67,7 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "snapshot", "snapshot": message["snapshot"]})
 
 
-class DeadLettersConsumer(AsyncJsonWebsocketConsumer):
+class DeadLettersConsumer(EventHubSocket):
     """Live dead-letter news for the dead-letter pages. Logged-in users only.
 
     Forwards what `monitor.deadletters` broadcasts on the `deadletters` group:
@@ -79,11 +89,13 @@ class DeadLettersConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=4401)  # before accept: the handshake is refused
             return
+        await self.join_user_group()
         await self.channel_layer.group_add(self.GROUP, self.channel_name)
         await self.accept()
 
     async def disconnect(self, code):
         await self.channel_layer.group_discard(self.GROUP, self.channel_name)
+        await super().disconnect(code)
 
     async def receive_json(self, content, **kwargs):
         """Clients have nothing to say."""

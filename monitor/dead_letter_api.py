@@ -4,6 +4,8 @@ Reads need a login; actions need the Operator role (`OperatorOrReadOnly`), so
 a viewer gets 403. Every change goes through `monitor.deadletters`; these views
 only read input through serializers and map the verbs' errors to HTTP codes
 (ActionError.status_code: 400 bad input, 409 wrong state, 502 bus down).
+Payloads are shown through `monitor.sensitive`: fields marked x-eventhub-pii are
+"•••" without view_sensitive, and a detail read with it is audited.
 """
 
 from __future__ import annotations
@@ -14,14 +16,15 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import status
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from eventhub.pagination import LimitOffsetPagination
 from eventhub.roles import OperatorOrReadOnly
-from monitor import deadletters, filters
+from monitor import deadletters, filters, sensitive
 from monitor.models import DeadLetter, RedriveJob
 from monitor.serializers import (
+    PREVIEW_LENGTH,
     ActionErrorSerializer,
     DeadLetterDetailSerializer,
     DeadLetterSerializer,
@@ -53,7 +56,14 @@ _ERRORS = {
     409: OpenApiResponse(ActionErrorSerializer, description="Not in a state that allows it."),
     502: OpenApiResponse(ActionErrorSerializer, description="The bus refused or did not answer; nothing changed."),
 }
+_BAD_FILTER = {400: OpenApiResponse(description="A filter value that does not parse.")}
 _GROUPS_LIMIT = 500
+
+
+def _paginated(view):
+    """Document the list as a page of LimitOffsetPagination (function views have no pagination_class)."""
+    view.cls.pagination_class = LimitOffsetPagination
+    return view
 
 
 def _dead_letter(pk: int) -> DeadLetter:
@@ -74,7 +84,8 @@ def _filtered(request: Request):
     form = filters.form_from(request.query_params)
     if not form.is_valid():
         raise ValidationError({name: list(errors) for name, errors in form.errors.items()})
-    return filters.apply(DeadLetter.objects.all(), form.cleaned_data)
+    hidden = sensitive.unsearchable_event_types(request.user) if form.cleaned_data.get("q") else ()
+    return filters.apply(DeadLetter.objects.all(), form.cleaned_data, hide_payload_of=hidden)
 
 
 def _refused(error: deadletters.ActionError) -> Response:
@@ -83,15 +94,20 @@ def _refused(error: deadletters.ActionError) -> Response:
     return Response({"detail": error.message}, status=error.status_code)
 
 
-def _detail(pk: int, code: int = status.HTTP_200_OK) -> Response:
-    dead_letter = DeadLetter.objects.select_related("event_type", "schema_version").prefetch_related(
-        "audit__actor", "came_back", "edited_copies"
+def _detail(request: Request, pk: int, code: int = status.HTTP_200_OK) -> Response:
+    """One dead letter, its payload as the user may see it (an unmasked read is audited)."""
+    dead_letter = (
+        DeadLetter.objects.select_related("event_type", "schema_version")
+        .prefetch_related("audit__actor", "came_back", "edited_copies")
+        .get(pk=pk)
     )
-    return Response(DeadLetterDetailSerializer(dead_letter.get(pk=pk)).data, status=code)
+    shown = sensitive.dead_letter_payload(request.user, dead_letter, via="api")
+    return Response(DeadLetterDetailSerializer(dead_letter, context={"shown": shown}).data, status=code)
 
 
 # --------------------------------------------------------------------------- dead letters
-@extend_schema(parameters=_FILTERS, responses=DeadLetterSerializer(many=True))
+@_paginated
+@extend_schema(parameters=_FILTERS, responses={200: DeadLetterSerializer(many=True), **_BAD_FILTER})
 @api_view(["GET"])
 @permission_classes([OperatorOrReadOnly])
 def dead_letter_list(request: Request) -> Response:
@@ -99,12 +115,12 @@ def dead_letter_list(request: Request) -> Response:
     queryset = (
         _filtered(request)
         .select_related("event_type", "schema_version")
-        .annotate(preview=Substr("payload_text", 1, 200))
+        .annotate(preview=Substr("payload_text", 1, PREVIEW_LENGTH))
         .defer("payload", "payload_text", "payload_json", "headers", "raw_headers", "stacktrace", "claim_marks")
         .order_by("-id")
     )
     paginator = LimitOffsetPagination()
-    page = paginator.paginate_queryset(queryset, request)
+    page = sensitive.previews(list(paginator.paginate_queryset(queryset, request)), PREVIEW_LENGTH)
     return paginator.get_paginated_response(DeadLetterSerializer(page, many=True).data)
 
 
@@ -114,7 +130,7 @@ def dead_letter_list(request: Request) -> Response:
 def dead_letter_detail(request: Request, pk: int) -> Response:
     """One dead letter: payload (JSON, text or base64; truncated flag), decoded headers, stack trace, audit."""
     _dead_letter(pk)
-    return _detail(pk)
+    return _detail(request, pk)
 
 
 @extend_schema(request=RetryRequestSerializer, responses={200: DeadLetterDetailSerializer, **_ERRORS})
@@ -126,10 +142,15 @@ def dead_letter_retry(request: Request, pk: int) -> Response:
     form = RetryRequestSerializer(data=request.data)
     form.is_valid(raise_exception=True)
     try:
-        deadletters.retry(dead_letter, actor=request.user, target_group=form.validated_data.get("target_group"))
+        deadletters.retry(
+            dead_letter,
+            actor=request.user,
+            target_group=form.validated_data.get("target_group"),
+            confirm_target=form.validated_data["confirm_target"],
+        )
     except deadletters.ActionError as error:
         return _refused(error)
-    return _detail(pk)
+    return _detail(request, pk)
 
 
 @extend_schema(
@@ -149,10 +170,11 @@ def dead_letter_edit_and_retry(request: Request, pk: int) -> Response:
             form.validated_data["payload"],
             actor=request.user,
             target_group=form.validated_data.get("target_group"),
+            confirm_target=form.validated_data["confirm_target"],
         )
     except deadletters.ActionError as error:
         return _refused(error)
-    return _detail(copy.pk, status.HTTP_201_CREATED)
+    return _detail(request, copy.pk, status.HTTP_201_CREATED)
 
 
 @extend_schema(request=DiscardRequestSerializer, responses={200: DeadLetterDetailSerializer, **_ERRORS})
@@ -167,10 +189,10 @@ def dead_letter_discard(request: Request, pk: int) -> Response:
         deadletters.discard(dead_letter, actor=request.user, reason=form.validated_data["reason"])
     except deadletters.ActionError as error:
         return _refused(error)
-    return _detail(pk)
+    return _detail(request, pk)
 
 
-@extend_schema(parameters=_FILTERS, responses=GroupSerializer(many=True))
+@extend_schema(parameters=_FILTERS, responses={200: GroupSerializer(many=True), **_BAD_FILTER})
 @api_view(["GET"])
 @permission_classes([OperatorOrReadOnly])
 def dead_letter_groups(request: Request) -> Response:
@@ -205,6 +227,7 @@ def dead_letter_groups(request: Request) -> Response:
 
 
 # --------------------------------------------------------------------------- redrive jobs
+@_paginated
 @extend_schema(methods=["GET"], responses=RedriveJobSerializer(many=True))
 @extend_schema(
     methods=["POST"],
@@ -213,6 +236,7 @@ def dead_letter_groups(request: Request) -> Response:
         201: RedriveJobSerializer,
         200: OpenApiResponse(DryRunSerializer, description="dry_run: what the job would do; nothing starts."),
         400: ActionErrorSerializer,
+        409: OpenApiResponse(ActionErrorSerializer, description="Only the records' headers name a target topic."),
     },
 )
 @api_view(["GET", "POST"])
@@ -237,6 +261,7 @@ def redrive_jobs(request: Request) -> Response:
             rate_per_s=data["rate_per_s"],
             target_group=data["target_group"],
             reason=data["reason"],
+            confirm_targets=data["confirm_targets"],
         )
     except deadletters.ActionError as error:
         return _refused(error)

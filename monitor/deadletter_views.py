@@ -10,6 +10,10 @@ state, 502 bus down).
 Live updates: the pages listen on /ws/dead-letters/ (DeadLettersConsumer) and
 fetch the small partials below (rows, a dead letter's state, a job's state)
 when a frame says something they show has changed.
+
+Payloads go through `monitor.sensitive`: fields the schema marks sensitive are
+"•••" without the view_sensitive permission (previews for everyone), and the
+edit form keeps a "•••" sent back as the value it hides.
 """
 
 from __future__ import annotations
@@ -29,11 +33,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from designer.models import Consumer as DesignedConsumer
 from eventhub import roles
-from monitor import deadletters, filters, schemaform
+from eventhub.sdk import pii
+from monitor import deadletters, filters, schemaform, sensitive
 from monitor import forms as dl_forms
-from monitor.models import DeadLetter, RedriveJob
+from monitor.models import DeadLetter, RedriveJob, UnstoredDeadLetter
 
 PAGE_SIZE = 50
+PREVIEW_LENGTH = 120
 GROUPS_LIMIT = 200
 ROWS_LIMIT = 200  # ids per live rows request
 KNOWN_LIMIT = 200  # values per filter suggestion list
@@ -84,13 +90,23 @@ def _partial(request: HttpRequest) -> bool:
 
 # --------------------------------------------------------------------------- the list
 def _list_rows(queryset: QuerySet[DeadLetter]) -> QuerySet[DeadLetter]:
-    """Rows of the table: no payload, headers or stack trace, just a preview."""
+    """Rows of the table: no payload, headers or stack trace, just a preview (see `_masked`)."""
     return (
         queryset.select_related("event_type")
-        .annotate(preview=Substr("payload_text", 1, 120))
+        .annotate(preview=Substr("payload_text", 1, PREVIEW_LENGTH))
         .defer("payload", "payload_text", "payload_json", "headers", "raw_headers", "stacktrace", "claim_marks")
         .order_by("-id")
     )
+
+
+def _masked(rows) -> list[DeadLetter]:
+    """Evaluated rows whose previews show no sensitive value."""
+    return sensitive.previews(list(rows), PREVIEW_LENGTH)
+
+
+def _filtered(request: HttpRequest, queryset: QuerySet[DeadLetter], cleaned: dict[str, Any]) -> QuerySet[DeadLetter]:
+    hidden = sensitive.unsearchable_event_types(request.user) if cleaned.get("q") else ()
+    return filters.apply(queryset, cleaned, hide_payload_of=hidden)
 
 
 def _status_counts(queryset: QuerySet[DeadLetter]) -> list[dict[str, Any]]:
@@ -173,7 +189,9 @@ def dead_letter_list(request: HttpRequest) -> HttpResponse:
     grouped = request.GET.get("view") == "grouped"
     valid = form.is_valid()
     cleaned = form.cleaned_data if valid else {}
-    base = filters.apply(DeadLetter.objects.all(), {**cleaned, "status": []}) if valid else DeadLetter.objects.none()
+    base = (
+        _filtered(request, DeadLetter.objects.all(), {**cleaned, "status": []}) if valid else DeadLetter.objects.none()
+    )
     selected = filters.apply(base, {"status": cleaned.get("status")}) if cleaned.get("status") else base
     statuses = _status_counts(base)
     context: dict[str, Any] = {
@@ -193,11 +211,13 @@ def dead_letter_list(request: HttpRequest) -> HttpResponse:
     if grouped:
         context["groups"] = _groups(selected, cleaned)
     else:
-        context["page"] = Paginator(_list_rows(selected), PAGE_SIZE).get_page(request.GET.get("page"))
+        context["page"] = page = Paginator(_list_rows(selected), PAGE_SIZE).get_page(request.GET.get("page"))
+        page.object_list = _masked(page.object_list)
     status = 200 if valid else 400
     if _partial(request):
         return render(request, "monitor/_dl_results.html", context, status=status)
     context["known"] = _known_values()
+    context["unstored_count"] = UnstoredDeadLetter.objects.count()
     return render(request, "monitor/dead_letters.html", context, status=status)
 
 
@@ -207,8 +227,8 @@ def dead_letter_rows(request: HttpRequest) -> HttpResponse:
     ids = [int(part) for part in request.GET.get("ids", "").split(",") if part.strip().isdigit()][:ROWS_LIMIT]
     form = filters.form_from(request.GET)
     queryset = DeadLetter.objects.filter(pk__in=ids)
-    queryset = filters.apply(queryset, form.cleaned_data) if form.is_valid() else queryset.none()
-    return render(request, "monitor/_dl_rows.html", {"rows": _list_rows(queryset)})
+    queryset = _filtered(request, queryset, form.cleaned_data) if form.is_valid() else queryset.none()
+    return render(request, "monitor/_dl_rows.html", {"rows": _masked(_list_rows(queryset))})
 
 
 # --------------------------------------------------------------------------- one dead letter
@@ -241,9 +261,19 @@ def _key_text(key: Any) -> str:
         return "0x" + raw.hex()
 
 
-def _payload_view(dead_letter: DeadLetter) -> dict[str, Any]:
+def _payload_view(dead_letter: DeadLetter, shown: sensitive.Shown) -> dict[str, Any]:
     raw = bytes(dead_letter.payload or b"")
-    view: dict[str, Any] = {"size": dead_letter.payload_size, "stored": len(raw), "truncated": dead_letter.truncated}
+    view: dict[str, Any] = {
+        "size": dead_letter.payload_size,
+        "stored": len(raw),
+        "truncated": dead_letter.truncated,
+        "problem": dead_letter.payload_problem,
+        "masked": shown.masked,
+        "revealed": shown.revealed,
+    }
+    if shown.masked:
+        view.update(kind="json", text=json.dumps(shown.payload, indent=2, ensure_ascii=False))
+        return view
     if dead_letter.payload_json is not None and not dead_letter.truncated:
         view.update(kind="json", text=json.dumps(dead_letter.payload_json, indent=2, ensure_ascii=False))
         return view
@@ -258,8 +288,11 @@ def _payload_view(dead_letter: DeadLetter) -> dict[str, Any]:
     return view
 
 
-def _validation(dead_letter: DeadLetter) -> dict[str, Any]:
-    """The payload checked against its schema: ok, a list of problems, or why it cannot be checked."""
+def _validation(dead_letter: DeadLetter, shown: sensitive.Shown) -> dict[str, Any]:
+    """The payload checked against its schema: ok, a list of problems, or why it cannot be checked.
+
+    Problems quote the values (`'x' is not a 'email'`): those `shown` hides are scrubbed.
+    """
     if dead_letter.truncated:
         return {"state": "unknown", "why": "The payload was truncated; only the whole payload can be checked."}
     version = deadletters.schema_for(dead_letter)
@@ -273,7 +306,10 @@ def _validation(dead_letter: DeadLetter) -> dict[str, Any]:
     result: dict[str, Any] = {"version": version, "exact": version.pk == dead_letter.schema_version_id}
     if dead_letter.payload_json is None:
         return {**result, "state": "invalid", "problems": [schemaform.SchemaProblem((), "The payload is not JSON.")]}
-    found = schemaform.problems(version.schema, dead_letter.payload_json)
+    found = [
+        schemaform.SchemaProblem(problem.path, shown.scrub(problem.message))
+        for problem in schemaform.problems(version.schema, dead_letter.payload_json)
+    ]
     return {**result, "state": "invalid" if found else "valid", "problems": found}
 
 
@@ -339,19 +375,26 @@ def _render_detail(
     groups = _group_choices(dead_letter)
     retry_form = retry_form or dl_forms.RetryForm(groups=groups)
     target = retry_form.data.get("target_group", "") if retry_form.is_bound else ""
+    shown = sensitive.dead_letter_payload(request.user, dead_letter, via="page")
     context = {
         **_state_context(dead_letter),
-        "payload": _payload_view(dead_letter),
-        "validation": _validation(dead_letter),
+        "payload": _payload_view(dead_letter, shown),
+        "validation": _validation(dead_letter, shown),
         "headers": [(name, value, header_convention(name)) for name, value in dead_letter.headers or []],
         "key_text": _key_text(dead_letter.key),
         "retry_form": retry_form,
         "discard_form": discard_form or dl_forms.DiscardForm(),
         "preview": _receivers(dead_letter, target) if roles.can_operate(request.user) else None,
+        "unconfirmed_target": _unconfirmed_target(dead_letter),
         "error": error,
         "socket_url": SOCKET_URL,
     }
     return render(request, "monitor/dead_letter_detail.html", context, status=status)
+
+
+def _unconfirmed_target(dead_letter: DeadLetter) -> bool:
+    """Whether only the record's headers name where a retry would go (the form then asks to confirm)."""
+    return bool(deadletters.unconfirmed_targets(DeadLetter.objects.filter(pk=dead_letter.pk)))
 
 
 @require_GET
@@ -384,7 +427,9 @@ def dead_letter_retry(request: HttpRequest, pk: int) -> HttpResponse:
         return _render_detail(request, dead_letter, status=400, retry_form=form)
     target = form.cleaned_data["target_group"]
     try:
-        dead_letter = deadletters.retry(dead_letter, actor=request.user, target_group=target)
+        dead_letter = deadletters.retry(
+            dead_letter, actor=request.user, target_group=target, confirm_target=form.cleaned_data["confirm_target"]
+        )
     except deadletters.ActionError as error:
         return _render_detail(
             request, _get_dead_letter(pk), status=error.status_code, retry_form=form, error=error.message
@@ -431,17 +476,34 @@ def _json_initial(dead_letter: DeadLetter) -> str:
     return bytes(dead_letter.payload or b"").decode("utf-8", "replace")
 
 
+def _editor_start(dead_letter: DeadLetter, shown: sensitive.Shown) -> tuple[Any, str, str]:
+    """What the editors start from, as this user may see it: (payload for the form, JSON text, note)."""
+    stored = sensitive.stored_payload(dead_letter)
+    if not shown.masked:
+        original = None if stored is sensitive.NOT_JSON else stored
+        return original, _json_initial(dead_letter), _payload_note(dead_letter)
+    if stored is sensitive.NOT_JSON:
+        return None, "", "The payload is hidden: its event has sensitive fields and it is not JSON. Write it anew."
+    note = f"Sensitive fields show {pii.MASK}: leave {pii.MASK} to keep the value, or type a new one."
+    return shown.payload, json.dumps(shown.payload, indent=2, ensure_ascii=False), note
+
+
 @require_http_methods(["GET", "POST"])
 def dead_letter_edit(request: HttpRequest, pk: int) -> HttpResponse:
     """Fix the payload (a form generated from the schema, or raw JSON) and send it as a new event.
 
     An invalid payload is refused with each failing path next to its field;
     nothing is sent. On success the page goes to the new copy, which tracks the send.
+    Without view_sensitive the editors start from the masked payload, and a "•••"
+    sent back keeps the hidden value (`sensitive.kept_hidden`); the schema's
+    messages about it are scrubbed.
     """
     dead_letter = _get_dead_letter_for_operator(request, pk)
     version = deadletters.schema_for(dead_letter)
     spec = _schema_form_spec(version)
-    original = dead_letter.payload_json if not dead_letter.truncated else None
+    # A POST shows what was sent, not the stored payload: only the GET is a read to audit.
+    shown = sensitive.dead_letter_payload(request.user, dead_letter, via="edit", audit=request.method == "GET")
+    original, json_initial, payload_note = _editor_start(dead_letter, shown)
     groups = _group_choices(dead_letter)
     default_mode = "form" if spec.available and (original is None or isinstance(original, dict)) else "json"
     mode = (request.POST if request.method == "POST" else request.GET).get("mode", default_mode)
@@ -450,9 +512,7 @@ def dead_letter_edit(request: HttpRequest, pk: int) -> HttpResponse:
     schema_form = dl_forms.SchemaPayloadForm(
         spec, initial={**schemaform.initial(spec, original), **initial_target}, original=original, groups=groups
     )
-    json_form = dl_forms.JsonPayloadForm(
-        initial={"payload": _json_initial(dead_letter), **initial_target}, groups=groups
-    )
+    json_form = dl_forms.JsonPayloadForm(initial={"payload": json_initial, **initial_target}, groups=groups)
     status, error = 200, ""
     if request.method == "POST":
         if mode == "form":
@@ -463,12 +523,26 @@ def dead_letter_edit(request: HttpRequest, pk: int) -> HttpResponse:
         if form.is_valid():
             payload = form.cleaned_data["payload"]
             try:
+                payload = sensitive.kept_hidden(dead_letter, payload)
                 copy = deadletters.edit_and_retry(
-                    dead_letter, payload, actor=request.user, target_group=form.cleaned_data["target_group"]
+                    dead_letter,
+                    payload,
+                    actor=request.user,
+                    target_group=form.cleaned_data["target_group"],
+                    confirm_target=form.cleaned_data["confirm_target"],
                 )
+            except pii.HiddenValueMissing as missing:
+                error = f"Nothing was sent: {missing}"
+                form.add_problems([schemaform.SchemaProblem(where, missing.reason) for where in missing.locations])
             except deadletters.InvalidPayload as refused:
-                error = f"Nothing was sent: {refused.message}"
-                found = schemaform.problems(version.schema, payload) if version is not None else []
+                error = f"Nothing was sent: {refused.message}"  # scrubbed by edit_and_retry
+                found = [
+                    schemaform.SchemaProblem(
+                        problem.path,
+                        sensitive.scrub_for(request.user, dead_letter.event_type_id, payload, problem.message),
+                    )
+                    for problem in (schemaform.problems(version.schema, payload) if version is not None else [])
+                ]
                 form.add_problems(
                     found or [schemaform.SchemaProblem(schemaform.parse_json_path(refused.path) or (), refused.message)]
                 )
@@ -490,9 +564,10 @@ def dead_letter_edit(request: HttpRequest, pk: int) -> HttpResponse:
         "json_form": json_form,
         "extra_keys": schemaform.extra_keys(spec, original) if spec.available else [],
         "error": error,
-        "payload_note": _payload_note(dead_letter),
+        "payload_note": payload_note,
         "editable": dead_letter.status in deadletters.EDITABLE,
         "editable_statuses": ", ".join(deadletters.EDITABLE),
+        "unconfirmed_target": _unconfirmed_target(dead_letter),
     }
     return render(request, "monitor/dead_letter_edit.html", context, status=status)
 
@@ -512,7 +587,7 @@ def _payload_note(dead_letter: DeadLetter) -> str:
 def _job_form_context(form: dl_forms.RedriveJobForm, preview: dict[str, Any] | None, selection: dict | None) -> dict:
     sample = []
     if selection is not None:
-        sample = list(_list_rows(deadletters.selection_queryset(selection))[:10])
+        sample = _masked(_list_rows(deadletters.selection_queryset(selection))[:10])
     known_groups = sorted(
         set(DesignedConsumer.objects.exclude(group="").values_list("group", flat=True).distinct()[:KNOWN_LIMIT])
     )
@@ -547,6 +622,7 @@ def job_new(request: HttpRequest) -> HttpResponse:
                 rate_per_s=data["rate_per_s"],
                 target_group=data["target_group"],
                 reason=data["reason"],
+                confirm_targets=data["confirm_targets"],
             )
             messages.success(
                 request, f"Job #{job.pk} started: {job.get_action_display().lower()} {job.total} dead letters."
@@ -563,7 +639,7 @@ def job_new(request: HttpRequest) -> HttpResponse:
 def _job_context(job: RedriveJob) -> dict[str, Any]:
     finished = job.done + job.failed + job.skipped
     ids = job.item_ids[:JOB_ITEMS_SHOWN]
-    by_id = {row.pk: row for row in _list_rows(DeadLetter.objects.filter(pk__in=ids))}
+    by_id = {row.pk: row for row in _masked(_list_rows(DeadLetter.objects.filter(pk__in=ids)))}
     return {
         "job": job,
         "finished": finished,

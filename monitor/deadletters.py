@@ -32,7 +32,6 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-import jsonschema
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -43,10 +42,13 @@ from jsonschema.exceptions import best_match
 
 from designer.models import Consumer as DesignedConsumer
 from designer.models import SchemaVersion
+from designer.models import Topic as DesignedTopic
 from eventhub import connections
 from eventhub.bus import BusError, Headers, Published, UnknownTopic
 from eventhub.sdk import headers as h
-from monitor import dlq_bus, dlq_headers, filters
+from eventhub.sdk import pii
+from eventhub.sdk.schemas import check_schema_is_safe, python_validator
+from monitor import dlq_bus, dlq_headers, filters, sensitive
 from monitor.models import AuditEntry, DeadLetter, RedriveJob
 
 log = logging.getLogger(__name__)
@@ -98,6 +100,10 @@ class Conflict(ActionError):
     """The dead letter or job is not in a state that allows it (someone else was first)."""
 
     status_code = 409
+
+
+class TargetUnconfirmed(Conflict):
+    """The target topic was named only by the record; the Operator has not confirmed it."""
 
 
 class ReplayFailed(ActionError):
@@ -213,6 +219,46 @@ def _check_replayable(dead_letter: DeadLetter) -> None:
         raise Conflict(
             f"The payload was cut at {len(dead_letter.payload or b'')} of {dead_letter.payload_size} bytes; "
             "replaying it would send a broken record. Use edit and retry."
+        )
+
+
+def _trusted_sources(triples: Iterable[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
+    """Which (bus, dead-letter topic, source topic) have a source the record did not name alone.
+
+    A source is trusted when the design says so (a designed topic at that address
+    dead-letters to that topic) or the dead-letter topic's own name does (`orders.DLT`
+    serves `orders`). Otherwise it came from the record's headers, which whoever wrote
+    the record chose: sending there needs an Operator to confirm it.
+    """
+    triples = set(triples)
+    trusted = {t for t in triples if dlq_headers.dead_letter_source(t[1]) == t[2]}
+    rest = triples - trusted
+    if rest:
+        designed = set(
+            DesignedTopic.objects.filter(
+                address__in={source for _, _, source in rest}, dead_letter_topic__in={dlq for _, dlq, _ in rest}
+            ).values_list("bus", "dead_letter_topic", "address")
+        )
+        trusted |= rest & designed
+    return trusted
+
+
+def unconfirmed_targets(dead_letters) -> list[dict[str, str]]:
+    """The source topics of these dead letters (a queryset) that only their headers name."""
+    triples = set(dead_letters.exclude(source_topic="").values_list("bus", "dlq_topic", "source_topic").distinct())
+    untrusted = triples - _trusted_sources(triples)
+    return [{"bus": bus, "topic": source, "dead_letter_topic": dlq} for bus, dlq, source in sorted(untrusted, key=str)]
+
+
+def _check_target(dead_letter: DeadLetter, confirm_target: bool) -> None:
+    if confirm_target:
+        return
+    triple = (dead_letter.bus, dead_letter.dlq_topic, dead_letter.source_topic)
+    if triple not in _trusted_sources([triple]):
+        raise TargetUnconfirmed(
+            f"The source topic {dead_letter.source_topic} comes from the record's headers alone: no designed "
+            f"topic dead-letters to {dead_letter.dlq_topic}, and its name does not say so. Confirm the target "
+            "to send it there."
         )
 
 
@@ -391,12 +437,18 @@ def _send_claimed(dead_letter: DeadLetter, previous: str, *, actor, target_group
     return dead_letter
 
 
-def retry(dead_letter: DeadLetter, *, actor, target_group: str | None = None) -> DeadLetter:
-    """Re-publish the record to its source topic, once however many ask at the same time."""
+def retry(
+    dead_letter: DeadLetter, *, actor, target_group: str | None = None, confirm_target: bool = False
+) -> DeadLetter:
+    """Re-publish the record to its source topic, once however many ask at the same time.
+
+    A source topic that only the record's headers name needs `confirm_target`.
+    """
     target_group = (target_group or "").strip()
     seen_replay_count = dead_letter.replay_count
     dead_letter.refresh_from_db()
     _check_replayable(dead_letter)
+    _check_target(dead_letter, confirm_target)
     previous = _claim(dead_letter.pk, RETRYABLE, seen_replay_count)
     _remember_marks(dead_letter, previous, actor, "retry")
     dead_letter.refresh_from_db()
@@ -438,9 +490,13 @@ def validate_payload(payload: Any, version: SchemaVersion | None) -> bytes:
     if len(encoded) > settings.EVENTHUB_DLQ_PAYLOAD_CAP:
         raise InvalidPayload(f"The payload is {len(encoded)} bytes; the limit is {settings.EVENTHUB_DLQ_PAYLOAD_CAP}.")
     if version is not None:
-        validator_class = jsonschema.validators.validator_for(version.schema)
-        validator = validator_class(version.schema, format_checker=validator_class.FORMAT_CHECKER)
-        error = best_match(validator.iter_errors(payload))
+        # A version stored before registration refused remote $refs and non-RE2 patterns
+        # cannot be checked: refuse the edit rather than fetch, or fail while validating.
+        unsafe = check_schema_is_safe(version.schema)
+        if unsafe:
+            where, problem = unsafe[0]
+            raise InvalidPayload(f"{version.event_type.name} v{version.version} cannot be checked: {where}: {problem}")
+        error = best_match(python_validator(version.schema).iter_errors(payload))
         if error is not None:
             raise InvalidPayload(
                 f"Does not match {version.event_type.name} v{version.version}: {error.message}", error.json_path
@@ -448,10 +504,18 @@ def validate_payload(payload: Any, version: SchemaVersion | None) -> bytes:
     return encoded
 
 
-def edit_and_retry(dead_letter: DeadLetter, payload: Any, *, actor, target_group: str | None = None) -> DeadLetter:
+def edit_and_retry(
+    dead_letter: DeadLetter,
+    payload: Any,
+    *,
+    actor,
+    target_group: str | None = None,
+    confirm_target: bool = False,
+) -> DeadLetter:
     """Send a corrected payload as a new event; returns the new dead letter that tracks it.
 
-    1. Validate against the schema (nothing happens when invalid).
+    1. Keep the stored value where "•••" came back for a sensitive field, then
+       validate against the schema (nothing happens when invalid).
     2. Claim the original (status new|retried|parked -> retrying).
     3. Create the copy: a DeadLetter with edited_from = original, a new event id
        (ce_id) and a synthetic DLQ position `edit-<uuid>`.
@@ -461,9 +525,10 @@ def edit_and_retry(dead_letter: DeadLetter, payload: Any, *, actor, target_group
     target_group = (target_group or "").strip()
     dead_letter.refresh_from_db()
     version = schema_for(dead_letter)
-    encoded = validate_payload(payload, version)
+    payload, encoded = _checked_edit(dead_letter, payload, version, actor)
     if not dead_letter.source_topic:
         raise Conflict("The source topic is unknown (no header names it and the DLQ name does not tell).")
+    _check_target(dead_letter, confirm_target)
     previous = _claim(dead_letter.pk, EDITABLE)
     marks = _remember_marks(dead_letter, previous, actor, "edit_and_retry")
     event_id = str(uuid.uuid4())
@@ -509,6 +574,20 @@ def edit_and_retry(dead_letter: DeadLetter, payload: Any, *, actor, target_group
         )
         transaction.on_commit(lambda: broadcast_changed([dead_letter.pk], DeadLetter.RESOLVED))
     return copy
+
+
+def _checked_edit(dead_letter: DeadLetter, payload: Any, version: SchemaVersion | None, actor) -> tuple[Any, bytes]:
+    """Step 1: "•••" sent back for a sensitive field keeps the stored value (it was shown
+    masked); then the schema check, whose message is scrubbed of values the actor may not see."""
+    try:
+        payload = sensitive.kept_hidden(dead_letter, payload)
+    except pii.HiddenValueMissing as missing:
+        raise InvalidPayload(str(missing), pii.json_path(missing.locations[0])) from None
+    try:
+        return payload, validate_payload(payload, version)
+    except InvalidPayload as refused:
+        message = sensitive.scrub_for(actor, dead_letter.event_type_id, payload, refused.message)
+        raise InvalidPayload(message, refused.path) from None
 
 
 def _edited_copy(
@@ -651,6 +730,7 @@ def dry_run(selection: dict[str, Any], action: str, target_group: str | None = N
         "receivers": [],
         "would_park": 0,
         "not_replayable": 0,
+        "unconfirmed_targets": [],
     }
     if action != RedriveJob.RETRY:
         return result
@@ -661,6 +741,7 @@ def dry_run(selection: dict[str, Any], action: str, target_group: str | None = N
         {"bus": row["bus"], "topic": row["source_topic"], "count": row["count"]}
         for row in sendable.values("bus", "source_topic").annotate(count=Count("id")).order_by("bus", "source_topic")
     ]
+    result["unconfirmed_targets"] = unconfirmed_targets(sendable)
     if target_group:
         service = (
             DesignedConsumer.objects.filter(group=target_group).values_list("service__name", flat=True).first() or ""
@@ -690,8 +771,12 @@ def start_job(
     rate_per_s: float,
     target_group: str | None = None,
     reason: str = "",
+    confirm_targets: bool = False,
 ) -> RedriveJob:
-    """Create a rate-capped job over the selection (resolved to ids now) and start it after commit."""
+    """Create a rate-capped job over the selection (resolved to ids now) and start it after commit.
+
+    A retry job whose items include source topics named only by their headers needs `confirm_targets`.
+    """
     from monitor.redrive_tasks import redrive_run
 
     _check_action(action)
@@ -714,6 +799,13 @@ def start_job(
         raise InvalidRequest("The selection matches no dead letters.")
     if len(ids) > MAX_JOB_ITEMS:
         raise InvalidRequest(f"The selection matches more than {MAX_JOB_ITEMS} dead letters; narrow it.")
+    if action == RedriveJob.RETRY and not confirm_targets:
+        unconfirmed = unconfirmed_targets(DeadLetter.objects.filter(pk__in=ids))
+        if unconfirmed:
+            topics = ", ".join(f"{t['bus']}:{t['topic']}" for t in unconfirmed)
+            raise TargetUnconfirmed(
+                f"Only the records' headers name these target topics: {topics}. Confirm the targets to send there."
+            )
     with transaction.atomic():
         job = RedriveJob.objects.create(
             action=action,

@@ -28,7 +28,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from eventhub.bus import Bus, BusError, UnknownTopic
+import redis
+
+from eventhub.bus import Bus, BusError, BusUnavailable, UnknownTopic
 from eventhub.sdk import headers as h
 
 log = logging.getLogger(__name__)
@@ -259,6 +261,8 @@ def move_poison_entries(bus: Bus, rule: PoisonRule, min_idle_ms: int, limit: int
     client = bus.client
     try:
         rows = client.xpending_range(rule.stream, rule.group, min="-", max="+", count=limit, idle=min_idle_ms)
+    except (redis.ConnectionError, redis.TimeoutError) as error:
+        raise BusUnavailable(f"XPENDING {rule.stream}/{rule.group}: {error}") from error
     except Exception as error:  # noqa: BLE001 - no stream or no group yet: nothing is poisoned
         if "NOGROUP" in str(error) or "no such key" in str(error).lower():
             return []
@@ -272,10 +276,13 @@ def move_poison_entries(bus: Bus, rule: PoisonRule, min_idle_ms: int, limit: int
             continue
         entry_id = _text(row["message_id"])
         extra = _poison_headers(rule, entry_id, deliveries)
-        result = script(
-            keys=[rule.stream, dead_letters],
-            args=[rule.group, entry_id, min_idle_ms, rule.max_attempts, *extra],
-        )
+        try:
+            result = script(
+                keys=[rule.stream, dead_letters],
+                args=[rule.group, entry_id, min_idle_ms, rule.max_attempts, *extra],
+            )
+        except redis.ResponseError as error:  # e.g. WRONGTYPE: the dead-letter key is no stream
+            raise BusError(f"moving {entry_id} of {rule.stream} to {dead_letters}: {error}") from error
         if result:
             moved.append((entry_id, _text(result)))
             log.warning(

@@ -32,13 +32,14 @@ true origin) and the rest keep their last value.
 from __future__ import annotations
 
 import fnmatch
-import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
+
+from eventhub.sdk.payload import MAX_DEPTH, PayloadDecodeError, decode_json
 
 EVENTHUB_ORIGINAL_TOPIC = "x-eventhub-original-topic"
 EVENTHUB_ORIGINAL_PARTITION = "x-eventhub-original-partition"
@@ -51,6 +52,7 @@ EVENTHUB_ERROR_MESSAGE = "x-eventhub-error-message"
 EVENTHUB_STACKTRACE = "x-eventhub-stacktrace"
 EVENTHUB_FAILED_AT = "x-eventhub-failed-at"  # ISO-8601, UTC
 EVENTHUB_SERVICE = "x-eventhub-service"
+EVENTHUB_PAYLOAD_SIZE = "x-eventhub-payload-size"  # only on a value the SDK cut to fit: its size before
 
 # DeadLetterMeta field -> header name: the contract the SDK writes to.
 EVENTHUB_HEADERS: MappingProxyType[str, str] = MappingProxyType(
@@ -66,6 +68,7 @@ EVENTHUB_HEADERS: MappingProxyType[str, str] = MappingProxyType(
         "stacktrace": EVENTHUB_STACKTRACE,
         "failed_at": EVENTHUB_FAILED_AT,
         "service": EVENTHUB_SERVICE,
+        "payload_size": EVENTHUB_PAYLOAD_SIZE,
     }
 )
 
@@ -94,6 +97,7 @@ class DeadLetterMeta:
     stage: str | None = None
     event_id: str | None = None
     event_type: str | None = None
+    payload_size: int | None = None
     headers_decoded: list[tuple[str, str]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -106,6 +110,7 @@ class Payload:
     json: Any | None
     text: str | None
     is_binary: bool
+    problem: str | None = None  # why json is None, for the reader: cut, empty, not JSON, too deep...
 
 
 # --- value decoders: raw bytes -> (value, display or None for the default, problem) ---
@@ -246,6 +251,7 @@ _CONVENTIONS: dict[str, dict[str, _Rule]] = {
         EVENTHUB_STACKTRACE: _Rule("stacktrace", _optional_text),
         EVENTHUB_FAILED_AT: _Rule("failed_at", _iso_time),
         EVENTHUB_SERVICE: _Rule("service", _text),
+        EVENTHUB_PAYLOAD_SIZE: _Rule("payload_size", _int()),
     },
     "spring": _spring_rules(),
     "connect": {
@@ -333,10 +339,12 @@ def decode_payload(value: bytes | None, cap_bytes: int) -> Payload:
 
     Text is valid UTF-8 with no control characters other than tab and newlines, so
     Avro or Protobuf payloads (Confluent's framing starts with a NUL byte) count as
-    binary. JSON is parsed only when the whole value was kept.
+    binary. JSON is parsed only when the whole value was kept and is text, through
+    the SDK's decoder (size and depth limits: eventhub/sdk/payload.py); ``problem``
+    says why a value has no JSON.
     """
     if value is None:
-        return Payload(b"", False, 0, None, None, False)
+        return Payload(b"", False, 0, None, None, False, "no value")
     if isinstance(value, str):
         value = value.encode("utf-8", "replace")
     value = bytes(value)
@@ -345,13 +353,17 @@ def decode_payload(value: bytes | None, cap_bytes: int) -> Payload:
     text = _utf8_prefix(raw, allow_cut=truncated)
     if text is not None and _CONTROL.search(text):
         text = None
-    parsed = None
-    if text is not None and not truncated:
+    parsed, problem = None, None
+    if truncated:
+        problem = f"cut at {len(raw)} of {len(value)} bytes: not read as JSON"
+    else:
         try:
-            parsed = json.loads(text)
-        except ValueError:
-            parsed = None
-    return Payload(raw, truncated, len(value), parsed, text, text is None and bool(raw))
+            parsed = decode_json(raw, max_bytes=max(cap, 1), max_depth=MAX_DEPTH)
+        except PayloadDecodeError as error:
+            problem = str(error)
+        if text is None and problem is None:
+            parsed, problem = None, "control characters: shown as binary"
+    return Payload(raw, truncated, len(value), parsed, text, text is None and bool(raw), problem)
 
 
 _DLQ_SUFFIX = re.compile(r"^(?P<source>.+?)[.\-_:](?:dlq|dlt)$", re.IGNORECASE)

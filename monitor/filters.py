@@ -8,7 +8,7 @@ status=new" means. `apply` turns the cleaned values into a queryset;
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from django import forms
@@ -67,8 +67,14 @@ def form_from(params: Mapping[str, Any]) -> DeadLetterFilterForm:
     return DeadLetterFilterForm(data)
 
 
-def apply(queryset: QuerySet[DeadLetter], cleaned: Mapping[str, Any]) -> QuerySet[DeadLetter]:
-    """Narrow `queryset` by a cleaned DeadLetterFilterForm (or a stored selection's filter)."""
+def apply(
+    queryset: QuerySet[DeadLetter], cleaned: Mapping[str, Any], *, hide_payload_of: Collection[int] = ()
+) -> QuerySet[DeadLetter]:
+    """Narrow `queryset` by a cleaned DeadLetterFilterForm (or a stored selection's filter).
+
+    `q` does not look into the payloads of the event types in `hide_payload_of`
+    (monitor.sensitive.unsearchable_event_types: the user may not see their sensitive fields).
+    """
     if cleaned.get("topic"):
         queryset = queryset.filter(Q(source_topic=cleaned["topic"]) | Q(dlq_topic=cleaned["topic"]))
     if cleaned.get("status"):
@@ -87,7 +93,7 @@ def apply(queryset: QuerySet[DeadLetter], cleaned: Mapping[str, Any]) -> QuerySe
     if cleaned.get("until"):
         queryset = queryset.filter(last_failed_at__lt=cleaned["until"])
     if cleaned.get("q"):
-        queryset = queryset.search(cleaned["q"])
+        queryset = queryset.search(cleaned["q"], hide_payload_of=hide_payload_of)
     return queryset
 
 

@@ -8,7 +8,6 @@ REST API and stored job selections; this module only dresses it for the page.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +15,7 @@ from django import forms
 from django.conf import settings
 from django.http import QueryDict
 
+from eventhub.sdk.payload import PayloadDecodeError, decode_json
 from monitor import filters, schemaform
 from monitor.models import DeadLetter, RedriveJob
 
@@ -64,6 +64,11 @@ class RetryForm(forms.Form):
         label="Send to",
         help_text="A targeted replay carries x-eventhub-replay-group; consumers of other groups skip it.",
     )
+    confirm_target = forms.BooleanField(
+        required=False,
+        label="Send to the topic the record names",
+        help_text="Only the record's headers name its source topic: no designed topic dead-letters here.",
+    )
 
     def __init__(self, *args: Any, groups: list[tuple[str, str]] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -97,11 +102,9 @@ class JsonPayloadForm(RetryForm):
         if len(text.encode()) > limit:
             raise forms.ValidationError(f"The payload is {len(text.encode())} bytes; the limit is {limit}.")
         try:
-            return json.loads(text)
-        except json.JSONDecodeError as error:
-            raise forms.ValidationError(
-                f"Invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}."
-            ) from None
+            return decode_json(text, max_bytes=limit)
+        except PayloadDecodeError as error:
+            raise forms.ValidationError(schemaform.json_error_message(error)) from None
 
     def add_problems(self, found: list[schemaform.SchemaProblem]) -> None:
         for problem in found:
@@ -238,6 +241,11 @@ class RedriveJobForm(forms.Form):
         help_text="Empty: every group reading the topics gets the replays.",
     )
     reason = forms.CharField(required=False, max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
+    confirm_targets = forms.BooleanField(
+        required=False,
+        label="Send to the topics only the records name",
+        help_text="The preview lists them: no designed topic dead-letters to where they were found.",
+    )
     step = forms.ChoiceField(choices=[(PREVIEW, "Preview"), (START, "Start")], required=False)
     # What the shown dry run was for; a start for anything else shows the new dry run first.
     previewed = forms.CharField(required=False, max_length=400, widget=forms.HiddenInput)

@@ -14,6 +14,9 @@ Exactly once in the table, whatever crashes:
 3. only then commit the batch on the bus.
 A crash before 3 means the batch comes again and step 2 skips what it already
 has; nothing is committed before it is in the database, so nothing is lost.
+A record the database refuses (a constraint, a value it cannot hold) is parked
+in UnstoredDeadLetter with its position and the error instead, and the rest of
+its batch stored one by one: a poison record is counted, never read forever.
 
 Alongside, on the same thread (so it sees the database as the ingester left it):
 - Redis poison entries of designed Redis consumers are moved to `<stream>:dlq`
@@ -38,18 +41,19 @@ from functools import cache
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import DataError, IntegrityError, close_old_connections, transaction
 from django.db import connections as databases
 from django.db.models.constants import OnConflict
 from django.utils import timezone
 
+from designer import privileged
 from designer.models import Consumer as DesignedConsumer
 from designer.models import EventType, SchemaVersion, Topic
 from eventhub import connections
-from eventhub.bus import Bus, BusError, GroupConsumer, Record, UnknownTopic, open_bus
+from eventhub.bus import Bus, BusError, BusTimeout, BusUnavailable, GroupConsumer, Record, UnknownTopic, open_bus
 from eventhub.sdk import headers as h
 from monitor import deadletters, dlq_bus, dlq_headers
-from monitor.models import AuditEntry, DeadLetter
+from monitor.models import AuditEntry, DeadLetter, UnstoredDeadLetter
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +67,10 @@ POISON_IDLE_MS = 60_000
 BATCH = 500
 SEARCH_TEXT_MAX = 64 * 1024
 _RESOLVE_LIMIT = 500
+_PARK_ERROR_MAX = 2_000
+# The database refusing a row (a constraint, a value it cannot hold), or Python failing to
+# prepare a value for it. Not OperationalError: unreachable or locked, the batch comes again.
+_REFUSED = (IntegrityError, DataError, ValueError, TypeError, OverflowError, RecursionError)
 
 
 # --------------------------------------------------------------------------- one record -> one row
@@ -132,11 +140,16 @@ def row_values(kind: str, record: Record, cap: int) -> dict[str, Any]:
         source_offset = "" if meta.original_offset is None else str(meta.original_offset)
     failed_at = meta.failed_at or _moment(record.timestamp_ms) or timezone.now()
     group = meta.group or (f"connect-{meta.connector}" if meta.connector else "")
-    payload_json = payload.json
+    payload_json, payload_problem = payload.json, payload.problem
     # jsonb cannot hold \u0000; the raw bytes keep it. Parsed JSON can only hold NUL from that
     # escape (a raw NUL makes the payload binary), so most payloads skip the walk.
     if payload_json is not None and "\\u0000" in payload.text and _has_nul(payload_json):
-        payload_json = None
+        payload_json, payload_problem = None, "holds \\u0000, which the database cannot store as JSON"
+    size, truncated = payload.size, payload.truncated
+    if meta.payload_size is not None and size < meta.payload_size < 2**63:
+        # The SDK cut a value too large for the dead-letter topic (x-eventhub-payload-size).
+        size, truncated = meta.payload_size, True
+        payload_json, payload_problem = None, f"cut by the consumer at {payload.size} of {size} bytes"
     return {
         "bus": kind,
         "dlq_topic": _clean(record.topic, _max("dlq_topic")),
@@ -147,9 +160,10 @@ def row_values(kind: str, record: Record, cap: int) -> dict[str, Any]:
         "source_offset": _clean(source_offset, _max("source_offset")),
         "key": record.key,
         "payload": payload.raw,
-        "payload_size": payload.size,
-        "truncated": payload.truncated,
+        "payload_size": size,
+        "truncated": truncated,
         "payload_json": payload_json,
+        "payload_problem": _clean(payload_problem, _max("payload_problem")),
         "payload_text": _clean(payload.text or "", SEARCH_TEXT_MAX),
         "headers": [(_clean(name), _clean(value)) for name, value in meta.headers_decoded],
         "raw_headers": [
@@ -350,6 +364,7 @@ class Ingester:
         self.discover_every_s = discover_every_s
         self.resolve_every_s = resolve_every_s
         self.poison_idle_ms = poison_idle_ms
+        self._skipped_rules: set[tuple] = set()
         self.batch = batch
         self._next_discovery = 0.0
         self._next_resolve = 0.0
@@ -415,9 +430,15 @@ class Ingester:
     def dead_letter_topics(self, kind: str) -> frozenset[str]:
         """The dead-letter topics that exist on bus `kind` now."""
         names = {topic.name for topic in self.tails[kind].bus.list_topics()}
-        designed = set(
-            Topic.objects.filter(bus=kind).exclude(dead_letter_topic="").values_list("dead_letter_topic", flat=True)
-        )
+        # A designed dead-letter topic counts only when named like one (designer/privileged.py):
+        # rows saved before that rule, or by hand, never point the ingester at a live topic.
+        designed = {
+            dead_letter
+            for address, dead_letter in Topic.objects.filter(bus=kind)
+            .exclude(dead_letter_topic="")
+            .values_list("address", "dead_letter_topic")
+            if privileged.is_allowed_dead_letter_topic(dead_letter, kind, address)
+        }
         return frozenset(
             name for name in names if name in designed or dlq_headers.is_dead_letter_topic(name, self.patterns)
         )
@@ -439,10 +460,23 @@ class Ingester:
 
     # -- storing ------------------------------------------------------------------------
     def store(self, kind: str, records: list[Record]) -> list[int]:
-        """Insert one row per record not stored yet, in one transaction; returns the new ids."""
-        rows = [row_values(kind, record, self.cap) for record in records]
-        design = _Design.for_rows(rows, records)
-        for row, record in zip(rows, records, strict=True):
+        """Insert one row per record not stored yet, in one transaction; returns the new ids.
+
+        A batch the database refuses is stored again one record at a time, and a record
+        it still refuses is parked (`_park`), so that one bad record neither holds back
+        the others nor has its batch read again forever. Any other database error is
+        raised: nothing is committed on the bus and the batch comes again.
+        """
+        rows, kept = [], []
+        for record in records:
+            try:
+                rows.append(row_values(kind, record, self.cap))
+            except Exception as error:  # noqa: BLE001 - a bug the record triggers must not stop ingestion
+                self._park(kind, record, error)
+            else:
+                kept.append(record)
+        design = _Design.for_rows(rows, kept)
+        for row, record in zip(rows, kept, strict=True):
             name = _type_name(record)
             row["event_type_id"] = event_type_id = design.event_types.get(name) if name else None
             version = _int_header(record, h.SCHEMA_VERSION)
@@ -450,7 +484,21 @@ class Ingester:
                 row["schema_version_id"] = design.versions.get((event_type_id, version))
             if not row["service"] and row["group"]:
                 row["service"] = _clean(design.services.get(row["group"], ""), _max("service"))
+        try:
+            return self._insert(kind, rows)
+        except _REFUSED as error:
+            log.warning(
+                "dead-letter ingester: a batch of %d refused (%s); storing one by one", len(rows), type(error).__name__
+            )
+        ids = []
+        for row, record in zip(rows, kept, strict=True):
+            try:
+                ids += self._insert(kind, [row])
+            except _REFUSED as error:
+                self._park(kind, record, error)
+        return ids
 
+    def _insert(self, kind: str, rows: list[dict[str, Any]]) -> list[int]:
         with transaction.atomic():
             stored = set(_positions(kind, rows, "dlq_topic", "dlq_partition", "dlq_offset"))
             new = {}
@@ -470,6 +518,28 @@ class Ingester:
             if ids:
                 transaction.on_commit(lambda: deadletters.broadcast_new(ids))
         return ids
+
+    def _park(self, kind: str, record: Record, error: BaseException) -> None:
+        """Record that the dead letter at this position could not be stored, and why.
+
+        Only plain, cleaned columns, so that the database takes it when it is up; when
+        even this fails the error is raised and the batch comes again.
+        """
+        position = f"{kind}:{record.topic}/{record.partition}@{record.offset}"
+        UnstoredDeadLetter.objects.bulk_create(
+            [
+                UnstoredDeadLetter(
+                    bus=kind,
+                    dlq_topic=_clean(record.topic, _max("dlq_topic")),
+                    dlq_partition=record.partition,
+                    dlq_offset=_clean(record.offset, _max("dlq_offset")),
+                    payload_size=len(record.value or b""),
+                    error=_clean(f"{type(error).__name__}: {error}", _PARK_ERROR_MAX),
+                )
+            ],
+            ignore_conflicts=True,
+        )
+        log.error("dead-letter ingester: %s not stored (%s); parked", position, type(error).__name__)
 
     def _link_replays(self, rows: list[dict[str, Any]]) -> None:
         """A failed replay names its original in x-eventhub-replay-of: link it if it exists."""
@@ -521,12 +591,24 @@ class Ingester:
         moved = 0
         try:
             for rule in self.poison_rules():
-                moved += len(dlq_bus.move_poison_entries(tail.bus, rule, self.poison_idle_ms))
+                try:
+                    moved += len(dlq_bus.move_poison_entries(tail.bus, rule, self.poison_idle_ms))
+                except (BusUnavailable, BusTimeout):
+                    raise
+                except BusError as error:
+                    self._skip_rule(rule, error)
         except BusError as error:
             self._bus_failed("redis", error)
         if moved:
             self._next_discovery = 0.0  # a new <stream>:dlq may have appeared
         return moved
+
+    def _skip_rule(self, rule: dlq_bus.PoisonRule, error: BusError) -> None:
+        """One broken rule (its key is no stream: WRONGTYPE) is skipped, logged once; the others go on."""
+        key = (rule.stream, rule.group, type(error).__name__, str(error)[:200])
+        if key not in self._skipped_rules:
+            self._skipped_rules.add(key)
+            log.warning("poison rule %s/%s skipped: %s", rule.stream, rule.group, error)
 
     # -- resolution ---------------------------------------------------------------------
     def check_resolved(self) -> list[int]:

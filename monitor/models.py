@@ -119,10 +119,17 @@ class DeadLetterQuerySet(models.QuerySet):
     def for_topic(self, topic: str):
         return self.filter(source_topic=topic)
 
-    def search(self, text: str):
-        """Text anywhere in the payload (when text), headers, error message, event id or key."""
+    def search(self, text: str, hide_payload_of=()):
+        """Text anywhere in the payload (when text), headers, error message, event id or key.
+
+        Payloads of the event types in `hide_payload_of` (ids) are not searched: their
+        sensitive fields would answer a search one character at a time (monitor.sensitive).
+        """
+        in_payload = models.Q(payload_text__icontains=text)
+        if hide_payload_of:
+            in_payload &= ~models.Q(event_type_id__in=list(hide_payload_of))
         return self.filter(
-            models.Q(payload_text__icontains=text)
+            in_payload
             | models.Q(headers__icontains=text)
             | models.Q(error_message__icontains=text)
             | models.Q(event_id__icontains=text)
@@ -168,6 +175,9 @@ class DeadLetter(models.Model):
     payload_size = models.PositiveBigIntegerField(default=0)
     truncated = models.BooleanField(default=False)
     payload_json = models.JSONField(null=True, blank=True)
+    payload_problem = models.CharField(
+        max_length=300, blank=True, help_text="Why the payload has no JSON: cut, empty, not UTF-8, not JSON, too deep."
+    )
     headers = models.JSONField(default=list, help_text="[[name, value as text or 0x-hex]].")
     raw_headers = models.JSONField(default=list, help_text="[[name, base64 value or null]], for replay.")
     convention = models.CharField(max_length=20, blank=True)
@@ -229,6 +239,33 @@ class DeadLetter(models.Model):
         return f"#{self.pk} {self.error_class or 'dead letter'} from {self.source_topic or self.dlq_topic}"
 
 
+class UnstoredDeadLetter(models.Model):
+    """A dead-letter record the ingester read but the database refused: parked, not retried.
+
+    Its position says where to find it on the bus (until retention removes it); the
+    ingester committed past it so that the records after it are stored.
+    """
+
+    bus = models.CharField(max_length=10)
+    dlq_topic = models.CharField(max_length=249)
+    dlq_partition = models.IntegerField(default=0)
+    dlq_offset = models.CharField(max_length=40, help_text="Kafka offset or Redis entry id.")
+    payload_size = models.PositiveBigIntegerField(default=0)
+    error = models.TextField(help_text="What the database (or the row builder) said.")
+    parked_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bus", "dlq_topic", "dlq_partition", "dlq_offset"], name="unstored_dead_letter_unique_position"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bus}:{self.dlq_topic}/{self.dlq_partition}@{self.dlq_offset} (not stored)"
+
+
 class RedriveJob(models.Model):
     """A bulk retry or discard: rate-capped, cancellable, resumable, audited."""
 
@@ -282,13 +319,17 @@ class RedriveJob(models.Model):
 
 
 class AuditEntry(models.Model):
-    """Who did what to which dead letter or job, and what came of it."""
+    """Who did what to which dead letter or job, and what came of it.
+
+    Append-only: a dead letter or job with entries cannot be deleted (PROTECT), and
+    the admin neither changes nor deletes entries.
+    """
 
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     action = models.CharField(max_length=40)
-    dead_letter = models.ForeignKey(DeadLetter, null=True, blank=True, on_delete=models.CASCADE, related_name="audit")
-    job = models.ForeignKey(RedriveJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit")
+    dead_letter = models.ForeignKey(DeadLetter, null=True, blank=True, on_delete=models.PROTECT, related_name="audit")
+    job = models.ForeignKey(RedriveJob, null=True, blank=True, on_delete=models.PROTECT, related_name="audit")
     result = models.CharField(max_length=500, blank=True)
     detail = models.JSONField(default=dict, blank=True)
 

@@ -36,6 +36,9 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import SchemaError
 
+from eventhub.sdk.payload import PayloadDecodeError, decode_json
+from eventhub.sdk.schemas import MISSING, check_schema_is_safe, python_validator, resolve_local_ref
+
 MAX_DEPTH = 8  # nested objects deeper than this are edited as JSON
 MAX_FIELDS = 300  # a pathological schema must not produce a 10 000-input page
 LEAF_KINDS = ("string", "number", "integer", "boolean", "enum", "json")
@@ -258,18 +261,8 @@ _HINTS = (
 
 
 def _follow_pointer(root: Any, ref: str) -> Any:
-    if not ref.startswith("#"):
-        return _MISSING  # remote refs are not fetched
-    node = root
-    for raw in ref[1:].split("/")[1:] if ref != "#" else []:
-        part = raw.replace("~1", "/").replace("~0", "~")
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return _MISSING
-    return node
+    target = resolve_local_ref(root, ref)  # remote refs are not fetched
+    return _MISSING if target is MISSING else target
 
 
 def build(schema: Any) -> SchemaForm:
@@ -359,6 +352,7 @@ def extra_keys(form: SchemaForm, payload: Any) -> list[str]:
 
 # --------------------------------------------------------------------------- form values -> payload
 _INTEGER = re.compile(r"^[+-]?\d+$")
+_INTEGER_DIGITS_MAX = 4000  # int() refuses more than 4300 digits (ValueError, not a form error)
 
 
 def to_payload(form: SchemaForm, data: Mapping[str, Any], original: Any = None) -> tuple[dict, dict[str, str]]:
@@ -404,7 +398,7 @@ def _leaf_value(spec: FieldSpec, raw: Any, errors: dict[str, str]) -> Any:
     if stripped == "":
         return _MISSING
     if spec.kind == "integer":
-        if _INTEGER.match(stripped):
+        if _INTEGER.match(stripped) and len(stripped) <= _INTEGER_DIGITS_MAX:
             return int(stripped)
         errors[spec.name] = "Enter a whole number."
         return _MISSING
@@ -416,20 +410,30 @@ def _leaf_value(spec: FieldSpec, raw: Any, errors: dict[str, str]) -> Any:
         errors[spec.name] = "Choose true or false."
         return _MISSING
     try:
-        value = json.loads(stripped)
-    except json.JSONDecodeError as error:
+        value = decode_json(stripped)
+    except PayloadDecodeError as error:
         if spec.kind == "enum":
             errors[spec.name] = "Pick one of the listed values."
         else:
-            errors[spec.name] = f"Invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}."
+            errors[spec.name] = json_error_message(error)
         return _MISSING
     # An enum value outside the choices is kept as it is (the page offers the failing
     # current value too): the schema check then says why it is wrong.
     return value
 
 
+def json_error_message(error: PayloadDecodeError) -> str:
+    """What a form says about JSON it cannot take: where a syntax error is, else why."""
+    if error.line is not None:
+        return f"Invalid JSON at line {error.line}, column {error.column}: {error.detail}."
+    message = str(error)
+    if message.startswith("the value is not JSON: "):
+        return f"Invalid JSON: {message.removeprefix('the value is not JSON: ')}."
+    return f"The JSON {message.removeprefix('the value ')}."
+
+
 def _number(spec: FieldSpec, text: str, errors: dict[str, str]) -> Any:
-    if _INTEGER.match(text):
+    if _INTEGER.match(text) and len(text) <= _INTEGER_DIGITS_MAX:
         return int(text)
     try:
         value = float(text)
@@ -450,8 +454,8 @@ def options(spec: FieldSpec, current: str | None = None) -> list[tuple[str, str]
     result += [(encode_choice(value), value if isinstance(value, str) else encode_choice(value)) for value in values]
     if current:
         try:
-            decoded = json.loads(current)
-        except json.JSONDecodeError:
+            decoded = decode_json(current)
+        except PayloadDecodeError:
             decoded = _MISSING
         if decoded is _MISSING or not any(_same(decoded, value) for value in values):
             result.append((current, f"{current} (current, not allowed)"))
@@ -472,10 +476,13 @@ def problems(schema: Any, payload: Any, limit: int = 50) -> list[SchemaProblem]:
     A missing required property is reported at the property itself, so the form
     can show it next to that field rather than on its parent.
     """
+    unsafe = check_schema_is_safe(schema)
+    if unsafe:  # stored before registration refused it: say why rather than fetch or fail
+        where, problem = unsafe[0]
+        return [SchemaProblem((), f"The schema cannot be checked here: {where}: {problem}")]
     try:
-        validator_class = jsonschema.validators.validator_for(schema)
-        validator_class.check_schema(schema)
-        validator = validator_class(schema, format_checker=validator_class.FORMAT_CHECKER)
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+        validator = python_validator(schema)  # fetches nothing, patterns on RE2
         found = []
         for error in validator.iter_errors(payload):
             found.append(error)

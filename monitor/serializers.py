@@ -2,20 +2,25 @@
 
 Every input of the API goes through one of the *RequestSerializer classes;
 outputs are documented with the rest so the OpenAPI schema says exactly what
-comes back.
+comes back. Payloads come out as `monitor.sensitive` shows them: the detail
+serializer takes the view's `Shown` in its context ("shown"), and without one
+masks as for a user who may not see sensitive fields.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from monitor import dlq_headers, filters
+from monitor import dlq_headers, filters, sensitive
 from monitor.models import AuditEntry, DeadLetter, RedriveJob
+
+PREVIEW_LENGTH = 200
 
 
 def _key(value: Any) -> dict[str, Any] | None:
@@ -40,10 +45,17 @@ class PayloadSerializer(serializers.Serializer):
     )
     json = serializers.JSONField(allow_null=True, help_text="The parsed payload (encoding json).")
     text = serializers.CharField(allow_null=True, help_text="The payload as text, when it is valid UTF-8.")
-    base64 = serializers.CharField(help_text="The stored bytes, always.")
+    base64 = serializers.CharField(allow_null=True, help_text="The stored bytes; null when fields are masked.")
     size = serializers.IntegerField(help_text="Size of the original record value in bytes.")
     stored = serializers.IntegerField(help_text="Bytes stored (at most EVENTHUB_DLQ_PAYLOAD_CAP).")
     truncated = serializers.BooleanField()
+    masked = serializers.ListField(
+        child=serializers.CharField(),
+        help_text='JSON paths of sensitive values (x-eventhub-pii) shown as "•••"; empty with view_sensitive.',
+    )
+    problem = serializers.CharField(
+        help_text="Why there is no JSON (cut, empty, not UTF-8, not JSON, too deep); blank when parsed."
+    )
 
 
 class AuditEntrySerializer(serializers.ModelSerializer):
@@ -107,9 +119,11 @@ class DeadLetterSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(OpenApiTypes.STR)
     def get_payload_preview(self, obj: DeadLetter) -> str:
+        """The list view annotates and masks `preview` (sensitive.previews); masked for everyone."""
         text = getattr(obj, "preview", None)
         if text is None:
-            text = obj.payload_text[:200]
+            obj.preview = obj.payload_text[:PREVIEW_LENGTH]
+            text = sensitive.previews([obj], PREVIEW_LENGTH)[0].preview
         if text or not obj.payload_size:
             return text
         return f"({obj.payload_size} bytes, binary)"
@@ -147,6 +161,19 @@ class DeadLetterDetailSerializer(DeadLetterSerializer):
     @extend_schema_field(PayloadSerializer)
     def get_payload(self, obj: DeadLetter) -> dict[str, Any]:
         raw = bytes(obj.payload or b"")
+        shown = self.context.get("shown") or sensitive.dead_letter_payload(None, obj, via="api")
+        if shown.masked:
+            return {
+                "encoding": "json",
+                "json": shown.payload,
+                "text": json.dumps(shown.payload, ensure_ascii=False),
+                "base64": None,
+                "size": obj.payload_size,
+                "stored": len(raw),
+                "truncated": obj.truncated,
+                "problem": obj.payload_problem,
+                "masked": shown.masked,
+            }
         decoded = dlq_headers.decode_payload(raw, len(raw) + 1)
         if obj.payload_json is not None and not obj.truncated:
             encoding = "json"
@@ -162,6 +189,8 @@ class DeadLetterDetailSerializer(DeadLetterSerializer):
             "size": obj.payload_size,
             "stored": len(raw),
             "truncated": obj.truncated,
+            "problem": obj.payload_problem,
+            "masked": [],
         }
 
 
@@ -172,6 +201,11 @@ class RetryRequestSerializer(serializers.Serializer):
         allow_blank=True,
         max_length=255,
         help_text="Replay to this consumer group only (x-eventhub-replay-group); others skip it.",
+    )
+    confirm_target = serializers.BooleanField(
+        default=False,
+        help_text="Send even when only the record's headers name the source topic (no designed topic "
+        "dead-letters there and the dead-letter topic's name does not say so); 409 otherwise.",
     )
 
 
@@ -214,6 +248,11 @@ class RedriveJobRequestSerializer(serializers.Serializer):
     target_group = serializers.CharField(required=False, allow_blank=True, max_length=255, default="")
     reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
     dry_run = serializers.BooleanField(default=False, help_text="Only say what the job would do.")
+    confirm_targets = serializers.BooleanField(
+        default=False,
+        help_text="Retry even to source topics that only the records' headers name (the dry run lists them "
+        "as unconfirmed_targets); 409 otherwise.",
+    )
 
     def validate_filter(self, value: dict[str, Any]) -> dict[str, Any]:
         form = filters.form_from(value)
@@ -274,6 +313,12 @@ class TargetTopicSerializer(serializers.Serializer):
     count = serializers.IntegerField()
 
 
+class UnconfirmedTargetSerializer(serializers.Serializer):
+    bus = serializers.CharField()
+    topic = serializers.CharField()
+    dead_letter_topic = serializers.CharField()
+
+
 class ReceiverSerializer(serializers.Serializer):
     service = serializers.CharField()
     group = serializers.CharField()
@@ -288,3 +333,6 @@ class DryRunSerializer(serializers.Serializer):
     not_replayable = serializers.IntegerField(help_text="Source unknown or payload truncated: edit them instead.")
     target_topics = TargetTopicSerializer(many=True)
     receivers = ReceiverSerializer(many=True, help_text="Who gets the replays, from the design.")
+    unconfirmed_targets = UnconfirmedTargetSerializer(
+        many=True, help_text="Source topics only the records' headers name: starting the job needs confirm_targets."
+    )

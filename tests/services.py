@@ -203,6 +203,9 @@ def _prepare() -> None:
         os.environ["EVENTHUB_TEST_OWN_BROKER"] = "1"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "eventhub.settings")
     os.environ.setdefault("EVENTHUB_VAR_DIR", str(ROOT / "var" / "test"))
+    # DEBUG is off unless set, as in production, and then settings require a SECRET_KEY;
+    # the tests, and every EventHub process they start, use this one.
+    os.environ.setdefault("SECRET_KEY", "test-only-not-a-secret")
 
 
 def _stop_all() -> None:

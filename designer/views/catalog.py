@@ -24,6 +24,7 @@ from designer import fieldtree, registry, search
 from designer.forms import CATALOG_TABS, CatalogFilterForm, CompareForm, RegisterVersionForm
 from designer.models import Consumer, Domain, EventType, Producer, SchemaVersion, Service, Topic
 from eventhub import roles
+from eventhub.sdk.schemas import check_schema_is_safe, python_validator
 
 PAGE_SIZE = 50
 
@@ -106,9 +107,13 @@ def _check_examples(schema: Any, examples: Any) -> list[dict[str, Any]]:
     """Each stored example with its verdict against the schema it documents."""
     if not isinstance(examples, list):
         return []
+    unsafe = check_schema_is_safe(schema)
+    if unsafe:  # stored before registration refused it: say why rather than fetch or fail
+        where, problem = unsafe[0]
+        error = f"The schema cannot be checked here: {where}: {problem}"
+        return [{"value": ex, "valid": None, "error": error, "path": ""} for ex in examples]
     try:
-        validator_cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
-        validator = validator_cls(schema, format_checker=validator_cls.FORMAT_CHECKER)
+        validator = python_validator(schema, default=jsonschema.Draft7Validator)
     except Exception:  # a stored schema the validator cannot even load: say so per example
         return [{"value": ex, "valid": None, "error": "The schema cannot be loaded.", "path": ""} for ex in examples]
     checked = []

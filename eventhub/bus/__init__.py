@@ -11,6 +11,7 @@ from eventhub.bus.base import (
     PartitionLag,
     Published,
     Record,
+    RecordTooLarge,
     TopicInfo,
     UnknownTopic,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "PartitionLag",
     "Published",
     "Record",
+    "RecordTooLarge",
     "TopicInfo",
     "UnknownTopic",
     "open_bus",

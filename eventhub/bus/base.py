@@ -40,6 +40,10 @@ class BusTimeout(BusError):
     """The broker answered too slowly; the operation gave up after its deadline."""
 
 
+class RecordTooLarge(BusError):
+    """The client or the broker refuses a record this large (Kafka: max.message.bytes, max_request_size)."""
+
+
 @contextlib.contextmanager
 def translated_errors(client_error: type[Exception], translate: Callable[[Exception], BusError]) -> Iterator[None]:
     """Raise the client library's errors as the bus errors `translate` picks, the original as __cause__.

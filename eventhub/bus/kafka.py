@@ -65,6 +65,7 @@ from eventhub.bus.base import (
     PartitionLag,
     Published,
     Record,
+    RecordTooLarge,
     TopicInfo,
     UnknownTopic,
     translated_errors,
@@ -98,6 +99,8 @@ def _translate(error: Exception) -> BusError:
     # Before _UNAVAILABLE: UnknownTopicOrPartition shares InvalidMetadataError with them.
     if isinstance(error, Errors.UnknownTopicOrPartitionError):
         return UnknownTopic(str(error))
+    if isinstance(error, (Errors.MessageSizeTooLargeError, Errors.RecordListTooLargeError)):
+        return RecordTooLarge(str(error))
     if isinstance(error, Errors.KafkaTimeoutError) and "bootstrap" in str(error):
         return BusUnavailable(f"Kafka is unavailable: {error}")
     if isinstance(error, (Errors.KafkaTimeoutError, Errors.RequestTimedOutError)):
@@ -587,8 +590,9 @@ class KafkaBus(Bus):
     def _send(self, topic: str, value: bytes | None, key: bytes | None, headers: Headers | None):
         self._ensure_topic(topic)
         producer = self._producer()
-        # kafka-python accepts only bytes (not bytearray/memoryview) header values.
-        wire_headers = [(name, bytes(data)) for name, data in headers or ()]
+        # kafka-python accepts only bytes (not bytearray/memoryview) header values. A null value
+        # (other clients write them; we read them back as None) goes out as an empty one.
+        wire_headers = [(name, b"" if data is None else bytes(data)) for name, data in headers or ()]
         try:
             with _kafka_errors():
                 return producer.send(topic, value=value, key=key, headers=wire_headers)

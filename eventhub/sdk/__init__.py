@@ -14,11 +14,11 @@ from eventhub.sdk.consumer import (
     Handler,
     HandlerFailed,
     NoHandler,
-    PayloadDecodeError,
     RedeliveredTooOften,
 )
 from eventhub.sdk.headers import dead_letter_topic, heartbeat_topic
 from eventhub.sdk.heartbeat import Heartbeat
+from eventhub.sdk.payload import PayloadDecodeError, decode_json
 from eventhub.sdk.producer import NoTopic, Producer
 from eventhub.sdk.schemas import (
     EventSchema,
@@ -57,5 +57,6 @@ __all__ = [
     "UnknownEventType",
     "Validators",
     "dead_letter_topic",
+    "decode_json",
     "heartbeat_topic",
 ]

@@ -7,7 +7,6 @@ before. A crash at any point means redelivery, so handlers must be idempotent.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
@@ -16,9 +15,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Self
 
-from eventhub.bus.base import Bus, BusError, GroupConsumer, Headers, Record
+from eventhub.bus.base import Bus, BusError, GroupConsumer, Headers, Record, RecordTooLarge
 from eventhub.sdk import headers as h
+from eventhub.sdk import payload as json_payload
 from eventhub.sdk.heartbeat import DEFAULT_INTERVAL_S, Heartbeat
+from eventhub.sdk.payload import PayloadDecodeError
 from eventhub.sdk.schemas import (
     InvalidPayload,
     SchemaSource,
@@ -30,12 +31,8 @@ log = logging.getLogger(__name__)
 
 _MESSAGE_MAX = 2_000
 _STACKTRACE_MAX = 8_000
-
-
-class PayloadDecodeError(ValueError):
-    """The record value is not JSON (or not UTF-8, or empty)."""
-
-    __module__ = "eventhub.sdk"
+# A dead letter the broker refuses for its size goes again with its value (and key) cut to this.
+_TOO_LARGE_KEEP = 64 * 1024
 
 
 class NoHandler(LookupError):
@@ -108,6 +105,8 @@ class Consumer:
         max_records: int = 100,
         poll_timeout_s: float = 1.0,
         client_id: str | None = None,
+        max_payload_bytes: int = json_payload.MAX_BYTES,
+        max_payload_depth: int = json_payload.MAX_DEPTH,
     ):
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -125,6 +124,8 @@ class Consumer:
         self.max_records = max_records
         self.poll_timeout_s = poll_timeout_s
         self.client_id = client_id
+        self.max_payload_bytes = max_payload_bytes
+        self.max_payload_depth = max_payload_depth
         self._handlers: dict[str, Handler] = {}
         self._default: Handler | None = None
         self._group: GroupConsumer | None = None
@@ -271,7 +272,7 @@ class Consumer:
             return self._dead_letter(record, headers, error, attempts=record.delivery_count - 1)
 
         try:
-            payload = decode_payload(record.value)
+            payload = decode_payload(record.value, max_bytes=self.max_payload_bytes, max_depth=self.max_payload_depth)
             handler = self._handler_for(event_type)
         except (PayloadDecodeError, NoHandler) as exc:
             return self._dead_letter(record, headers, exc, attempts=0)
@@ -332,12 +333,22 @@ class Consumer:
         if topic not in self._dead_letter_topics:
             self.bus.create_topic(topic)  # Kafka brokers may not auto-create it
             self._dead_letter_topics.add(topic)
-        self.bus.publish(
-            topic,
-            record.value,
-            key=record.key,
-            headers=list(record.headers) + self._failure_headers(record, error, attempts),
-        )
+        failure = self._failure_headers(record, error, attempts)
+        try:
+            self.bus.publish(topic, record.value, key=record.key, headers=list(record.headers) + failure)
+        except RecordTooLarge:
+            # The source topic took it, the dead-letter topic (or our client) does not: a cut
+            # copy with its size, rather than a record that stops the group until it expires.
+            value, key = _cut_to_fit(record)
+            size = [(h.PAYLOAD_SIZE, h.text(str(len(record.value or b""))))]
+            self.bus.publish(topic, value, key=key, headers=_headers_within(record.headers) + failure + size)
+            log.warning(
+                "dead letter of %s %s too large for %s: value cut to %d bytes",
+                event_type,
+                event_id,
+                topic,
+                len(value or b""),
+            )
         self._count("dead_lettered")
         log.error(
             "dead-lettered %s %s from %s to %s after %d attempts: %s",
@@ -414,16 +425,30 @@ class Consumer:
             self.heartbeat.count(counter)
 
 
-def decode_payload(value: bytes | None) -> Any:
-    if value is None:
-        raise PayloadDecodeError("the record has no value")
-    try:
-        return json.loads(value.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise PayloadDecodeError(f"the value is not UTF-8: {exc.reason} at byte {exc.start}") from None
-    except ValueError as exc:
-        # json's message holds the position only, not the text: safe to carry in headers.
-        raise PayloadDecodeError(f"the value is not JSON: {exc}") from None
+def decode_payload(
+    value: bytes | None, *, max_bytes: int = json_payload.MAX_BYTES, max_depth: int = json_payload.MAX_DEPTH
+) -> Any:
+    """The record value as JSON; PayloadDecodeError says why not (eventhub/sdk/payload.py)."""
+    return json_payload.decode_json(value, max_bytes=max_bytes, max_depth=max_depth)
+
+
+def _cut_to_fit(record: Record) -> tuple[bytes | None, bytes | None]:
+    """(value, key) cut to _TOO_LARGE_KEEP bytes each."""
+    value = None if record.value is None else record.value[:_TOO_LARGE_KEEP]
+    key = None if record.key is None else record.key[:_TOO_LARGE_KEEP]
+    return value, key
+
+
+def _headers_within(headers: Headers) -> Headers:
+    """The original headers, in order, up to _TOO_LARGE_KEEP bytes in all."""
+    kept: Headers = []
+    budget = _TOO_LARGE_KEEP
+    for name, value in headers:
+        budget -= len(name) + len(value or b"")
+        if budget < 0:
+            break
+        kept.append((name, value))
+    return kept
 
 
 def _error_class(error: BaseException) -> str:

@@ -46,6 +46,8 @@ ERROR_MESSAGE = "x-eventhub-error-message"
 STACKTRACE = "x-eventhub-stacktrace"
 FAILED_AT = "x-eventhub-failed-at"
 SERVICE = "x-eventhub-service"
+# Only when the value was too large for the dead-letter topic and was cut: its size before.
+PAYLOAD_SIZE = "x-eventhub-payload-size"
 
 DEAD_LETTER_HEADERS = (
     ORIGINAL_TOPIC,
@@ -59,6 +61,7 @@ DEAD_LETTER_HEADERS = (
     STACKTRACE,
     FAILED_AT,
     SERVICE,
+    PAYLOAD_SIZE,
 )
 
 # Spring Kafka's dead-letter family (DeadLetterPublishingRecoverer), Kafka only.

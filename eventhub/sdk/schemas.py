@@ -6,22 +6,35 @@ the EventHub registry over HTTP. `Validators` compiles each (event type,
 version) once with jsonschema_rs (fast, draft-07 and 2020-12) and keeps it;
 only a schema jsonschema_rs refuses to compile goes to the pure-Python
 `jsonschema` package.
+
+A schema is user input, so every validator EventHub builds (here, and in the
+registry, catalog and dead-letter pages, which import these pieces) is safe to
+run on a hostile one: `check_schema_is_safe` refuses a `$ref` that leaves the
+document and a pattern RE2 cannot run; nothing is ever fetched
+(`rust_validator`, `python_validator`); and every `pattern` and
+`patternProperties` runs on a linear-time engine (RE2 here, the Rust `regex`
+crate in jsonschema_rs), so no pattern can freeze a process by backtracking.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import re
 import threading
 import time
+import types
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
+from urllib.parse import unquote
 
 import jsonschema_rs
+import re2
 
 log = logging.getLogger(__name__)
 
@@ -200,11 +213,14 @@ class _CompiledSchema:
     def __init__(self, event: EventSchema):
         self._rs: jsonschema_rs.Validator | None = None
         self._py = None
+        unsafe = check_schema_is_safe(event.schema)
+        if unsafe:
+            where, problem = unsafe[0]
+            raise InvalidSchema(f"{event.event_type} v{event.version}: {where}: {problem}")
         try:
-            # offline: a schema's remote $ref must not make producers fetch URLs.
-            self._rs = jsonschema_rs.validator_for(event.schema, offline=True)
+            self._rs = rust_validator(event.schema)
         except Exception as rs_error:  # noqa: BLE001 - whatever jsonschema_rs rejects, jsonschema may take
-            self._py = _python_validator(event, rs_error)
+            self._py = _python_fallback(event, rs_error)
 
     def is_valid(self, payload: Any) -> bool:
         return self._rs.is_valid(payload) if self._rs is not None else self._py.is_valid(payload)
@@ -222,7 +238,7 @@ def _rs_path(error: jsonschema_rs.ValidationError) -> list[str | int]:
     return list(error.instance_path)
 
 
-def _python_validator(event: EventSchema, rs_error: Exception):
+def _python_fallback(event: EventSchema, rs_error: Exception):
     import jsonschema
 
     cls = jsonschema.validators.validator_for(event.schema)
@@ -236,7 +252,7 @@ def _python_validator(event: EventSchema, rs_error: Exception):
         event.version,
         rs_error,
     )
-    return cls(event.schema)
+    return python_validator(event.schema, format_checker=False)
 
 
 class Validators:
@@ -281,3 +297,262 @@ def json_path(parts: list[str | int]) -> str:
         else:
             path += f"[{json.dumps(part)}]"
     return path
+
+
+# --------------------------------------------------------------------------- hostile schemas
+class UnsupportedPattern(ValueError):
+    """A regular expression RE2 cannot run: a backreference, lookaround, a repetition over 1000..."""
+
+
+# The memory budget of one compiled pattern bounds its program, and with it the cost per
+# character searched and what the cache below can hold (64 x 2 MiB). \p{L}{100} fits in
+# both; the Rust `regex` crate needs about four times RE2's room for the same patterns.
+RE2_MAX_MEM = 2 << 20
+# What one schema's patterns may cost together. Compiling takes about 0.3 us per RE2
+# instruction: a schema's patterns compile in well under a second however it is written.
+# \p{L}{100} is 120,000 instructions; ^[A-Z]{3}-\d+$ is 8.
+MAX_PATTERNS = 1000
+PATTERN_INSTRUCTIONS = 1_000_000
+_RUST_PATTERNS = jsonschema_rs.RegexOptions(size_limit=8 << 20, dfa_size_limit=2 << 20)
+# ECMA 262's \uXXXX, which RE2 spells \x{XXXX}; other escapes pass through as written.
+_ECMA_ESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|.)", re.DOTALL)
+_REF_KEYWORDS = ("$ref", "$dynamicRef", "$recursiveRef")
+# Keywords whose value is data, not a schema: a "$ref" or "pattern" inside is just text.
+_DATA_KEYWORDS = frozenset({"enum", "const", "default", "examples"})
+# Keywords whose value maps names (not keywords) to schemas.
+_SCHEMA_MAPS = frozenset(
+    {"properties", "patternProperties", "definitions", "$defs", "dependentSchemas", "dependencies"}
+)
+
+
+@functools.lru_cache(maxsize=64)
+def compile_pattern(pattern: str) -> re2._Regexp:
+    """`pattern` (JSON Schema's ECMA 262 dialect) compiled by RE2; raise UnsupportedPattern."""
+    options = re2.Options()
+    options.max_mem = RE2_MAX_MEM
+    options.log_errors = False  # the refusal is reported to whoever sent the pattern, not to stderr
+    try:
+        return re2.compile(_ECMA_ESCAPE.sub(_re2_escape, pattern), options)
+    except re2.error as error:
+        reason = error.args[0].decode(errors="replace") if isinstance(error.args[0], bytes) else str(error)
+        raise UnsupportedPattern(
+            f"the regular expression '{pattern}' cannot run on RE2, the linear-time engine EventHub "
+            f"runs every pattern on: {reason} (RE2 has no backreferences or lookaround)"
+        ) from None
+
+
+def _re2_escape(match: re.Match) -> str:
+    escape = match.group(1)
+    return f"\\x{{{escape[1:]}}}" if len(escape) == 5 else match.group(0)
+
+
+def pattern_matches(pattern: str, text: str) -> bool:
+    """JSON Schema's `pattern` test (a search, not anchored) on RE2; raise UnsupportedPattern."""
+    return compile_pattern(pattern).search(text) is not None
+
+
+def check_schema_is_safe(schema: Any) -> list[tuple[str, str]]:
+    """Why `schema` cannot be run safely, as (JSON pointer, message) pairs; [] when it can.
+
+    1. Every `$ref` (and `$dynamicRef`, `$recursiveRef`) points inside the document:
+       it starts with "#". Validators fetch nothing, so any other reference could only
+       fail later, or be fetched by a validator built without these pieces.
+    2. Every `pattern` and every `patternProperties` name compiles on RE2, and together
+       they stay within MAX_PATTERNS distinct patterns and PATTERN_INSTRUCTIONS. After
+       the first pattern refused, later ones are not compiled (that is where the time goes).
+
+    Every object in the document is visited, except the values of data keywords
+    (`enum`, `const`, `default`, `examples`): a keyword under an unknown key may still be
+    reached through a `$ref`, so it is checked too.
+    """
+    problems: list[tuple[str, str]] = []
+    patterns = _PatternBudget()
+    pending: list[tuple[Any, tuple]] = [(schema, ())]
+    while pending:  # a loop, not recursion: nesting depth is the sender's choice
+        node, where = pending.pop()
+        if isinstance(node, list):
+            pending.extend((item, (*where, i)) for i, item in reversed(list(enumerate(node))))
+            continue
+        if not isinstance(node, dict):
+            continue
+        for keyword in _REF_KEYWORDS:
+            ref = node.get(keyword)
+            if isinstance(ref, str) and not ref.startswith("#"):
+                problems.append(
+                    (
+                        _pointer([*where, keyword]),
+                        f"{keyword} '{ref}' points outside the document; only references inside it "
+                        "(starting with '#') are allowed, nothing is fetched",
+                    )
+                )
+        if isinstance(node.get("pattern"), str):
+            problems += patterns.check(node["pattern"], [*where, "pattern"])
+        if isinstance(node.get("patternProperties"), dict):
+            for name in node["patternProperties"]:
+                problems += patterns.check(name, [*where, "patternProperties", name])
+        children = []
+        for key, value in node.items():
+            if key in _DATA_KEYWORDS:
+                continue
+            if key in _SCHEMA_MAPS and isinstance(value, dict):
+                children += [(sub, (*where, key, name)) for name, sub in value.items()]
+            else:
+                children.append((value, (*where, key)))
+        pending.extend(reversed(children))
+    return problems
+
+
+class _PatternBudget:
+    """Compiles each distinct pattern of one schema once, until one is refused."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+        self.instructions = 0
+        self.refused = False
+
+    def check(self, pattern: str, where: list) -> list[tuple[str, str]]:
+        if self.refused or pattern in self.seen:
+            return []
+        try:
+            self.instructions += compile_pattern(pattern).programsize
+        except UnsupportedPattern as error:
+            self.refused = True
+            return [(_pointer(where), str(error)[:1].upper() + str(error)[1:])]
+        self.seen.add(pattern)
+        if len(self.seen) > MAX_PATTERNS or self.instructions > PATTERN_INSTRUCTIONS:
+            self.refused = True
+            return [
+                (
+                    _pointer(where),
+                    f"The schema's regular expressions are too large together: at most {MAX_PATTERNS} "
+                    f"distinct ones and {PATTERN_INSTRUCTIONS:,} RE2 instructions in one schema",
+                )
+            ]
+        return []
+
+
+def _pointer(parts: list) -> str:
+    """["properties", "a/b", "pattern"] -> "#/properties/a~1b/pattern" (RFC 6901, as a URI fragment)."""
+    escaped = [str(p).replace("~", "~0").replace("/", "~1") for p in parts]
+    return "#/" + "/".join(escaped) if escaped else "#"
+
+
+def rust_validator(schema: dict | bool) -> jsonschema_rs.Validator:
+    """`schema` compiled by jsonschema_rs, offline (a remote $ref fails to compile instead of
+    being fetched) and with patterns on the linear-time `regex` crate instead of fancy-regex."""
+    return jsonschema_rs.validator_for(schema, offline=True, pattern_options=_RUST_PATTERNS)
+
+
+def python_validator(schema: dict | bool, *, default: Any = None, format_checker: bool = True):
+    """A `jsonschema` validator for `schema` that fetches nothing and runs patterns on RE2.
+
+    `default` is the validator class for a schema without `$schema` (jsonschema's own
+    default, the latest draft, when None). Formats are checked unless `format_checker` is False.
+    """
+    import jsonschema
+    from referencing import Registry
+
+    found = jsonschema.validators.validator_for(schema, **({} if default is None else {"default": default}))
+    cls = _on_re2(found)
+    return cls(
+        schema,
+        registry=Registry(retrieve=_refuse_to_retrieve),
+        format_checker=cls.FORMAT_CHECKER if format_checker else None,
+    )
+
+
+def _refuse_to_retrieve(uri: str):
+    from referencing.exceptions import NoSuchResource
+
+    raise NoSuchResource(ref=uri)
+
+
+@functools.cache
+def _on_re2(cls):
+    """`cls` with its regular-expression keywords running on RE2.
+
+    jsonschema has no setting for the regex engine: `pattern`, `patternProperties`,
+    `additionalProperties` and `unevaluatedProperties` (through helpers in
+    jsonschema._utils and _legacy_keywords) call the module-level `re.search`. The
+    extended class uses the same functions, run with `re` bound to RE2 in their
+    globals (and one helper replaced), so verdicts and messages stay jsonschema's
+    (tests/sdk/test_schemas.py pins which of jsonschema's functions use `re`).
+    """
+    import jsonschema
+
+    on_re2 = _re2_keywords()
+    return jsonschema.validators.extend(cls, {kw: on_re2[fn] for kw, fn in cls.VALIDATORS.items() if fn in on_re2})
+
+
+class _Re2AsRe:
+    """The part of the `re` module jsonschema's keywords use, on RE2."""
+
+    @staticmethod
+    def search(pattern: str, text: str) -> re2._Match | None:
+        return compile_pattern(pattern).search(text)
+
+
+@functools.cache
+def _re2_keywords() -> dict:
+    """jsonschema's keyword functions that run user patterns -> the same functions on RE2."""
+    from jsonschema import _keywords, _legacy_keywords, _utils
+
+    find_keys = _rebound(_utils.find_evaluated_property_keys_by_schema)
+    find_keys_2019 = _rebound(_legacy_keywords.find_evaluated_property_keys_by_schema)
+    return {
+        _keywords.pattern: _rebound(_keywords.pattern),
+        _keywords.patternProperties: _rebound(_keywords.patternProperties),
+        _keywords.additionalProperties: _rebound(
+            _keywords.additionalProperties, find_additional_properties=_find_additional_properties
+        ),
+        _keywords.unevaluatedProperties: _rebound(
+            _keywords.unevaluatedProperties, find_evaluated_property_keys_by_schema=find_keys
+        ),
+        _legacy_keywords.unevaluatedProperties_draft2019: _rebound(
+            _legacy_keywords.unevaluatedProperties_draft2019, find_evaluated_property_keys_by_schema=find_keys_2019
+        ),
+    }
+
+
+def _find_additional_properties(instance: dict, schema: dict):
+    """jsonschema._utils.find_additional_properties, one pattern at a time: it joins them
+    with "|", which would make one program of all of them, over the budget of one."""
+    properties = schema.get("properties", {})
+    patterns = schema.get("patternProperties", {})
+    for name in instance:
+        if name not in properties and not any(pattern_matches(pattern, name) for pattern in patterns):
+            yield name
+
+
+def _rebound(function, **helpers):
+    """A copy of `function` whose globals see RE2 as `re`, and `helpers` under their names."""
+    namespace = {**function.__globals__, "re": _Re2AsRe, **helpers}
+    copy = types.FunctionType(function.__code__, namespace, function.__name__, function.__defaults__)
+    namespace[function.__name__] = copy  # a recursive helper calls its copy
+    return copy
+
+
+MISSING = object()  # what resolve_local_ref answers for a reference it cannot follow
+
+
+def resolve_local_ref(root: Any, ref: str) -> Any:
+    """The value a local `$ref` ("#", "#/$defs/card") points at inside `root`, or MISSING.
+
+    Anything not a JSON pointer into the document (remote references, anchors) is
+    MISSING: nothing is ever fetched.
+    """
+    if not ref.startswith("#"):
+        return MISSING
+    fragment = unquote(ref[1:])
+    if fragment and not fragment.startswith("/"):
+        return MISSING
+    node = root
+    for token in fragment.split("/")[1:]:
+        token = token.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and token in node:
+            node = node[token]
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            return MISSING
+    return node

@@ -12,6 +12,8 @@ from rest_framework.authtoken.models import Token
 
 from designer import registry
 from designer.models import Consumer, Domain, EventType, Flow, FlowStep, Producer, SchemaVersion, Service, Topic
+from tests.listening import CountingServer
+from tests.waiting import returns_within
 
 SCHEMA = {
     "type": "object",
@@ -701,6 +703,64 @@ def test_compatibility_check_registers_nothing(design, viewer):
     assert bad_mode.status_code == 400 and "mode" in bad_mode.json()
     invalid = send(client, "post", f"{REGISTRY}/compatibility", {"schema": {"type": 12}})
     assert invalid.status_code == 400 and invalid.json()["path"] == "#/type"
+    assert SchemaVersion.objects.count() == 1
+
+
+# --------------------------------------------------------------------------- hostile schemas
+@pytest.mark.django_db(transaction=True)  # the request runs in a hang guard's thread: it must see the rows
+def test_compatibility_answers_on_a_backtracking_pattern(design, viewer):
+    """The issue's case: a registered 28-character name, a candidate whose patternProperties
+    backtrack on it (~2^28 steps on Python's re). The answer; its time is bench/compat.py's."""
+    name = "a" * 28
+    registry.register_version(design["event"], {"type": "object", "properties": {name: {"type": "string"}}})
+    candidate = {"type": "object", "patternProperties": {"^(a|a)*b$": {"type": "string"}}}
+    client = token_client(viewer)
+    response = returns_within(
+        lambda: send(client, "post", f"{REGISTRY}/compatibility", {"schema": candidate}), 10, "the compatibility check"
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["compatible"] is False
+    assert [(c["type"], c["path"]) for c in body["changes"]] == [
+        ("PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL", f"#/properties/{name}")
+    ]
+
+
+@pytest.mark.parametrize("endpoint", ["versions/", "compatibility"])
+@pytest.mark.parametrize(
+    ("schema", "path", "words"),
+    [
+        ({"properties": {"name": {"type": "string", "pattern": "^(?!admin)"}}}, "#/properties/name/pattern", "(?!"),
+        ({"patternProperties": {"^(a)\\1$": {}}}, "#/patternProperties/^(a)\\1$", "invalid escape sequence: \\1"),
+    ],
+    ids=["lookahead", "backreference"],
+)
+def test_patterns_re2_cannot_run_get_400_with_their_path(design, designer, endpoint, schema, path, words):
+    response = send(token_client(designer), "post", f"{REGISTRY}/{endpoint}", {"schema": schema})
+    assert response.status_code == 400
+    body = response.json()
+    assert body["path"] == path
+    [message] = body["schema"]
+    assert "cannot run on RE2" in message and words in message
+    assert not SchemaVersion.objects.exists()
+
+
+@pytest.mark.parametrize("endpoint", ["versions/", "compatibility"])
+def test_a_remote_ref_gets_400_with_its_path_and_is_never_fetched(design, designer, endpoint):
+    registry.register_version(design["event"], SCHEMA)
+    with CountingServer() as remote:
+        url = remote.url("customer.json")
+        schema = {**SCHEMA, "properties": {**SCHEMA["properties"], "customer": {"$ref": url}}}
+        response = send(token_client(designer), "post", f"{REGISTRY}/{endpoint}", {"schema": schema})
+        assert remote.connections == 0
+    assert response.status_code == 400
+    assert response.json() == {
+        "schema": [
+            f"$ref '{url}' points outside the document; only references inside it (starting with '#') "
+            "are allowed, nothing is fetched."
+        ],
+        "path": "#/properties/customer/$ref",
+    }
     assert SchemaVersion.objects.count() == 1
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from designer import search
 from designer.models import Consumer, Domain, EventType, Producer, SchemaVersion, Service, Topic
+from tests.listening import CountingServer
 
 pytestmark = pytest.mark.django_db
 
@@ -210,6 +211,19 @@ def test_event_without_versions_says_so(client_as, designer, shop):
     assert "No schema registered yet" in body and "Register the first version" in body
 
 
+def test_a_stored_schema_with_a_remote_ref_is_never_fetched(client_as, viewer, shop):
+    """A version stored before registration refused remote $refs: the page says its examples
+    cannot be checked, and the field tree and the compare view follow nothing outside it."""
+    with CountingServer() as remote:
+        schema = {**V2, "properties": {**V2["properties"], "total": {"$ref": remote.url("total.json")}}}
+        SchemaVersion.objects.create(event_type=shop["placed"], version=4, schema=schema, examples=[{"order_id": "o"}])
+        client = client_as(viewer)
+        body = text(client.get("/catalog/events/order.placed/?version=4"))
+        assert "The schema cannot be checked here: #/properties/total/$ref: $ref &#x27;http://127.0.0.1:" in body
+        assert client.get("/catalog/events/order.placed/compare?a=2&b=4").status_code == 200
+        assert remote.connections == 0
+
+
 def test_event_page_needs_login_and_get(client, client_as, viewer, shop):
     assert client.get("/catalog/events/order.placed/").status_code == 302
     assert client_as(viewer).post("/catalog/events/order.placed/").status_code == 405
@@ -325,6 +339,8 @@ def test_identical_schema_registers_nothing_new(client_as, designer, shop):
         (V2, '{"not": "an array"}', "examples", "Examples must be a JSON array"),
         (V2, "[1, 2", "examples", "Invalid JSON at line 1"),
         (V2, '[{"order_id": "o-1", "total": {"amount": "lots"}}]', "examples", "#/total/amount"),
+        ({"properties": {"x": {"$ref": "https://x.example/x.json"}}}, "", "schema", "#/properties/x/$ref"),
+        ({"properties": {"x": {"pattern": "(?=a)"}}}, "", "schema", "#/properties/x/pattern"),
     ],
 )
 def test_bad_input_gets_a_field_error_and_nothing_is_saved(client_as, designer, shop, schema, examples, field, message):

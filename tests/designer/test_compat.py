@@ -18,6 +18,7 @@ from designer.compat import (
     is_compatible,
     validate_schema,
 )
+from tests.waiting import returns_within
 
 ROOT = Path(__file__).resolve().parents[2]
 S2020 = "https://json-schema.org/draft/2020-12/schema"
@@ -1313,6 +1314,12 @@ INVALID_SCHEMAS = [
     ("boolean schema in draft-04", {"$schema": S04, "properties": {"a": True}}, "#/properties/a", "not of type 'object'"),
     ("2020-12 prefixItems not a list", {"$schema": S2020, "prefixItems": {}}, "#/prefixItems", "not of type 'array'"),
     ("2019-09 dependentRequired", {"$schema": "https://json-schema.org/draft/2019-09/schema", "dependentRequired": {"a": "b"}}, "#/dependentRequired/a", "not of type 'array'"),
+    # Nothing is fetched: a $ref must start with '#', even one an embedded $id would resolve.
+    ("remote ref", {"$ref": "http://example.com/other.json#/x"}, "#/$ref", "points outside the document"),
+    ("ref through an embedded $id", EMBEDDED_ID, "#/items/$ref", "'b.json' points outside the document"),
+    # Every pattern runs on RE2, which has no lookaround or backreferences.
+    ("lookahead pattern", {"properties": {"name": {"type": "string", "pattern": "^(?!admin)"}}}, "#/properties/name/pattern", "cannot run on RE2"),
+    ("backreference in patternProperties", {"patternProperties": {"^(a)\\1$": {}}}, "#/patternProperties/^(a)\\1$", "invalid escape sequence"),
 ]  # fmt: skip
 
 
@@ -1342,9 +1349,9 @@ VALID_SCHEMAS = [
         {"$schema": S04, "definitions": {"a": {"id": "#a"}}, "items": {"$ref": "#a"}},
     ),
     ("2020-12 anchor", d2020({"$defs": {"a": {"$anchor": "a"}}, "$ref": "#a"})),
-    ("ref into an embedded $id", EMBEDDED_ID),
-    ("remote ref is not ours to check", {"$ref": "http://example.com/other.json#/x"}),
     ("ECMA regex", {**STR, "pattern": "^\\p{L}+$"}),
+    ("ECMA \\u escape", {**STR, "pattern": "^[\\u0020-\\u007E]+$"}),
+    ("backtracking-prone pattern, linear on RE2", {"patternProperties": {"^(a|a)*b$": STR}}),
     ("$ref-looking data in enum", {"enum": [{"$ref": "#/nowhere"}]}),
 ]
 
@@ -1377,7 +1384,9 @@ COMMAND_CASES = [
     ("invalid JSON", "{not json", STR, [], 2, "is not valid JSON"),
     ("not a schema", {"type": 5}, STR, [], 2, "not a valid JSON Schema"),
     ("missing file", None, STR, [], 2, "cannot read"),
-]
+    ("lookahead pattern", STR, {**STR, "pattern": "(?=a)"}, [], 2, "cannot run on RE2, the linear-time engine EventHub runs every pattern on: invalid perl operator: (?= (RE2 has no backreferences or lookaround) (at #/pattern)"),
+    ("remote ref", closed(a=STR), closed(a={"$ref": "https://x.example/a.json"}), [], 2, "$ref 'https://x.example/a.json' points outside the document; only references inside it (starting with '#') are allowed, nothing is fetched (at #/properties/a/$ref)"),
+]  # fmt: skip
 
 
 def write_schemas(tmp_path, old, new) -> list[str]:
@@ -1450,3 +1459,81 @@ def test_schema_compat_command_refuses_an_unknown_mode(tmp_path):
 
     with pytest.raises(CommandError, match="invalid choice"):
         call_command("schema_compat", *write_schemas(tmp_path, STR, STR), "--mode", "SIDEWAYS")
+
+
+# --------------------------------------------------------------------------- backtracking patterns
+# The case of the issue: on a backtracking engine, matching ^(a|a)*b$ against 28 a's takes
+# about 2^28 steps (18 s of CPU with Python's re). How fast it answers is bench/compat.py's.
+LONG_NAME = "a" * 28
+PARTIALLY_OPEN = {"type": "object", "patternProperties": {"^(a|a)*b$": STR}}
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "code"),
+    [
+        (LONG_NAME, "PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL", 1),
+        (LONG_NAME + "b", "PROPERTY_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL", 0),
+    ],
+    ids=["not covered", "covered"],
+)
+def test_schema_compat_command_answers_on_a_backtracking_pattern(tmp_path, name, change, code):
+    from django.core.management import call_command
+
+    out = io.StringIO()
+
+    def run() -> int:
+        try:
+            call_command(
+                "schema_compat",
+                *write_schemas(tmp_path, {"type": "object", "properties": {name: STR}}, PARTIALLY_OPEN),
+                stdout=out,
+            )
+        except SystemExit as exit:
+            return exit.code
+        return 0
+
+    assert returns_within(run, 10, "schema_compat with ^(a|a)*b$") == code
+    assert [(c["type"], c["path"]) for c in json.loads(out.getvalue())["changes"]] == [(change, f"#/properties/{name}")]
+
+
+# --------------------------------------------------------------------------- annotations
+# A version that only marks fields sensitive ("x-eventhub-pii": true, read by eventhub.sdk.pii)
+# changes nothing: an unknown keyword is an annotation. (id, original, update)
+PII = {"x-eventhub-pii": True}
+PII_MARK_CASES = [
+    ("a property", closed(email=STR), closed(email={**STR, **PII})),
+    ("a nested property", closed(customer=closed(email=STR)), closed(customer=closed(email={**STR, **PII}))),
+    (
+        "array items",
+        closed(lines={"type": "array", "items": closed(card=STR)}),
+        closed(lines={"type": "array", "items": closed(card={**STR, **PII})}),
+    ),
+    ("a whole object", {"properties": {"c": closed(a=STR)}}, {"properties": {"c": {**closed(a=STR), **PII}}}),
+    ("an empty schema", {"properties": {"c": {}}}, {"properties": {"c": PII}}),
+    (
+        "a branch of anyOf",
+        {"properties": {"c": {"anyOf": [STR, NUM]}}},
+        {"properties": {"c": {"anyOf": [{**STR, **PII}, NUM]}}},
+    ),
+    (
+        "a $ref target",
+        {"properties": {"c": {"$ref": "#/definitions/c"}}, "definitions": {"c": STR}},
+        {"properties": {"c": {"$ref": "#/definitions/c"}}, "definitions": {"c": {**STR, **PII}}},
+    ),
+    (
+        "beside a $ref (2020-12)",
+        d2020({"properties": {"c": {"$ref": "#/$defs/c"}}, "$defs": {"c": STR}}),
+        d2020({"properties": {"c": {"$ref": "#/$defs/c", **PII}}, "$defs": {"c": STR}}),
+    ),
+    ("an enum", closed(c={"enum": ["a", "b"]}), closed(c={"enum": ["a", "b"], **PII})),
+    ("removed again", closed(email={**STR, **PII}), closed(email=STR)),
+]
+
+
+@pytest.mark.parametrize(("original", "update"), [row[1:] for row in PII_MARK_CASES], ids=[row[0] for row in PII_MARK_CASES])  # fmt: skip
+@pytest.mark.parametrize("mode", ["FULL_TRANSITIVE", "BACKWARD", "FORWARD"])
+def test_a_pii_mark_is_an_annotation(original, update, mode):
+    assert diff(original, update) == [] and diff(update, original) == []
+    result = check(update, [(1, original)], mode=mode, policy="STRICT")
+    assert result.compatible and result.changes == []
+    validate_schema(update)  # the metaschemas allow unknown keywords

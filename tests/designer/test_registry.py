@@ -52,6 +52,12 @@ def _consumer(event: EventType, name: str, fields: list[str]) -> Consumer:
         ({"type": "object", "properties": {"x": {"type": "strin"}}}, "#/properties/x/type", "not a valid JSON Schema"),
         ({"$schema": "https://example.com/mine", "type": "object"}, "#/$schema", "unknown $schema"),
         ({"properties": {"a": {"$ref": "#/$defs/missing"}}}, "#/properties/a/$ref", "does not resolve"),
+        (
+            {"properties": {"a": {"$ref": "https://x.example/a.json"}}},
+            "#/properties/a/$ref",
+            "points outside the document",
+        ),
+        ({"properties": {"name": {"pattern": "(?<=a)b"}}}, "#/properties/name/pattern", "cannot run on RE2"),
     ],
 )
 def test_invalid_documents_name_the_path(event, schema, path, words):

@@ -180,9 +180,10 @@ def test_a_bus_that_is_down_resolves_nothing(unique):
 
 
 class _Hook:
-    """A local HTTP server answering each POST with the next status of `statuses`."""
+    """A local HTTP server answering each POST with the next status of `statuses`
+    (with the reason phrase `reason(path)` when given: a server that echoes the path)."""
 
-    def __init__(self, statuses: list[int]):
+    def __init__(self, statuses: list[int], reason=None):
         self.statuses = list(statuses)
         self.bodies: list[dict] = []
         hook = self
@@ -192,7 +193,7 @@ class _Hook:
                 length = int(self.headers.get("Content-Length", 0))
                 hook.bodies.append(json.loads(self.rfile.read(length)))
                 status = hook.statuses.pop(0) if len(hook.statuses) > 1 else hook.statuses[0]
-                self.send_response(status)
+                self.send_response(status, reason(self.path) if reason else None)
                 self.end_headers()
 
             def log_message(self, *args):
@@ -211,8 +212,8 @@ class _Hook:
 def hook_factory():
     hooks = []
 
-    def make(statuses):
-        hooks.append(_Hook(statuses))
+    def make(statuses, reason=None):
+        hooks.append(_Hook(statuses, reason))
         return hooks[-1]
 
     yield make
@@ -275,7 +276,8 @@ def test_webhook_failures_are_recorded_and_shown(settings, unique, hook_factory)
     alert.refresh_from_db()
     assert alert.webhook_attempts == alerts.WEBHOOK_ATTEMPTS == len(hook.bodies)
     assert alert.webhook_delivered_at is None
-    assert alert.webhook_error == "firing: HTTP 500 Internal Server Error"
+    port = hook.server.server_address[1]
+    assert alert.webhook_error == f"firing: HTTP 500 Internal Server Error (http://127.0.0.1:{port})"
     shown = next(a for a in alerts.recent_alerts() if a["id"] == alert.pk)
     assert shown["webhook"] == {"attempts": alerts.WEBHOOK_ATTEMPTS, "error": alert.webhook_error, "delivered_at": None}
 
@@ -287,6 +289,63 @@ def test_webhook_to_nowhere_records_the_connection_error(settings, unique):
     settings.EVENTHUB_ALERT_WEBHOOK_URL = "http://127.0.0.1:1/hook"
     assert alerts.attempt_webhook(alert.pk, "firing") is False
     assert "Connection refused" in Alert.objects.get(pk=alert.pk).webhook_error
+
+
+SECRET_PATH = "/services/T0001/B0002/s3cretHookToken"
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("monitor_store")
+def test_webhook_errors_name_only_scheme_host_and_port(settings, unique, hook_factory, caplog):
+    """The webhook's secret is in its path and query: not stored, logged or pushed, even when
+    the server echoes the path in its reason phrase."""
+    hook = hook_factory([500], reason=lambda path: f"no hook at {path}")
+    port = hook.server.server_address[1]
+    settings.EVENTHUB_ALERT_WEBHOOK_URL = ""
+    alert = _fire(unique)
+    settings.EVENTHUB_ALERT_WEBHOOK_URL = f"http://127.0.0.1:{port}{SECRET_PATH}?token=s3cretQuery"
+    caplog.set_level("WARNING", logger="monitor.alerts")
+    assert alerts.deliver_webhook(alert.pk, "firing", attempts=2, sleep=lambda s: None) is False
+    assert len(hook.bodies) == 2  # the server was reached, and answered 500
+    stored = Alert.objects.get(pk=alert.pk).webhook_error
+    shown = next(a for a in alerts.recent_alerts() if a["id"] == alert.pk)["webhook"]["error"]  # in every snapshot
+    logged = caplog.text
+    assert stored == shown == f"firing: HTTP 500 Internal Server Error (http://127.0.0.1:{port})"
+    assert f"(http://127.0.0.1:{port})" in logged
+    for text in (stored, shown, logged):
+        for secret in ("s3cret", "services/", "token", "no hook at"):
+            assert secret not in text, (secret, text)
+
+
+@pytest.mark.django_db
+def test_unusable_webhook_urls_fail_without_showing_the_url(settings, unique, caplog):
+    settings.EVENTHUB_ALERT_WEBHOOK_URL = ""
+    alert = _fire(unique)
+    caplog.set_level("WARNING", logger="monitor.alerts")
+    for url in (
+        "hooks.example.com/s3cret",
+        "http://127.0.0.1:port/s3cret",
+        "ftp://files.invalid/s3cret",
+        "http://bot:s3cret@127.0.0.1:1/s3cret",
+    ):
+        settings.EVENTHUB_ALERT_WEBHOOK_URL = url
+        assert alerts.attempt_webhook(alert.pk, "firing") is False
+        assert "s3cret" not in Alert.objects.get(pk=alert.pk).webhook_error
+    assert "s3cret" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "url, origin",
+    [
+        ("https://hooks.example.com/services/T/B/x?token=y", "https://hooks.example.com:443"),
+        ("http://user:pw@10.0.0.5:8080/hook", "http://10.0.0.5:8080"),
+        ("http://[::1]/hook", "http://[::1]:80"),
+        ("hooks.example.com/x", "unreadable URL"),
+        ("http://host:port/x", "unreadable URL"),
+    ],
+)
+def test_webhook_origin(url, origin):
+    assert alerts.webhook_origin(url) == origin
 
 
 @pytest.mark.django_db(transaction=True)

@@ -11,6 +11,7 @@ from designer.models import Consumer, EventType, Producer, Service, Topic
 from eventhub.sdk.headers import heartbeat_topic
 from monitor.models import Heartbeat, Sample
 from tests.monitor.support import group_row, make_collector, monitor_store, produce_and_consume, topic_row  # noqa: F401
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("monitor_store")
 
@@ -189,6 +190,40 @@ def test_heartbeats_make_services_up_then_down(bus, unique):
         assert entry["up"] is False and entry["instances"] == 0
     finally:
         collector.close()
+
+
+@pytest.mark.django_db
+def test_hostile_heartbeats_are_skipped_and_the_next_one_is_read(bus, unique):
+    """Values the collector cannot take (200 KB of nesting, too deep, not UTF-8, NaN, empty,
+    5 MB on Redis) between heartbeats of one service: skipped, and the good heartbeat after them read."""
+    service = unique("billing-svc")
+    topic = heartbeat_topic(bus.kind)
+    bus.create_topic(topic, 1)
+    deep = _beat(service, "deep").replace(b'"topics": ["t"]', b'"topics": ' + b"[" * 9 + b"]" * 9)
+    hostile = [
+        b"[" * 200_000,
+        deep,
+        _beat(service, "latin-1").replace(b'"g"', b'"\xe9"'),
+        _beat(service, "nan").replace(b'"interval_s": 1.0', b'"interval_s": NaN'),
+        b"",
+    ]
+    if bus.kind == "redis":  # Kafka clients refuse records over 1 MB
+        hostile.append(_beat(service, "5mb", padding="x" * 5 * 1024 * 1024))
+    collector = make_collector(bus.kind, unique)
+    try:
+        for value in hostile:
+            bus.publish(topic, value, key=service.encode())
+        bus.publish(topic, _beat(service, "host-1", interval_s=30), key=service.encode())
+
+        def seen():
+            snap = collector.tick()
+            return next((s for s in snap["services"] if s["service"] == service), None)
+
+        entry = wait_until(seen, 20, "the good heartbeat to be read")
+    finally:
+        collector.close()
+    assert entry["up"] is True and entry["instances"] == 1
+    assert list(Heartbeat.objects.filter(service=service).values_list("instance", flat=True)) == ["host-1"]
 
 
 def test_committed_offsets_of_many_groups_in_one_call(bus, unique):

@@ -13,6 +13,7 @@ from designer.models import EventType, SchemaVersion
 from eventhub.bus import open_bus
 from monitor.models import DeadLetter, RedriveJob
 from tests.conftest import bus_options
+from tests.listening import CountingServer
 from tests.monitor.deadletter_support import ORDER_SCHEMA, read_all, stored_dead_letter
 
 
@@ -193,6 +194,23 @@ def test_edit_and_retry(rows, client_as, operator, kafka):
     assert DeadLetter.objects.get(pk=rows["json"].pk).status == "resolved"
     [record] = read_all(kafka, rows["topic"])
     assert record.header("ce_id").decode() == copy["event_id"]
+
+
+def test_edit_and_retry_against_a_stored_schema_with_a_remote_ref(rows, client_as, operator, kafka):
+    """Stored before registration refused remote $refs: the edit is refused, nothing fetched or sent."""
+    with CountingServer() as remote:
+        version = rows["json"].schema_version
+        version.schema = {
+            **ORDER_SCHEMA,
+            "properties": {**ORDER_SCHEMA["properties"], "note": {"$ref": remote.url("n")}},
+        }
+        version.save(update_fields=["schema"])
+        url = f"/api/v1/dead-letters/{rows['json'].pk}/edit-and-retry"
+        refused = post(client_as(operator), url, {"payload": {"order_id": "o-1", "amount": 10}})
+        assert remote.connections == 0
+    assert refused.status_code == 400
+    assert refused.json()["payload"][0].startswith("order.placed v1 cannot be checked: #/properties/note/$ref: $ref ")
+    assert read_all(kafka, rows["topic"]) == []
 
 
 def test_discard(rows, client_as, operator):

@@ -26,6 +26,7 @@ from eventhub.bus import open_bus
 from eventhub.sdk import headers as h
 from monitor import deadletters
 from monitor.models import AuditEntry, DeadLetter, RedriveJob
+from tests.listening import CountingServer
 from tests.monitor.deadletter_support import end_offset, read_all, stored_dead_letter
 
 pytestmark = pytest.mark.django_db
@@ -463,6 +464,27 @@ def test_json_editor_reports_bad_json_and_schema_paths(client_as, operator, topi
     )
     assert good.status_code == 302
     assert json.loads(read_all(redis, topic)[0].value) == {"order_id": "o-1", "amount": 2}
+
+
+def test_a_stored_schema_with_a_remote_ref_is_never_fetched(client_as, operator, topic, redis):
+    """A version stored before registration refused remote $refs: the detail page and a refused
+    edit say why it cannot be checked; nothing is fetched and nothing is sent."""
+    with CountingServer() as remote:
+        event = EventType.objects.create(name="order.placed", slug="order-placed")
+        customer = {"$ref": remote.url("customer.json")}
+        schema = {**SCHEMA, "properties": {**SCHEMA["properties"], "customer": customer}}
+        SchemaVersion.objects.create(event_type=event, version=1, schema=schema)
+        row = dead_letter(topic)
+        client = client_as(operator)
+        detail = text(client.get(f"/dead-letters/{row.pk}/"))
+        assert "The schema cannot be checked here: #/properties/customer/$ref: $ref &#x27;http://127" in detail
+        assert client.get(edit_url(row)).status_code == 200
+        payload = '{"order_id": "o-1", "amount": 2, "customer": {"name": "Ann"}}'
+        refused = client.post(edit_url(row), {"mode": "json", "payload": payload, "target_group": ""})
+        assert refused.status_code == 400
+        assert "The schema cannot be checked here: #/properties/customer/$ref" in text(refused)
+        assert remote.connections == 0
+    assert end_offset(redis, topic) == 0
 
 
 def test_edit_without_a_schema_offers_only_json(client_as, operator, topic, redis):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from eventhub.sdk import headers as h
 from monitor.dlq_headers import (
     EVENTHUB_HEADERS,
     DeadLetterMeta,
@@ -412,44 +416,60 @@ def test_eventhub_header_contract():
         "stacktrace": "x-eventhub-stacktrace",
         "failed_at": "x-eventhub-failed-at",
         "service": "x-eventhub-service",
+        "payload_size": "x-eventhub-payload-size",  # only on a value the SDK cut to fit the dead-letter topic
     }
     assert set(EVENTHUB_HEADERS) <= set(vars(DeadLetterMeta()))
+    assert set(EVENTHUB_HEADERS.values()) == set(h.DEAD_LETTER_HEADERS)  # what the SDK writes
+
+
+NOT_JSON_AT_1 = "the value is not JSON: Expecting value: line 1 column 1 (char 0)"
+TOO_DEEP = "the value nests arrays and objects deeper than 64 levels"
+LONE_SURROGATE = "the value is not valid Unicode: a string holds a lone surrogate (\\ud800-\\udfff)"
+
+
+def _nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
 
 
 @pytest.mark.parametrize(
     ("value", "cap", "expected"),
     [
-        pytest.param(None, 100, Payload(b"", False, 0, None, None, False), id="tombstone"),
+        pytest.param(None, 100, Payload(b"", False, 0, None, None, False, "no value"), id="tombstone"),
         pytest.param(
             b'{"id": 1}',
             100,
             Payload(b'{"id": 1}', False, 9, {"id": 1}, '{"id": 1}', False),
             id="json",
         ),
-        pytest.param(b"hello", 100, Payload(b"hello", False, 5, None, "hello", False), id="text"),
+        pytest.param(b"hello", 100, Payload(b"hello", False, 5, None, "hello", False, NOT_JSON_AT_1), id="text"),
         pytest.param(b"42", 100, Payload(b"42", False, 2, 42, "42", False), id="json-scalar"),
         pytest.param(
             b'{"id": 1, "name": "x"}',
             5,
-            Payload(b'{"id"', True, 22, None, '{"id"', False),
+            Payload(b'{"id"', True, 22, None, '{"id"', False, "cut at 5 of 22 bytes: not read as JSON"),
             id="truncated-json-not-parsed",
         ),
         pytest.param(
             "née".encode(),
             2,
-            Payload(b"n\xc3", True, 4, None, "n", False),
+            Payload(b"n\xc3", True, 4, None, "n", False, "cut at 2 of 4 bytes: not read as JSON"),
             id="cut-inside-multibyte-char",
         ),
         pytest.param(
             b"\xff\xfe\x00\x01",
             100,
-            Payload(b"\xff\xfe\x00\x01", False, 4, None, None, True),
+            Payload(
+                b"\xff\xfe\x00\x01", False, 4, None, None, True, "the value is not UTF-8: invalid start byte at byte 0"
+            ),
             id="binary",
         ),
         pytest.param(
             b"\x00\x00\x00\x00\x07\x02hi",
             100,
-            Payload(b"\x00\x00\x00\x00\x07\x02hi", False, 8, None, None, True),
+            Payload(b"\x00\x00\x00\x00\x07\x02hi", False, 8, None, None, True, NOT_JSON_AT_1),
             id="confluent-avro-framing-is-binary",
         ),
         pytest.param(
@@ -462,11 +482,72 @@ def test_eventhub_header_contract():
                 None,
                 "line one\r\n\tline two",
                 False,
+                NOT_JSON_AT_1,
             ),
             id="whitespace-controls-are-text",
         ),
-        pytest.param(b"abc", 0, Payload(b"", True, 3, None, "", False), id="cap-zero"),
-        pytest.param(b"abc", -5, Payload(b"", True, 3, None, "", False), id="negative-cap"),
+        pytest.param(b"", 100, Payload(b"", False, 0, None, "", False, "the value is empty"), id="empty"),
+        pytest.param(
+            b"[" * 200_000,
+            1024 * 1024,
+            Payload(b"[" * 200_000, False, 200_000, None, "[" * 200_000, False, TOO_DEEP),
+            id="200-kb-of-nesting",
+        ),
+        pytest.param(
+            b"[" * 64 + b"]" * 64,
+            1000,
+            Payload(b"[" * 64 + b"]" * 64, False, 128, _nested(64), "[" * 64 + "]" * 64, False),
+            id="64-deep-is-fine",
+        ),
+        pytest.param(
+            b'{"a": "\x00"}',
+            100,
+            Payload(
+                b'{"a": "\x00"}',
+                False,
+                10,
+                None,
+                None,
+                True,
+                "the value is not JSON: Invalid control character at: line 1 column 8 (char 7)",
+            ),
+            id="raw-nul-is-binary",
+        ),
+        pytest.param(
+            b'{"n": 1e999}',
+            100,
+            Payload(
+                b'{"n": 1e999}',
+                False,
+                12,
+                None,
+                '{"n": 1e999}',
+                False,
+                "the value is not JSON: a number is out of range",
+            ),
+            id="infinite-number",
+        ),
+        pytest.param(
+            b'["\\ud800"]',
+            100,
+            Payload(b'["\\ud800"]', False, 10, None, '["\\ud800"]', False, LONE_SURROGATE),
+            id="lone-surrogate",
+        ),
+        pytest.param(
+            b'"a\x7fb"',
+            100,
+            Payload(b'"a\x7fb"', False, 5, None, None, True, "control characters: shown as binary"),
+            id="json-with-delete-char-is-binary",
+        ),
+        pytest.param(
+            b"abc", 0, Payload(b"", True, 3, None, "", False, "cut at 0 of 3 bytes: not read as JSON"), id="cap-zero"
+        ),
+        pytest.param(
+            b"abc",
+            -5,
+            Payload(b"", True, 3, None, "", False, "cut at 0 of 3 bytes: not read as JSON"),
+            id="negative-cap",
+        ),
         pytest.param("[1]", 10, Payload(b"[1]", False, 3, [1], "[1]", False), id="str-tolerated"),
         pytest.param(
             bytearray(b"[1]"),
@@ -518,3 +599,37 @@ def test_dead_letter_source(topic, source):
 )
 def test_is_dead_letter_topic(name, patterns, expected):
     assert is_dead_letter_topic(name, patterns) is expected
+
+
+# --------------------------------------------------------------------------- fuzz: hostile headers and payloads
+_KNOWN_NAMES = sorted({*EVENTHUB_HEADERS.values(), *h.SPRING_DEAD_LETTER_HEADERS, "kafka_deliveryattempt", "ce_id"})
+_names = st.sampled_from(_KNOWN_NAMES) | st.sampled_from(_KNOWN_NAMES).map(str.upper) | st.text(max_size=20)
+_raw_values = st.none() | st.binary(max_size=40) | st.sampled_from([b"", b"-1", b"9" * 60, b"\x00" * 8, b"\xff" * 4])
+# Anything a foreign producer or a broken adapter might hand over, not only (str, bytes) pairs.
+_odd_values = st.text(max_size=10) | st.integers() | st.builds(bytearray, st.binary(max_size=8)) | st.just(object())
+_items = (
+    st.tuples(_names | st.binary(max_size=10), _raw_values | _odd_values) | st.just(("only-a-name",)) | st.integers()
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(headers=st.lists(st.tuples(_names, _raw_values), max_size=15) | st.lists(_items, max_size=8) | st.binary())
+def test_fuzz_header_decoding_never_raises(headers):
+    meta = decode(headers)
+    assert meta.convention in ("eventhub", "spring", "connect", "streams", "unknown")
+    assert all(isinstance(name, str) and isinstance(text, str) for name, text in meta.headers_decoded)
+    assert all(isinstance(problem, str) for problem in meta.problems)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    value=st.none()
+    | st.binary(max_size=200)
+    | st.integers(1, 3000).map(lambda n: b"[" * n)
+    | st.text(max_size=50).map(lambda t: json.dumps(t).encode()),
+    cap=st.integers(-5, 300),
+)
+def test_fuzz_payload_decoding_never_raises(value, cap):
+    payload = decode_payload(value, cap)
+    assert len(payload.raw) <= max(0, cap)
+    assert payload.json is None or payload.problem is None

@@ -5,6 +5,7 @@ The ingester is driven by its step function; the SDK consumer by `run_once`.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import struct
@@ -13,6 +14,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from django.db import connection
 
 from designer.models import Consumer as DesignedConsumer
 from designer.models import EventType, SchemaVersion, Service, Topic
@@ -21,9 +23,10 @@ from eventhub.sdk import Consumer, LocalSchemas, Producer, dead_letter_topic
 from eventhub.sdk import headers as h
 from monitor import dlq_bus
 from monitor.ingest import Ingester, default_group
-from monitor.models import DeadLetter
+from monitor.models import DeadLetter, UnstoredDeadLetter
 from tests.conftest import bus_options
 from tests.monitor.deadletter_support import ORDER_SCHEMA, Listener, end_offset, replays, step_until, wait_until
+from tests.sdk import HOSTILE_HEADERS, POISON_VALUES, create_topic_for_big_records, publish_raw
 
 ORDER = {"order_id": "o-1", "amount": 10}
 
@@ -361,6 +364,127 @@ def test_bad_input_is_ingested_and_nothing_dropped(bus, db, unique, settings):
     assert too_big.payload_json is None and too_big.error_class == "TooBig"
 
 
+# What the ingester notes on each poison value (payload_problem): {name in POISON_VALUES: note}.
+POISON_NOTES = {
+    "200kb-nesting": "the value nests arrays and objects deeper than 64 levels",
+    "not-utf8": "the value is not UTF-8: invalid start byte at byte 11",
+    "nul-bytes": "the value is not JSON: Invalid control character at: line 1 column 8 (char 7)",
+    "5mb": f"cut at {1024 * 1024} of {len(POISON_VALUES['5mb'][0])} bytes: not read as JSON",
+    "empty": "the value is empty",
+    "no-value": "no value",
+}
+
+
+def test_poison_dead_letters_are_stored_with_a_note_and_the_next_one_too(bus, db, unique, client_as, viewer):
+    """Hostile values and headers on a dead-letter topic, each followed by a good record: every
+    one becomes a row (the raw bytes, binary when not text, and why there is no JSON), and the
+    ingester goes on to the next; the batch is committed."""
+    dlq = dead_letter_topic(unique("hostile"), bus.kind)
+    create_topic_for_big_records(bus, dlq)
+    failure = [(h.ERROR_CLASS, b"eventhub.sdk.PayloadDecodeError"), (h.ORIGINAL_TOPIC, b"orders")]
+    records = []
+    for n, (name, (value, _)) in enumerate(POISON_VALUES.items()):
+        records.append((value, name.encode(), HOSTILE_HEADERS + failure))
+        records.append((json.dumps({"n": n}).encode(), f"good-{n}".encode(), HOSTILE_HEADERS + failure))
+    publish_raw(bus, dlq, records)
+    ingester = make_ingester(bus, unique, patterns=[dlq], cap=1024 * 1024)
+    try:
+        step_until(ingester, lambda: DeadLetter.objects.count() == len(records), 60, "every record stored")
+        step_until(ingester, lambda: all(lag.lag == 0 for lag in bus.lag(ingester.group, dlq)), what="the commit")
+    finally:
+        ingester.close()
+
+    rows = {bytes(row.key): row for row in DeadLetter.objects.all()}
+    for n, (name, (value, _)) in enumerate(POISON_VALUES.items()):
+        row, good = rows[name.encode()], rows[f"good-{n}".encode()]
+        assert (row.payload_json, row.payload_problem) == (None, POISON_NOTES[name]), name
+        assert bytes(row.payload) == (value or b"")[: 1024 * 1024]
+        assert row.payload_size == len(value or b"") and row.truncated is (name == "5mb")
+        assert (row.error_class, row.source_topic) == ("eventhub.sdk.PayloadDecodeError", "orders")
+        assert (good.payload_json, good.payload_problem) == ({"n": n}, "")
+    binary = rows[b"not-utf8"]
+    assert binary.payload_text == "" and rows[b"nul-bytes"].payload_text == ""  # shown as binary
+    raw = [[name, base64.b64decode(value)] for name, value in binary.raw_headers[: len(HOSTILE_HEADERS)]]
+    assert raw == [[name, value] for name, value in HOSTILE_HEADERS]  # kept byte for byte, for a redrive
+    assert ["x-trace", "0xfffe00"] in binary.headers and ["x-dup", "first"] in binary.headers
+    assert ["x-dup", "second"] in binary.headers and ["x-empty", ""] in binary.headers
+    deep = rows[b"200kb-nesting"]
+    page = client_as(viewer).get(f"/dead-letters/{deep.pk}/").content.decode()
+    assert f"Not read as JSON: {POISON_NOTES['200kb-nesting']}." in page
+    detail = client_as(viewer).get(f"/api/v1/dead-letters/{deep.pk}/").json()
+    assert detail["payload"]["problem"] == POISON_NOTES["200kb-nesting"] and detail["payload"]["encoding"] == "text"
+
+
+def test_a_value_the_sdk_cut_to_fit_is_stored_as_truncated(bus, db, unique):
+    """A dead letter too large for its dead-letter topic is sent cut, with x-eventhub-payload-size."""
+    dlq = dead_letter_topic(unique("cut"), bus.kind)
+    bus.create_topic(dlq)
+    bus.publish(dlq, b'{"blob": "xxxx', headers=[(h.ERROR_CLASS, b"E"), (h.PAYLOAD_SIZE, b"5242890")])
+    ingester = make_ingester(bus, unique, patterns=[dlq])
+    try:
+        row = step_until(ingester, lambda: DeadLetter.objects.filter(dlq_topic=dlq).first(), what="the row")
+    finally:
+        ingester.close()
+    assert (row.truncated, row.payload_size, bytes(row.payload)) == (True, 5242890, b'{"blob": "xxxx')
+    assert row.payload_problem == "cut by the consumer at 14 of 5242890 bytes"
+
+
+@pytest.fixture
+def refusing_database(db):
+    """A trigger that makes the database refuse dead letters whose event id is "refuse-me" (the
+    test's transaction drops it again), as a constraint or a value it cannot hold would."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "CREATE FUNCTION refuse_poison() RETURNS trigger AS $$ BEGIN "
+                "IF NEW.event_id = 'refuse-me' THEN "
+                "RAISE EXCEPTION 'refused by a test trigger' USING ERRCODE = 'check_violation'; END IF; "
+                "RETURN NEW; END $$ LANGUAGE plpgsql"
+            )
+            cursor.execute(
+                "CREATE TRIGGER refuse_poison BEFORE INSERT ON monitor_deadletter "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_poison()"
+            )
+        else:
+            cursor.execute(
+                "CREATE TRIGGER refuse_poison BEFORE INSERT ON monitor_deadletter "
+                "WHEN NEW.event_id = 'refuse-me' BEGIN SELECT RAISE(ABORT, 'refused by a test trigger'); END"
+            )
+
+
+def test_a_record_the_database_refuses_is_parked_and_the_next_one_stored(
+    bus, refusing_database, unique, client_as, operator
+):
+    """The refused record is parked with its position and the error, visible on the dead-letter
+    list; the one after it is stored; the batch is committed and never read again."""
+    dlq = dead_letter_topic(unique("refused"), bus.kind)
+    bus.create_topic(dlq)
+    failure = [(h.ERROR_CLASS, b"KeyError")]
+    refused = bus.publish(dlq, b'{"n": 1}', key=b"refused", headers=[("ce_id", b"refuse-me"), *failure])
+    bus.publish(dlq, b'{"n": 2}', key=b"next", headers=[("ce_id", b"fine"), *failure])
+    ingester = make_ingester(bus, unique, patterns=[dlq])
+    try:
+        step_until(
+            ingester,
+            lambda: DeadLetter.objects.filter(dlq_topic=dlq).exists() and UnstoredDeadLetter.objects.exists(),
+            what="the next record stored and the refused one parked",
+        )
+        step_until(ingester, lambda: all(lag.lag == 0 for lag in bus.lag(ingester.group, dlq)), what="the commit")
+        for _ in range(3):
+            ingester.step(0.2)  # nothing comes again
+    finally:
+        ingester.close()
+
+    assert [bytes(row.key) for row in DeadLetter.objects.filter(dlq_topic=dlq)] == [b"next"]
+    parked = UnstoredDeadLetter.objects.get()
+    assert (parked.bus, parked.dlq_topic, parked.dlq_partition) == (bus.kind, dlq, refused.partition)
+    assert parked.dlq_offset == str(refused.offset) and parked.payload_size == 8
+    assert "refused by a test trigger" in parked.error
+    page = client_as(operator).get("/dead-letters/")
+    assert page.status_code == 200
+    assert "1 dead-letter record could not be stored" in page.content.decode()
+
+
 @pytest.mark.parametrize("bus", ["kafka"], indirect=True)
 def test_new_dead_letter_topics_are_discovered_and_broadcast(bus, db, unique, django_capture_on_commit_callbacks):
     prefix = unique("late")
@@ -423,6 +547,61 @@ def test_redis_poison_entry_is_moved_and_acked_only_in_the_failing_group(bus, db
     assert client.xlen(f"{stream}:dlq") == 1
     # Moving is exactly once: a second pass finds nothing more.
     assert ingester.move_poison_entries() == 0 and client.xlen(f"{stream}:dlq") == 1
+
+
+@pytest.mark.parametrize("bus", ["redis"], indirect=True)
+def test_a_broken_poison_rule_never_stops_redis_ingestion(bus, db, unique, caplog):
+    """A rule whose stream is no stream (WRONGTYPE) or whose group does not exist is skipped, logged
+    once; the next rule still moves its poison entry and dead letters are still ingested."""
+    client = bus.client
+    keeper = Service.objects.create(name="keeper")
+    broken, missing_group, good = unique("not-a-stream"), unique("no-group"), unique("stock")
+    client.set(broken, "a plain string")  # WRONGTYPE for XPENDING
+    bus.create_topic(missing_group)
+    bus.create_topic(good)
+    for name in (broken, missing_group, good):
+        event = EventType.objects.create(
+            name=f"{name}.event", topic=Topic.objects.create(name=name, bus="redis", address=name)
+        )
+        DesignedConsumer.objects.create(service=keeper, event_type=event, group="keeper", max_attempts=1)
+    poison = bus.publish(good, b'{"sku": "bad"}').offset
+    client.xgroup_create(good, "keeper", id="0")
+    client.xreadgroup("keeper", "k1", {good: ">"})  # delivered once = max_attempts
+
+    ingester = make_ingester(bus, unique, poison_idle_ms=0)
+    try:
+        with caplog.at_level("WARNING", logger="monitor.ingest"):
+            row = step_until(
+                ingester,
+                lambda: DeadLetter.objects.filter(dlq_topic=f"{good}:dlq").first(),
+                what="the good rule's entry moved and ingested although another rule is broken",
+            )
+            ingester.move_poison_entries()
+            ingester.move_poison_entries()
+    finally:
+        ingester.close()
+    assert row.source_offset == poison
+    skipped = [r for r in caplog.records if "poison rule" in r.getMessage() and broken in r.getMessage()]
+    assert len(skipped) == 1 and "WRONGTYPE" in skipped[0].getMessage()
+    assert not [r for r in caplog.records if missing_group in r.getMessage()]  # no group: nothing to do
+
+
+@pytest.mark.parametrize("bus", ["redis"], indirect=True)
+def test_a_designed_dead_letter_topic_not_named_like_one_is_not_ingested(bus, db, unique):
+    """Saved before the rule (or by hand): the ingester still never copies a live topic."""
+    live = unique("payments")
+    bus.create_topic(live)
+    bus.publish(live, b'{"card": "4111"}')
+    orders = Topic.objects.create(name=unique("orders"), bus="redis", address=unique("orders"))
+    Topic.objects.filter(pk=orders.pk).update(dead_letter_topic=live)  # as a row saved before the rule
+    allowed = Topic.objects.create(name=unique("refunds"), bus="redis", address=unique("refunds"))
+    bus.create_topic(allowed.dead_letter_topic)
+    ingester = make_ingester(bus, unique)
+    try:
+        found = ingester.dead_letter_topics("redis")
+        assert live not in found and allowed.dead_letter_topic in found
+    finally:
+        ingester.close()
 
 
 def test_build_row_never_raises_on_garbage(settings):

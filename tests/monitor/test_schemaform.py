@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from monitor import schemaform as sf
+from tests.listening import CountingServer
+from tests.waiting import returns_within
 
 ORDER = {
     "type": "object",
@@ -175,6 +177,10 @@ def test_unchanged_values_give_back_the_payload_minus_nothing():
         ("f/currency", "USD", None, "Pick one of the listed values."),
         ("f/lines", '["x"]', ["x"], None),
         ("f/lines", "[1,", None, "Invalid JSON at line 1, column 4: Expecting value."),
+        ("f/lines", "[" * 200_000, None, "The JSON nests arrays and objects deeper than 64 levels."),
+        ("f/lines", "[NaN]", None, "Invalid JSON: NaN is not a JSON number."),
+        ("f/count", "9" * 5000, None, "Enter a whole number."),  # int() would raise past 4300 digits
+        ("f/amount", "9" * 5000, None, "Enter a finite number (JSON has no NaN or Infinity)."),
         ("f/order_id", "  spaced  ", "  spaced  ", None),
     ],
 )
@@ -222,6 +228,31 @@ def test_problems_checks_formats_and_reports_a_broken_schema():
     [broken] = sf.problems({"type": "object", "properties": {"x": {"type": 5}}}, {})
     assert broken.path == () and broken.message.startswith("The schema itself is invalid:")
     assert sf.problems(ORDER, {"order_id": "o", "amount": 1}) == []
+
+
+def test_problems_answer_on_a_backtracking_pattern():
+    schema = {"type": "object", "patternProperties": {"^(a|a)*b$": {}}, "additionalProperties": False}
+    found = returns_within(lambda: sf.problems(schema, {"a" * 40: 1}), 10, "problems with ^(a|a)*b$")
+    assert found == [sf.SchemaProblem((), f"'{'a' * 40}' does not match any of the regexes: '^(a|a)*b$'")]
+
+
+@pytest.mark.parametrize(
+    ("node", "path"),
+    [
+        ({"$ref": "REMOTE"}, "#/properties/customer/$ref"),
+        ({"type": "string", "pattern": "(?<!x)y"}, "#/properties/customer/pattern"),
+    ],
+    ids=["remote $ref", "lookbehind"],
+)
+def test_a_schema_that_cannot_run_safely_is_reported_not_fetched(node, path):
+    """Stored before registration refused it: said once, at the root; nothing fetched."""
+    with CountingServer() as remote:
+        node = {key: remote.url("customer.json") if value == "REMOTE" else value for key, value in node.items()}
+        schema = {"type": "object", "properties": {"customer": node}}
+        [problem] = sf.problems(schema, {"customer": 5})
+        assert remote.connections == 0
+    assert problem.path == ()
+    assert problem.message.startswith(f"The schema cannot be checked here: {path}: ")
 
 
 @pytest.mark.parametrize(

@@ -45,3 +45,55 @@ def total_end_offset(bus: Bus, topic: str) -> int:
 
 def total_lag(bus: Bus, group: str, topic: str) -> int:
     return sum(partition.lag for partition in bus.lag(group, topic))
+
+
+# --------------------------------------------------------------------------- hostile records
+BIG_RECORD_BYTES = 16 * 1024 * 1024
+# Headers a foreign producer may send: a value that is not UTF-8, a name twice, an empty value.
+HOSTILE_HEADERS = [
+    ("ce_type", b"order.placed"),
+    ("x-trace", b"\xff\xfe\x00"),
+    ("x-dup", b"first"),
+    ("x-dup", b"second"),
+    ("x-empty", b""),
+]
+# Values no reader may die on: {name: (value, why the SDK refuses it)}.
+POISON_VALUES = {
+    "200kb-nesting": (b"[" * 200_000, "deeper than 64 levels"),
+    "not-utf8": (b'{"city": "K\xf6ln"}', "not UTF-8"),
+    "nul-bytes": (b'{"a": "\x00\x00"}', "Invalid control character"),
+    "5mb": (b'{"blob": "' + b"x" * (5 * 1024 * 1024) + b'"}', "over the limit of 1048576"),
+    "empty": (b"", "the value is empty"),
+    "no-value": (None, "the record has no value"),
+}
+
+
+def create_topic_for_big_records(bus: Bus, name: str) -> None:
+    """A topic that takes 16 MB records: Apache Kafka's default is 1 MB (Redis has no such limit)."""
+    if bus.kind != "kafka":
+        bus.create_topic(name)
+        return
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    admin = KafkaAdminClient(bootstrap_servers=bus.bootstrap_servers)
+    try:
+        admin.create_topics([NewTopic(name, 1, 1, topic_configs={"max.message.bytes": str(BIG_RECORD_BYTES)})])
+    finally:
+        admin.close()
+
+
+def publish_raw(bus: Bus, topic: str, records: list[tuple[bytes | None, bytes | None, list]]) -> None:
+    """(value, key, headers) as a foreign producer writes them: on Kafka with a 16 MB request size,
+    which EventHub's own adapter (kafka-python's 1 MB default) refuses."""
+    if bus.kind != "kafka":
+        for value, key, headers in records:
+            bus.publish(topic, value, key=key, headers=headers)
+        return
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=bus.bootstrap_servers, max_request_size=BIG_RECORD_BYTES)
+    try:
+        for value, key, headers in records:
+            producer.send(topic, value=value, key=key, headers=headers).get(timeout=30)
+    finally:
+        producer.close()

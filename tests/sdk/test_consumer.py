@@ -7,6 +7,7 @@ can look at the broker between steps.
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import struct
 import threading
@@ -26,7 +27,11 @@ from eventhub.sdk import (
 )
 from monitor import dlq_headers
 from tests.sdk import (
+    HOSTILE_HEADERS,
     ORDER_SCHEMA,
+    POISON_VALUES,
+    create_topic_for_big_records,
+    publish_raw,
     read_records,
     total_end_offset,
     total_lag,
@@ -188,6 +193,57 @@ def test_undecodable_payload_goes_straight_to_dead_letters(bus, topic, make_cons
     assert dead.header("x-eventhub-error-class") == b"eventhub.sdk.PayloadDecodeError"
     assert dead.header("x-eventhub-attempts") == b"0"
     wait_until(lambda: total_lag(bus, consumer.group, topic) == 0, what="commit")
+
+
+def test_poison_records_are_dead_lettered_and_the_next_one_is_handled(bus, unique):
+    """Each hostile value, followed by a good record, under run() (the loop a poison value used
+    to end): the poison one is dead-lettered at once (PayloadDecodeError, value and headers as
+    they came) and the good one after it handled, all committed."""
+    topic = unique("hostile")
+    create_topic_for_big_records(bus, topic)
+    records = []
+    for n, (name, (value, _)) in enumerate(POISON_VALUES.items()):
+        records.append((value, name.encode(), HOSTILE_HEADERS))
+        records.append((json.dumps({"n": n}).encode(), b"good", HOSTILE_HEADERS))
+    publish_raw(bus, topic, records)
+    consumer = Consumer(bus, "billing", unique("billing"), [topic], heartbeat_interval_s=None, backoff_max_s=0.2)
+    handled: list[Event] = []
+    consumer.handler("order.placed")(handled.append)
+    dlq = dead_letter_topic(topic, bus.kind)
+    stop = threading.Event()
+    runner = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
+    runner.start()
+    try:
+        wait_until(
+            lambda: len(handled) == len(POISON_VALUES) and total_end_offset(bus, dlq) == len(POISON_VALUES),
+            60,
+            "every poison record dead-lettered and every good one handled",
+        )
+        wait_until(lambda: total_lag(bus, consumer.group, topic) == 0, 30, "the commit")
+        assert runner.is_alive()  # still consuming: no poison value ended run()
+    finally:
+        stop.set()
+        runner.join(15)
+        consumer.close()
+
+    assert [event.payload for event in handled] == [{"n": n} for n in range(len(POISON_VALUES))]
+    headers = handled[0].headers  # hostile headers reach the handler: bytes when not UTF-8, the last of a name
+    assert (headers["x-trace"], headers["x-dup"], headers["x-empty"]) == (b"\xff\xfe\x00", "second", "")
+    dead = {record.key: record for record in read_records(bus, dlq, len(POISON_VALUES))}
+    assert set(dead) == {name.encode() for name in POISON_VALUES}
+    for name, (value, reason) in POISON_VALUES.items():
+        record = dead[name.encode()]
+        assert record.header("x-eventhub-error-class") == b"eventhub.sdk.PayloadDecodeError", name
+        assert reason in record.header("x-eventhub-error-message").decode(), name
+        assert record.header("x-eventhub-attempts") == b"0"
+        assert record.headers[: len(HOSTILE_HEADERS)] == HOSTILE_HEADERS
+        if name == "5mb" and bus.kind == "kafka":
+            # Too large for the dead-letter topic (1 MB by default): a cut copy and the size it had.
+            assert record.value == value[: 64 * 1024]
+            assert record.header("x-eventhub-payload-size") == str(len(value)).encode()
+        else:
+            assert record.value == value, name
+            assert record.header("x-eventhub-payload-size") is None
 
 
 def test_event_without_a_handler_is_dead_lettered(bus, topic, make_consumer):

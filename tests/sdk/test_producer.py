@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from eventhub.sdk import InvalidPayload, LocalSchemas, NoTopic, Producer
+from eventhub.sdk import InvalidPayload, InvalidSchema, LocalSchemas, NoTopic, Producer
+from tests.listening import CountingServer
 from tests.sdk import ORDER_SCHEMA, read_records, total_end_offset
+from tests.waiting import returns_within
 
 
 @pytest.fixture
@@ -96,3 +98,27 @@ def test_topic_argument_and_missing_topic(bus, topic, unique):
     [record] = read_records(bus, topic, 1)
     assert record.header("ce_source") == b"urn:shop:checkout"
     producer.close()
+
+
+def test_a_schema_with_a_remote_ref_is_refused_and_nothing_is_fetched_or_sent(bus, topic):
+    with CountingServer() as remote:
+        schema = {"type": "object", "properties": {"customer": {"$ref": remote.url("customer.json")}}}
+        schemas = LocalSchemas({"order.placed": {"schema": schema, "topic": topic}})
+        with Producer(bus, "checkout", schemas, heartbeat_interval_s=None) as producer:
+            with pytest.raises(
+                InvalidSchema, match=r"#/properties/customer/\$ref: \$ref 'http://127.0.0.1:\d+/customer"
+            ):
+                producer.publish("order.placed", {"customer": 5})
+        assert remote.connections == 0
+    assert total_end_offset(bus, topic) == 0
+
+
+def test_a_backtracking_pattern_answers_and_gates_the_send(bus, topic):
+    schema = {"type": "object", "patternProperties": {"^(a|a)*b$": {}}, "additionalProperties": False}
+    schemas = LocalSchemas({"order.placed": {"schema": schema, "topic": topic}})
+    with Producer(bus, "checkout", schemas, heartbeat_interval_s=None) as producer:
+        # 40 a's: about 2^40 steps for a backtracking engine to give up.
+        with pytest.raises(InvalidPayload, match=r"\$: Additional properties are not allowed \('a{40}' was unexpected"):
+            returns_within(lambda: producer.publish("order.placed", {"a" * 40: 1}), 10, "publish")
+        producer.publish("order.placed", {"a" * 40 + "b": 1})
+    assert total_end_offset(bus, topic) == 1

@@ -28,9 +28,9 @@ from tests.browser.conftest import (  # noqa: F401
     live_app,
     make_live_app,
     page_as,
-    pytest_collection_modifyitems,
     pytest_runtest_makereport,
 )
+from tests.browser.conftest import pytest_collection_modifyitems as _browser_tests_last
 
 ANONYMOUS, VIEWER, DESIGNER, OPERATOR, ADMIN = "anonymous", "viewer", "designer", "operator", "admin"
 ROLES = (ANONYMOUS, VIEWER, DESIGNER, OPERATOR, ADMIN)
@@ -139,6 +139,15 @@ class Shared:
         if self.sessions[role]:
             client.cookies[settings.SESSION_COOKIE_NAME] = self.sessions[role]
         return client
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests last (tests/browser), and a node id of its own for each operation of a schemathesis sweep."""
+    _browser_tests_last(config, items)
+    if any(hasattr(item, "operation_label") for item in items):  # schemathesis sweeps collected
+        from tests.security.fuzzing import name_items_by_operation
+
+        name_items_by_operation(items)
 
 
 _GROUPS = {VIEWER: "Viewer", DESIGNER: "Designer", OPERATOR: "Operator"}

@@ -1,0 +1,155 @@
+"""What every EventHub websocket does besides its own job.
+
+- Inbound frames are capped: over MAX_INBOUND_BYTES closes with 1009 (message too big), a
+  binary frame with 1003 (unsupported data), text that is not JSON with 1007 (invalid
+  payload), more than INBOUND_BUDGET frames with 1008 (policy violation). Daphne accepts
+  large frames because it sends large snapshots; the cap on what clients send is here.
+- Each socket joins its user's group (`user_group`) in connect(). Logging out, being
+  deactivated or deleted sends `user.signed_out` there after commit, and the socket closes
+  with 4401, the code an anonymous handshake is refused with.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+
+from asgiref.sync import async_to_sync
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
+from django.contrib.auth.signals import user_logged_out
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+
+log = logging.getLogger(__name__)
+
+MAX_INBOUND_BYTES = 4096
+CLOSE_UNSUPPORTED_DATA = 1003
+CLOSE_INVALID_PAYLOAD = 1007
+CLOSE_POLICY_VIOLATION = 1008
+CLOSE_TOO_BIG = 1009
+CLOSE_SIGNED_OUT = 4401
+
+
+class Budget:
+    """A token bucket: `burst` at once, then `per_second` on average. One per socket."""
+
+    def __init__(self, burst: float, per_second: float, clock: Callable[[], float] = time.monotonic):
+        self.burst, self.per_second, self.clock = burst, per_second, clock
+        self.tokens, self.at = float(burst), clock()
+
+    def take(self) -> bool:
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.per_second)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+def user_group(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+class EventHubSocket(AsyncJsonWebsocketConsumer):
+    """Base of the socket consumers. A subclass's connect() checks the user, then calls
+    `join_user_group()` before accept(); its disconnect() calls super().disconnect()."""
+
+    # Frames per socket: 30 at once, 10 per second after that. Pages send a handful at most.
+    INBOUND_BUDGET = (30, 10.0)
+    user_group_name: str | None = None
+    closing = False
+
+    async def join_user_group(self) -> None:
+        self.user_group_name = user_group(self.scope["user"].pk)
+        await self.channel_layer.group_add(self.user_group_name, self.channel_name)
+
+    async def disconnect(self, code):
+        if self.user_group_name:
+            await self.channel_layer.group_discard(self.user_group_name, self.channel_name)
+
+    async def close(self, code=None, reason=None):
+        self.closing = True  # frames already queued behind the close are not read
+        await super().close(code=code, reason=reason)
+
+    async def dispatch(self, message):
+        # Inbound frames skip Channels' close_old_connections hop to the one sync thread
+        # (see MonitorConsumer.dispatch): a flood of frames must not queue work there.
+        # Handlers reach the database through database_sync_to_async, which does it itself.
+        if message.get("type") == "websocket.receive":
+            await self.websocket_receive(message)
+        else:
+            await super().dispatch(message)
+
+    async def websocket_receive(self, message):
+        if self.closing:
+            return
+        text = message.get("text")
+        if text is None:
+            await self.close(code=CLOSE_UNSUPPORTED_DATA if message.get("bytes") is not None else CLOSE_INVALID_PAYLOAD)
+            return
+        if len(text) > MAX_INBOUND_BYTES or len(text.encode("utf-8")) > MAX_INBOUND_BYTES:
+            await self.close(code=CLOSE_TOO_BIG)
+            return
+        if not self._inbound_budget().take():
+            await self.close(code=CLOSE_POLICY_VIOLATION)
+            return
+        try:
+            content = json.loads(text)
+        except ValueError:
+            await self.close(code=CLOSE_INVALID_PAYLOAD)
+            return
+        await self.receive_json(content)
+
+    def _inbound_budget(self) -> Budget:
+        if not hasattr(self, "_inbound"):
+            self._inbound = Budget(*self.INBOUND_BUDGET)
+        return self._inbound
+
+    async def user_signed_out(self, message):
+        await self.close(code=CLOSE_SIGNED_OUT)
+
+
+# --- closing a user's sockets --------------------------------------------------------
+
+
+def close_sockets_of(user_id: int) -> None:
+    """After the current transaction commits, close every socket of this user, in every process."""
+    transaction.on_commit(lambda: _send_signed_out(user_id))
+
+
+def _send_signed_out(user_id: int) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(user_group(user_id), {"type": "user.signed_out"})
+    except Exception as error:  # noqa: BLE001 - a channel layer that is down must not fail a logout
+        log.warning("could not close the sockets of user %s: %s", user_id, type(error).__name__)
+
+
+def _logged_out(sender, request, user, **kwargs) -> None:
+    if user is not None:
+        close_sockets_of(user.pk)
+
+
+def _user_saved(sender, instance, created, update_fields=None, **kwargs) -> None:
+    if created or instance.is_active:
+        return
+    if update_fields is not None and "is_active" not in update_fields:
+        return
+    close_sockets_of(instance.pk)
+
+
+def _user_deleted(sender, instance, **kwargs) -> None:
+    close_sockets_of(instance.pk)
+
+
+def connect_signals(user_model) -> None:
+    """Called once from EventHubConfig.ready(): these reach every way a session can end."""
+    user_logged_out.connect(_logged_out, dispatch_uid="eventhub-sockets-logout")
+    post_save.connect(_user_saved, sender=user_model, dispatch_uid="eventhub-sockets-user-saved")
+    post_delete.connect(_user_deleted, sender=user_model, dispatch_uid="eventhub-sockets-user-deleted")
