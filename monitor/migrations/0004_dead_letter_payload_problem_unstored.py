@@ -4,32 +4,40 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('monitor', '0003_audit_protect'),
+        ("monitor", "0003_audit_protect"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='deadletter',
-            name='payload_problem',
-            field=models.CharField(blank=True, help_text='Why the payload has no JSON: cut, empty, not UTF-8, not JSON, too deep.', max_length=300),
+            model_name="deadletter",
+            name="payload_problem",
+            field=models.CharField(
+                blank=True,
+                help_text="Why the payload has no JSON: cut, empty, not UTF-8, not JSON, too deep.",
+                max_length=300,
+            ),
         ),
         migrations.CreateModel(
-            name='UnstoredDeadLetter',
+            name="UnstoredDeadLetter",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('bus', models.CharField(max_length=10)),
-                ('dlq_topic', models.CharField(max_length=249)),
-                ('dlq_partition', models.IntegerField(default=0)),
-                ('dlq_offset', models.CharField(help_text='Kafka offset or Redis entry id.', max_length=40)),
-                ('payload_size', models.PositiveBigIntegerField(default=0)),
-                ('error', models.TextField(help_text='What the database (or the row builder) said.')),
-                ('parked_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("bus", models.CharField(max_length=10)),
+                ("dlq_topic", models.CharField(max_length=249)),
+                ("dlq_partition", models.IntegerField(default=0)),
+                ("dlq_offset", models.CharField(help_text="Kafka offset or Redis entry id.", max_length=40)),
+                ("payload_size", models.PositiveBigIntegerField(default=0)),
+                ("error", models.TextField(help_text="What the database (or the row builder) said.")),
+                ("parked_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['-id'],
-                'constraints': [models.UniqueConstraint(fields=('bus', 'dlq_topic', 'dlq_partition', 'dlq_offset'), name='unstored_dead_letter_unique_position')],
+                "ordering": ["-id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("bus", "dlq_topic", "dlq_partition", "dlq_offset"),
+                        name="unstored_dead_letter_unique_position",
+                    )
+                ],
             },
         ),
     ]
