@@ -3,13 +3,30 @@ from django.db.models.signals import post_migrate
 
 
 def _ensure_roles(using: str, **kwargs) -> None:
-    """The role groups exist after every migrate and flush, as auth's permissions do."""
-    from django.contrib.auth.models import Group
+    """The role groups exist after every migrate and flush, as auth's permissions do.
 
-    from eventhub.roles import ROLES
+    A group made here (a fresh database, or after a flush) gets the default grants of
+    its role: Operator and Admin may see sensitive fields (eventhub/roles.py). A group
+    that exists is left as the admin set it.
+    """
+    from django.contrib.auth.models import Group, Permission
+    from django.contrib.contenttypes.models import ContentType
+
+    from eventhub.roles import ROLES, SENSITIVE_BY_DEFAULT, VIEW_SENSITIVE
 
     for name in ROLES:
-        Group.objects.using(using).get_or_create(name=name)
+        group, created = Group.objects.using(using).get_or_create(name=name)
+        if created and name in SENSITIVE_BY_DEFAULT:
+            app_label, codename = VIEW_SENSITIVE.split(".")
+            content_type, _ = ContentType.objects.db_manager(using).get_or_create(
+                app_label=app_label, model="eventtype"
+            )
+            permission, _ = Permission.objects.using(using).get_or_create(
+                content_type=content_type,
+                codename=codename,
+                defaults={"name": "Can see payload fields marked sensitive (x-eventhub-pii)"},
+            )
+            group.permissions.add(permission)
 
 
 class EventHubConfig(AppConfig):

@@ -21,6 +21,7 @@ OPERATOR = "Operator"
 ADMIN = "Admin"
 ROLES = (VIEWER, DESIGNER, OPERATOR, ADMIN)
 VIEW_SENSITIVE = "designer.view_sensitive"
+SENSITIVE_BY_DEFAULT = (OPERATOR, ADMIN)  # roles a new group of which may see sensitive fields
 
 
 def roles_of(user) -> set[str]:

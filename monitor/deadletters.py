@@ -30,6 +30,7 @@ import json
 import logging
 import uuid
 from collections.abc import Iterable
+from fnmatch import fnmatchcase
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -231,7 +232,7 @@ def _trusted_sources(triples: Iterable[tuple[str, str, str]]) -> set[tuple[str, 
     the record chose: sending there needs an Operator to confirm it.
     """
     triples = set(triples)
-    trusted = {t for t in triples if dlq_headers.dead_letter_source(t[1]) == t[2]}
+    trusted = {t for t in triples if _named_by(t[1], t[2])}
     rest = triples - trusted
     if rest:
         designed = set(
@@ -241,6 +242,19 @@ def _trusted_sources(triples: Iterable[tuple[str, str, str]]) -> set[tuple[str, 
         )
         trusted |= rest & designed
     return trusted
+
+
+def _named_by(dead_letter_topic: str, source: str) -> bool:
+    """Whether the dead-letter topic's name says it serves `source`: a known convention
+    (`orders.DLT`), or a configured pattern's fixed suffix (`*.dead`: `orders.dead`)."""
+    if dlq_headers.dead_letter_source(dead_letter_topic) == source:
+        return True
+    for pattern in settings.EVENTHUB_DLQ_PATTERNS:
+        head, star, suffix = pattern.rpartition("*")
+        if star and suffix and not any(c in suffix for c in "*?[") and dead_letter_topic == source + suffix:
+            if fnmatchcase(dead_letter_topic, pattern):
+                return True
+    return False
 
 
 def unconfirmed_targets(dead_letters) -> list[dict[str, str]]:
