@@ -11,8 +11,6 @@ import json
 
 import pytest
 from django.db import transaction
-from schemathesis.checks import not_a_server_error
-from schemathesis.core.failures import FailureGroup
 
 from tests.security import fuzzing
 from tests.security.conftest import DESIGNER, OPERATOR, VIEWER
@@ -65,21 +63,3 @@ def test_each_operation_goes_in_depth_as_a_role_that_gets_past_the_permission_ch
             )
             transaction.set_rollback(True)
         assert response.status_code != 403, (role, response.text)
-
-
-@pytest.mark.parametrize("label", list(fuzzing.DOCUMENT_GAPS))
-@pytest.mark.usefixtures("in_process_requests")
-def test_document_gap_is_still_there(label, shared, world):
-    """Each known gap, shown by one request; a failure here means it was fixed: remove it from DOCUMENT_GAPS."""
-    method, path = label.split(" ", 1)
-    operation = fuzzing.SCHEMA[path][method]
-    request = fuzzing.DOCUMENT_GAPS[label][1]
-    kwargs = {"path_parameters": fuzzing.real_path_parameters(path, world)} if "{" in path else {}
-    if "body" in request:
-        kwargs.update(body=request["body"], media_type="application/json")
-    case = operation.Case(**kwargs)
-    role = next(role for role in (VIEWER, DESIGNER, OPERATOR) if fuzzing.IN_DEPTH[role](method, path))
-    response = case.call(headers={"Authorization": f"Token {fuzzing.token(shared.users[role])}"})
-    case.validate_response(response, checks=[not_a_server_error])
-    with pytest.raises(FailureGroup):
-        case.validate_response(response, checks=fuzzing.CONFORMANCE)
