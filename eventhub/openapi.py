@@ -9,7 +9,8 @@ hook (SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]) adds them instead of each vi
    answers 403 even to a bad token.
 2. 404 `{detail}` where the path has parameters: no such object, or a path that matches
    no route at all (a letter in a numeric id; eventhub/api_errors.py).
-3. Where there is a request body: 400, DRF's field errors `{field: [messages]}`
+3. 400 everywhere: a NUL character in the query or body (eventhub.middleware). Where
+   there is a request body, 400 is also DRF's field errors `{field: [messages]}`
    (`non_field_errors` for the body as a whole) or `{detail}` (a body that does not
    parse, or over Django's limits); 415 `{detail}`, a body without a media type or in one
    DRF does not parse.
@@ -69,6 +70,8 @@ def add_error_responses(result: dict[str, Any], generator, request, public) -> d
             if any(parameter["in"] == "path" for parameter in operation.get("parameters", [])):
                 responses.setdefault("404", {"description": "No such object."})
             responses.setdefault("403", {"description": "Not logged in, or the role does not allow it."})
+            # Every operation: a NUL character in the query or body (eventhub.middleware.RefuseNulCharacters).
+            responses.setdefault("400", {"description": "Invalid input, or a NUL character in the query or body."})
             for code, response in responses.items():
                 if code == "400":
                     responses[code] = _bad_request(response)
