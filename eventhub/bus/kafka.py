@@ -211,6 +211,24 @@ class _Admin(KafkaAdminClient):
                     raise
                 await self._net.sleep(0.1)
 
+    def list_group_offsets(self, *args, **kwargs):
+        return self._while_coordinator_moves(super().list_group_offsets, *args, **kwargs)
+
+    def describe_groups(self, *args, **kwargs):
+        return self._while_coordinator_moves(super().describe_groups, *args, **kwargs)
+
+    def _while_coordinator_moves(self, call, *args, **kwargs):
+        """A group call again while its coordinator loads or moves: on a fresh Kafka cluster
+        OffsetFetch answers COORDINATOR_LOAD_IN_PROGRESS until the offsets topic is loaded."""
+        deadline = time.monotonic() + self.config["request_timeout_ms"] / 1000
+        while True:
+            try:
+                return call(*args, **kwargs)
+            except (*_COORDINATOR_MOVING, Errors.NotCoordinatorError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
     async def _leaders(self, topics: list[str] | None, skip_missing: bool = False) -> dict[str, dict[int, int]]:
         """{topic: {partition: leader node}}; topics=None lists every non-internal topic.
 
