@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 from datetime import timedelta
 
@@ -22,7 +21,6 @@ from django.utils import timezone
 
 from designer.models import Consumer as DesignedConsumer
 from designer.models import EventType, SchemaVersion, Service
-from eventhub.bus import open_bus
 from eventhub.sdk import headers as h
 from monitor import deadletters
 from monitor.models import AuditEntry, DeadLetter, RedriveJob
@@ -47,20 +45,6 @@ SCHEMA = {
         "lines": {"type": "array", "items": {"type": "object"}},
     },
 }
-
-
-@pytest.fixture
-def redis():
-    bus = open_bus("redis", url=os.environ["REDIS_URL"])
-    yield bus
-    bus.close()
-
-
-@pytest.fixture
-def topic(redis, unique):
-    name = unique("orders")
-    redis.create_topic(name)
-    return name
 
 
 @pytest.fixture

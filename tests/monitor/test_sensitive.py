@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import html
 import json
-import os
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -26,7 +25,6 @@ from django.contrib.auth.models import Group, Permission
 from designer import registry
 from designer.models import EventType, SchemaVersion
 from eventhub import roles
-from eventhub.bus import open_bus
 from eventhub.sdk.pii import MASK
 from monitor import deadletters
 from monitor.models import AuditEntry, DeadLetter
@@ -61,20 +59,6 @@ BAD_EMAIL, BAD_CARD = "ann.secret-at-example.com", "4111-SECRET-1111"
 BAD_HIDDEN = {"id": "o-2", "customer": {"name": "Ann", "email": BAD_EMAIL}, "lines": [{"card": BAD_CARD}]}
 SECRETS = (EMAIL, CARD, BAD_EMAIL, BAD_CARD, "SECRET")
 MASKED_PATHS = ["$.customer.email", "$.lines[0].card"]
-
-
-@pytest.fixture
-def redis():
-    bus = open_bus("redis", url=os.environ["REDIS_URL"])
-    yield bus
-    bus.close()
-
-
-@pytest.fixture
-def topic(redis, unique):
-    name = unique("orders")
-    redis.create_topic(name)
-    return name
 
 
 @pytest.fixture
