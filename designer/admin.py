@@ -26,10 +26,22 @@ class TopicAdmin(admin.ModelAdmin):
 
 
 class SchemaVersionInline(admin.TabularInline):
+    """The event's versions, to read. A version is made by `designer.registry.register_version`
+    (catalog, API, CLI), which checks compatibility and numbers it; a row typed here would skip both."""
+
     model = models.SchemaVersion
     extra = 0
     fields = ["version", "state", "changelog", "author", "created_at"]
-    readonly_fields = ["created_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(models.EventType)
@@ -43,15 +55,21 @@ class EventTypeAdmin(admin.ModelAdmin):
 
 @admin.register(models.SchemaVersion)
 class SchemaVersionAdmin(admin.ModelAdmin):
+    """Versions to read and search. They are made and promoted only through the registry
+    (catalog, API, CLI), which checks compatibility; nothing here adds or changes one."""
+
     list_display = ["event_type", "version", "state", "author", "created_at"]
     list_filter = ["state"]
     search_fields = ["event_type__name", "changelog"]
 
     def get_readonly_fields(self, request, obj=None):
-        # Registered versions are immutable: producers may already have used them.
-        if obj is not None and obj.state == models.SchemaVersion.REGISTERED:
-            return [f.name for f in self.model._meta.fields]
-        return []
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(models.Producer)

@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 
 from designer import compat
-from designer.models import Consumer, EventType, Producer, SchemaVersion, Service, Topic
+from designer.models import Consumer, EventType, FlowStep, Producer, SchemaVersion, Service, Topic
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 
@@ -85,11 +85,33 @@ def _cycle_lints(
     services: dict[int, str],
     events: dict[int, dict],
 ) -> list[Lint]:
-    """Services that feed each other through events, each cycle reported once.
+    """Services that feed each other through events without a flow that says so.
 
-    A service consuming its own event is a common, deliberate pattern (outbox,
-    retries), so only cycles through two or more services count.
+    A cycle is the normal shape of a choreographed saga (orders asks payments,
+    payments answers orders), so a cycle that a designed flow walks is fine. Left
+    are the likely mistakes:
+
+    1. A service consuming an event it produces itself, unless a flow has that step
+       (an outbox relay or a retry loop is deliberate, and a flow documents it).
+    2. A cycle through two or more services that no single flow declares: one
+       flow must have, for every hop A → B, a step "A sends one of the hop's
+       events to B". Each such cycle is reported once.
     """
+    declared = _flow_steps()
+    lints = []
+    for event_id in sorted(produced_by):
+        for service_id in sorted(produced_by[event_id] & consumed_by.get(event_id, set())):
+            if not any((service_id, event_id, service_id) in steps for steps in declared):
+                lints.append(
+                    Lint(
+                        "cycle",
+                        WARNING,
+                        f"{services[service_id]} consumes {events[event_id]['name']}, which it produces itself,"
+                        " and no flow declares it.",
+                        [f"service:{service_id}", f"event:{event_id}"],
+                    )
+                )
+
     via: dict[tuple[int, int], list[int]] = defaultdict(list)  # (producer, consumer) -> events
     for event_id in sorted(produced_by):
         for source in produced_by[event_id]:
@@ -104,6 +126,10 @@ def _cycle_lints(
     for source, target in via:
         predecessors[target].append(source)
 
+    def is_declared(cycle: list[int]) -> bool:
+        hops = list(zip(cycle, [*cycle[1:], cycle[0]], strict=True))
+        return any(all(any((a, e, b) in steps for e in via[(a, b)]) for a, b in hops) for steps in declared)
+
     cycles: list[list[int]] = []
     budget = MAX_STEPS
     # Each cycle is found from its smallest service id only, walking larger ids:
@@ -117,11 +143,11 @@ def _cycle_lints(
             budget -= 1
             for nxt in reversed(successors[current]):
                 if nxt == start:
-                    cycles.append(path)
+                    if not is_declared(path):
+                        cycles.append(path)
                 elif nxt in returns and nxt not in path:
                     stack.append((nxt, [*path, nxt]))
 
-    lints = []
     for cycle in cycles:
         hops = list(zip(cycle, [*cycle[1:], cycle[0]], strict=True))
         text = services[cycle[0]]
@@ -131,8 +157,19 @@ def _cycle_lints(
             text += f" → ({names}) → {services[target]}"
             nodes.append(f"service:{source}")
             nodes.extend(f"event:{e}" for e in via[(source, target)])
-        lints.append(Lint("cycle", WARNING, f"Services form a cycle: {text}.", nodes))
+        lints.append(Lint("cycle", WARNING, f"Services form a cycle that no flow declares: {text}.", nodes))
     return lints
+
+
+def _flow_steps() -> list[set[tuple[int, int, int]]]:
+    """Each flow's steps as (producer, event, consumer) service and event ids; steps missing one are left out."""
+    steps: dict[int, set[tuple[int, int, int]]] = defaultdict(set)
+    rows = FlowStep.objects.exclude(producer=None).exclude(consumer=None)
+    for flow_id, producer_id, event_id, consumer_id in rows.values_list(
+        "flow_id", "producer_id", "event_type_id", "consumer_id"
+    ):
+        steps[flow_id].add((producer_id, event_id, consumer_id))
+    return [steps[flow_id] for flow_id in sorted(steps)]
 
 
 def _reaching(start: int, predecessors: dict[int, list[int]]) -> set[int]:

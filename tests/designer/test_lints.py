@@ -1,4 +1,7 @@
-"""Design lints: each code from a minimal design, none from a clean one, fixed query count."""
+"""Design lints: each code from a minimal design, none from a clean one, fixed query count.
+
+Cycles: only the likely mistakes (a cycle no flow declares, a service reading its own event).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from designer import registry
 from designer.lints import lint_design
-from designer.models import Consumer, EventType, Producer, SchemaVersion, Service, Topic
+from designer.models import Consumer, EventType, Flow, FlowStep, Producer, SchemaVersion, Service, Topic
 
 SCHEMA = {"type": "object", "properties": {"id": {"type": "string"}}}
 
@@ -94,21 +97,93 @@ def test_a_cycle_between_services_is_reported_once():
         f"event:{a['event'].pk}",
         f"event:{b['event'].pk}",
     }
-    assert cycle.message == "Services form a cycle: a-sink → (b.happened) → b-sink → (a.happened) → a-sink."
+    assert cycle.message == (
+        "Services form a cycle that no flow declares: a-sink → (b.happened) → b-sink → (a.happened) → a-sink."
+    )
     assert cycle.severity == "warning"
 
 
 @pytest.mark.django_db
-def test_three_service_cycle_and_self_consumption():
+def test_three_service_cycle():
     services = [Service.objects.create(name=n) for n in ("s1", "s2", "s3")]
     events = [EventType.objects.create(name=f"e.n{i}") for i in range(3)]
     for i, event in enumerate(events):
         Producer.objects.create(service=services[i], event_type=event)
         Consumer.objects.create(service=services[(i + 1) % 3], event_type=event)
-    # A service reading its own event (outbox, retries) is not a cycle.
-    Consumer.objects.create(service=services[0], event_type=events[0])
     cycles = [lint for lint in lint_design() if lint.code == "cycle"]
-    assert [c.message for c in cycles] == ["Services form a cycle: s1 → (e.n0) → s2 → (e.n1) → s3 → (e.n2) → s1."]
+    assert [c.message for c in cycles] == [
+        "Services form a cycle that no flow declares: s1 → (e.n0) → s2 → (e.n1) → s3 → (e.n2) → s1."
+    ]
+
+
+def _saga() -> dict:
+    """orders --order.placed--> payments --payment.authorized / payment.failed--> orders, nothing else to lint."""
+    topic = Topic.objects.create(name="shop")
+    saga = {"orders": Service.objects.create(name="orders"), "payments": Service.objects.create(name="payments")}
+    for producer, event, consumer in (
+        ("orders", "order.placed", "payments"),
+        ("payments", "payment.authorized", "orders"),
+        ("payments", "payment.failed", "orders"),
+        ("payments", "payment.audited", "audit"),  # not on the loop
+    ):
+        saga[event] = EventType.objects.create(name=event, topic=topic)
+        registry.register_version(saga[event], SCHEMA)
+        if consumer not in saga:
+            saga[consumer] = Service.objects.create(name=consumer)
+        Producer.objects.create(service=saga[producer], event_type=saga[event])
+        Consumer.objects.create(service=saga[consumer], event_type=saga[event])
+    return saga
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("flows", "flagged"),
+    [
+        ([], True),
+        ([[("orders", "order.placed", "payments")]], True),
+        # One flow walks the whole loop (one event per hop is enough): a saga, not a mistake.
+        ([[("orders", "order.placed", "payments"), ("payments", "payment.authorized", "orders")]], False),
+        ([[("orders", "order.placed", "payments"), ("payments", "payment.failed", "orders")]], False),
+        # Each half in a different flow: no flow declares the loop.
+        ([[("orders", "order.placed", "payments")], [("payments", "payment.authorized", "orders")]], True),
+        # A step with an event that does not travel that hop declares nothing.
+        ([[("orders", "order.placed", "payments"), ("payments", "payment.audited", "orders")]], True),
+    ],
+)
+def test_a_cycle_is_flagged_unless_a_flow_declares_it(flows, flagged):
+    saga = _saga()
+    for number, steps in enumerate(flows):
+        flow = Flow.objects.create(name=f"flow {number}", trigger="Customer clicks Pay")
+        for order, (producer, event, consumer) in enumerate(steps):
+            FlowStep.objects.create(
+                flow=flow, order=order, producer=saga[producer], event_type=saga[event], consumer=saga[consumer]
+            )
+    assert [lint.message for lint in lint_design()] == (
+        [
+            "Services form a cycle that no flow declares: orders → (order.placed) → payments"
+            " → (payment.authorized / payment.failed) → orders."
+        ]
+        if flagged
+        else []
+    )
+
+
+@pytest.mark.django_db
+def test_a_service_consuming_its_own_event_is_flagged_unless_a_flow_declares_it():
+    chain = _clean_chain("orders")
+    source, event = chain["source"], chain["event"]
+    Consumer.objects.create(service=source, event_type=event)
+    [lint] = lint_design()
+    assert (lint.code, lint.severity, lint.node_ids) == (
+        "cycle",
+        "warning",
+        [f"service:{source.pk}", f"event:{event.pk}"],
+    )
+    assert lint.message == "orders-source consumes orders.happened, which it produces itself, and no flow declares it."
+
+    flow = Flow.objects.create(name="Outbox", trigger="A row lands in the outbox")
+    FlowStep.objects.create(flow=flow, producer=source, event_type=event, consumer=source, logic="Relay the outbox")
+    assert lint_design() == []
 
 
 @pytest.mark.django_db
@@ -167,5 +242,9 @@ def test_query_count_does_not_grow_with_the_design():
         chain = _clean_chain(f"c{i}")
         registry.register_version(chain["event"], {"type": "string"}, as_draft=True)
         Topic.objects.create(name=f"spare-{i}")
+        # A self-consumption each flow declares: every flow's steps come in the same one query.
+        Producer.objects.create(service=chain["sink"], event_type=chain["event"])
+        flow = Flow.objects.create(name=f"flow {i}", trigger="tick")
+        FlowStep.objects.create(flow=flow, producer=chain["sink"], event_type=chain["event"], consumer=chain["sink"])
     assert queries() == small
     assert small <= 10
