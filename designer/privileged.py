@@ -74,5 +74,5 @@ def poison_rule_errors(user, *, bus: str, dead_letter: bool, rule: tuple, curren
 
 
 def may_set_privileged(user) -> bool:
-    # No user: the command line (manage.py import_asyncapi, seed_demo), run by whoever runs the server.
+    # No user: the command line (manage.py asyncapi_import, seed_demo), run by whoever runs the server.
     return user is None or can_operate(user)

@@ -1,4 +1,4 @@
-"""Monitor pages: the live dashboard (the dead-letter pages are in monitor/deadletter_views.py)."""
+"""Monitor pages: the live dashboard (the dead-letter pages are in deadletters/views.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from designer.api import build_graph
+from designer.graph import build_graph
 from designer.models import Domain
 
 log = logging.getLogger(__name__)

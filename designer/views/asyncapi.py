@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from designer import asyncapi, asyncapi_io
+from designer import asyncapi_db, asyncapi_export, asyncapi_import
 from designer.models import Service
 from eventhub.roles import DESIGNER, require_role
 
@@ -36,8 +36,8 @@ class ImportForm(forms.Form):
             )
         data = upload.read() if upload else text
         try:
-            cleaned["parsed"] = asyncapi.parse(asyncapi.load(data))
-        except asyncapi.DocumentError as error:
+            cleaned["parsed"] = asyncapi_import.parse(asyncapi_import.load(data))
+        except asyncapi_import.DocumentError as error:
             raise forms.ValidationError(f"This document cannot be imported: {error}") from None
         return cleaned
 
@@ -57,7 +57,7 @@ def import_document(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             # Rendered straight away rather than redirected: the report is the
             # answer, and importing the same document again changes nothing.
-            report = asyncapi_io.import_parsed(form.cleaned_data["parsed"], author=request.user)
+            report = asyncapi_db.import_parsed(form.cleaned_data["parsed"], author=request.user)
             form = ImportForm()
         else:
             status = 400
@@ -78,7 +78,7 @@ def export_document(request: HttpRequest) -> HttpResponse:
     slug = form.cleaned_data["service"]
     service = get_object_or_404(Service, slug=slug) if slug else None
     fmt = form.cleaned_data["format"] or "yaml"
-    body = asyncapi.dump(asyncapi_io.export_document(service), fmt)
+    body = asyncapi_export.dump(asyncapi_db.export_document(service), fmt)
     response = HttpResponse(body, content_type=CONTENT_TYPES[fmt])
     name = service.slug if service else "eventhub"
     response["Content-Disposition"] = f'attachment; filename="{name}-asyncapi.{fmt}"'

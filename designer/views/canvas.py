@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from designer import flowchart
-from designer.api import build_graph
+from designer.graph import build_graph
 from designer.models import Domain
 
 

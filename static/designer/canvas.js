@@ -161,59 +161,34 @@
     maxZoom: 3,
     autoungrabify: !canDesign,
     boxSelectionEnabled: false,
-    style: [
-      {
-        selector: "node",
-        style: {
-          label: "data(display)",
-          "text-wrap": "wrap",
-          "text-max-width": "data(width)",
-          "text-overflow-wrap": "anywhere",
-          "text-valign": "center",
-          "text-halign": "center",
-          "font-size": 13,
-          "font-family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif",
-          color: "#1c2430",
-          width: "data(width)",
-          height: 50,
-          "border-width": 2,
+    // The shared look (static/eventhub/graph_style.js) plus what editing needs: nodes as
+    // wide as their label, edges coloured by kind, lint outlines, selection, drop targets
+    // and the ghost edge of connect mode.
+    style: EventHubGraphStyle.stylesheet({
+      node: {
+        "text-max-width": "data(width)",
+        "text-overflow-wrap": "anywhere",
+        "font-size": 13,
+        width: "data(width)",
+      },
+      edge: { "arrow-scale": 1.1 },
+      rules: [
+        { selector: "node.lint-info", style: { "outline-width": 3, "outline-color": "#8a94a3", "outline-style": "dotted" } },
+        { selector: "node.lint-warning", style: { "outline-width": 3, "outline-color": "#b7791f", "outline-style": "dashed" } },
+        { selector: "node.lint-error", style: { "outline-width": 3, "outline-color": "#c62828", "outline-style": "dashed" } },
+        { selector: "node:selected", style: { "border-width": 4, "border-color": "#16202e" } },
+        { selector: "node.drop-ok", style: { "border-width": 5, "border-color": "#1a7f37" } },
+        { selector: "node.drop-bad", style: { "border-width": 5, "border-color": "#c62828" } },
+        { selector: "edge.produces", style: { "line-color": "#2859c5", "target-arrow-color": "#2859c5" } },
+        { selector: "edge.consumes", style: { "line-color": "#c05621", "target-arrow-color": "#c05621" } },
+        { selector: "edge:selected", style: { width: 4, "line-color": "#16202e", "target-arrow-color": "#16202e" } },
+        { selector: "node.ghost", style: { width: 1, height: 1, opacity: 0, label: "" } },
+        {
+          selector: "edge.ghost",
+          style: { "line-style": "dashed", "line-color": "#16202e", "target-arrow-color": "#16202e", width: 2 },
         },
-      },
-      { selector: "node.service", style: { shape: "round-rectangle", "background-color": "#e8f0fe", "border-color": "#2859c5" } },
-      { selector: "node.event", style: { shape: "ellipse", "background-color": "#fdf0e6", "border-color": "#c05621" } },
-      { selector: "node.command", style: { shape: "cut-rectangle", "background-color": "#f3e8fd", "border-color": "#7b3fc4" } },
-      { selector: "node.topic", style: { shape: "barrel", height: 58, "background-color": "#e6f6ec", "border-color": "#1a7f37" } },
-      { selector: "node.redis", style: { "background-color": "#fde8e8", "border-color": "#c62828" } },
-      { selector: "node.lint-info", style: { "outline-width": 3, "outline-color": "#8a94a3", "outline-style": "dotted" } },
-      { selector: "node.lint-warning", style: { "outline-width": 3, "outline-color": "#b7791f", "outline-style": "dashed" } },
-      { selector: "node.lint-error", style: { "outline-width": 3, "outline-color": "#c62828", "outline-style": "dashed" } },
-      { selector: "node:selected", style: { "border-width": 4, "border-color": "#16202e" } },
-      { selector: "node.drop-ok", style: { "border-width": 5, "border-color": "#1a7f37" } },
-      { selector: "node.drop-bad", style: { "border-width": 5, "border-color": "#c62828" } },
-      {
-        selector: "edge",
-        style: {
-          width: 2,
-          "curve-style": "bezier",
-          "target-arrow-shape": "triangle",
-          "arrow-scale": 1.1,
-          "line-color": "#8a94a3",
-          "target-arrow-color": "#8a94a3",
-        },
-      },
-      { selector: "edge.produces", style: { "line-color": "#2859c5", "target-arrow-color": "#2859c5" } },
-      { selector: "edge.consumes", style: { "line-color": "#c05621", "target-arrow-color": "#c05621" } },
-      {
-        selector: "edge.on-topic",
-        style: { "line-color": "#1a7f37", "line-style": "dashed", "target-arrow-shape": "none", width: 1.5 },
-      },
-      { selector: "edge:selected", style: { width: 4, "line-color": "#16202e", "target-arrow-color": "#16202e" } },
-      { selector: "node.ghost", style: { width: 1, height: 1, opacity: 0, label: "" } },
-      {
-        selector: "edge.ghost",
-        style: { "line-style": "dashed", "line-color": "#16202e", "target-arrow-color": "#16202e", width: 2 },
-      },
-    ],
+      ],
+    }),
   });
   // Cytoscape maps every pointer event through a cached copy of where its container sits
   // on the page, refreshed on window resize and scroll only. The new-node form (and its

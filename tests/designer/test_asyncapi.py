@@ -18,8 +18,8 @@ import yaml
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 
-from designer import asyncapi, asyncapi_io, demo
-from designer.asyncapi import DocumentError
+from designer import asyncapi_common, asyncapi_db, asyncapi_export, asyncapi_import, demo
+from designer.asyncapi_import import DocumentError
 from designer.models import (
     Consumer,
     Domain,
@@ -42,8 +42,8 @@ def fixture_text(name: str) -> str:
     return (FIXTURES / name).read_text(encoding="utf-8")
 
 
-def parse_fixture(name: str) -> asyncapi.Parsed:
-    return asyncapi.parse(asyncapi.load(fixture_text(name)))
+def parse_fixture(name: str) -> asyncapi_import.Parsed:
+    return asyncapi_import.parse(asyncapi_import.load(fixture_text(name)))
 
 
 def doc(**extra) -> dict:
@@ -81,15 +81,15 @@ def warnings_text(warnings) -> str:
     ],
 )
 def test_event_names_are_dotted_lower_case(raw, prefix, expected):
-    name = asyncapi.event_name(raw, prefix)
+    name = asyncapi_import.event_name(raw, prefix)
     assert name == expected
-    assert asyncapi.EVENT_NAME_RE.match(name)
+    assert asyncapi_import.EVENT_NAME_RE.match(name)
 
 
 def test_yaml_reads_like_yaml_1_2_and_json_is_accepted():
-    data = asyncapi.load("asyncapi: 3.0.0\nx: [on, off, yes]\nwhen: 2024-01-02\nflag: true\n")
+    data = asyncapi_import.load("asyncapi: 3.0.0\nx: [on, off, yes]\nwhen: 2024-01-02\nflag: true\n")
     assert data == {"asyncapi": "3.0.0", "x": ["on", "off", "yes"], "when": "2024-01-02", "flag": True}
-    assert asyncapi.load(b'\xef\xbb\xbf{"asyncapi": "3.0.0"}') == {"asyncapi": "3.0.0"}
+    assert asyncapi_import.load(b'\xef\xbb\xbf{"asyncapi": "3.0.0"}') == {"asyncapi": "3.0.0"}
 
 
 @pytest.mark.parametrize(
@@ -111,7 +111,7 @@ def test_yaml_reads_like_yaml_1_2_and_json_is_accepted():
 )
 def test_unreadable_input_is_a_clear_error(text, message):
     with pytest.raises(DocumentError) as caught:
-        asyncapi.load(text)
+        asyncapi_import.load(text)
     assert message in str(caught.value)
 
 
@@ -160,7 +160,7 @@ def test_bad_documents_are_rejected_with_where_and_why(name, message, pointer):
 )
 def test_structural_errors_name_the_field(document, message):
     with pytest.raises(DocumentError) as caught:
-        asyncapi.parse(document)
+        asyncapi_import.parse(document)
     assert message in str(caught.value)
 
 
@@ -238,7 +238,7 @@ def test_a_message_on_two_channels_becomes_one_event_per_channel():
         operations={},
         components={"messages": {"turnOnOff": {"name": "turnOnOff", "payload": {"type": "object"}}}},
     )
-    events = {e.name: e.topic for e in asyncapi.parse(document).model.events}
+    events = {e.name: e.topic for e in asyncapi_import.parse(document).model.events}
     assert events == {"turn.on": "on", "turn.off": "off"}
 
 
@@ -250,16 +250,16 @@ def test_x_eventhub_service_names_the_service_of_each_operation():
             "b": {"action": "receive", "channel": {"$ref": "#/channels/invoices"}, "x-eventhub-service": "ledger"},
         },
     )
-    model = asyncapi.parse(document).model
+    model = asyncapi_import.parse(document).model
     assert {(k.service, k.action) for k in model.links} == {("billing", "send"), ("ledger", "receive")}
     assert {s.name for s in model.services} == {"billing", "ledger"}  # no service named after a system title
 
 
 def test_unknown_protocols_are_kept_as_kafka_topics_with_a_warning():
-    parsed = asyncapi.parse(doc(servers={"broker": {"host": "mq:1883", "protocol": "mqtt"}}))
+    parsed = asyncapi_import.parse(doc(servers={"broker": {"host": "mq:1883", "protocol": "mqtt"}}))
     topic = parsed.model.topics[0]
     assert (topic.bus, topic.protocol) == ("kafka", "mqtt")
-    assert "_Protocol: mqtt" in asyncapi.compose_topic_description(topic)
+    assert "_Protocol: mqtt" in asyncapi_common.compose_topic_description(topic)
     assert "#/servers/broker: Protocol mqtt is not a bus EventHub monitors" in warnings_text(parsed.warnings)
 
 
@@ -270,29 +270,29 @@ def test_export_rebases_schema_refs_and_import_restores_them():
         "properties": {"when": {"$ref": "#/$defs/instant"}, "enum_data": {"enum": [{"$ref": "#/not-a-ref"}]}},
         "$defs": {"instant": {"type": "string", "format": "date-time"}},
     }
-    model = asyncapi.Model(
+    model = asyncapi_common.Model(
         title="Clock",
-        services=[asyncapi.ServiceSpec(name="Clock", slug="clock")],
-        topics=[asyncapi.TopicSpec(key="ticks", name="ticks", address="clock.ticks")],
-        events=[asyncapi.EventSpec(name="clock.ticked", topic="ticks", schema=schema)],
-        links=[asyncapi.LinkSpec(service="Clock", event="clock.ticked", action="send")],
+        services=[asyncapi_common.ServiceSpec(name="Clock", slug="clock")],
+        topics=[asyncapi_common.TopicSpec(key="ticks", name="ticks", address="clock.ticks")],
+        events=[asyncapi_common.EventSpec(name="clock.ticked", topic="ticks", schema=schema)],
+        links=[asyncapi_common.LinkSpec(service="Clock", event="clock.ticked", action="send")],
     )
-    document = asyncapi.build(model)
+    document = asyncapi_export.build(model)
     stored = document["components"]["schemas"]["clock.ticked"]
     assert stored["schemaFormat"] == "application/schema+json;version=2020-12"
     when = stored["schema"]["properties"]["when"]
     assert when == {"$ref": "#/components/schemas/clock.ticked/schema/$defs/instant"}
     assert stored["schema"]["properties"]["enum_data"] == {"enum": [{"$ref": "#/not-a-ref"}]}  # data, not a ref
-    back = asyncapi.parse(asyncapi.load(asyncapi.dump(document, "json")))
+    back = asyncapi_import.parse(asyncapi_import.load(asyncapi_export.dump(document, "json")))
     assert back.model.events[0].schema == schema
 
 
 def test_fingerprint_version_changes_exactly_with_content():
     model = parse_fixture("shop.yaml").model
-    first = asyncapi.build(model)
-    assert asyncapi.build(model)["info"]["version"] == first["info"]["version"]
+    first = asyncapi_export.build(model)
+    assert asyncapi_export.build(model)["info"]["version"] == first["info"]["version"]
     model.topics[0].partitions = 12
-    assert asyncapi.build(model)["info"]["version"] != first["info"]["version"]
+    assert asyncapi_export.build(model)["info"]["version"] != first["info"]["version"]
 
 
 # =========================================================================== database
@@ -309,7 +309,7 @@ def _richer_demo() -> None:
     Topic.objects.filter(name="shipping").update(dead_letter_topic="shipping.DLT")
     EventType.objects.filter(name="order.placed").update(x=5.0, y=6.0)
     replies = Topic.objects.create(
-        name="quote replies", address="quote-replies", description=f"Per caller.\n\n{asyncapi.DYNAMIC_NOTE}"
+        name="quote replies", address="quote-replies", description=f"Per caller.\n\n{asyncapi_common.DYNAMIC_NOTE}"
     )
     quoted = EventType.objects.create(name="quote.ready", topic=replies, owner=Service.objects.get(slug="payments"))
     SchemaVersion.objects.create(
@@ -345,12 +345,12 @@ def _counts() -> dict[str, int]:
 @pytest.mark.django_db
 def test_round_trip_of_the_whole_system_gives_the_same_document():
     _richer_demo()
-    first = asyncapi_io.export_document()
-    text = asyncapi.dump(first)
+    first = asyncapi_db.export_document()
+    text = asyncapi_export.dump(first)
     _wipe()
-    report = asyncapi_io.import_text(text)
+    report = asyncapi_db.import_text(text)
     assert report.warnings == []
-    second = asyncapi_io.export_document()
+    second = asyncapi_db.export_document()
     assert second == first
     # The rows themselves, not only their picture: positions, knobs and the dynamic mark.
     assert (Service.objects.get(slug="orders").x, Service.objects.get(slug="orders").y) == (10.0, 20.5)
@@ -361,7 +361,7 @@ def test_round_trip_of_the_whole_system_gives_the_same_document():
         5,
         False,
     )
-    assert asyncapi.DYNAMIC_NOTE in Topic.objects.get(name="quote replies").description
+    assert asyncapi_common.DYNAMIC_NOTE in Topic.objects.get(name="quote replies").description
     assert Topic.objects.get(name="shipping").dead_letter_topic == "shipping.DLT"
     assert EventType.objects.get(name="order.archived").topic is None
     assert Topic.objects.get(name="notifications").bus == "redis"
@@ -371,19 +371,19 @@ def test_round_trip_of_the_whole_system_gives_the_same_document():
 def test_round_trip_of_one_service():
     _richer_demo()
     orders = Service.objects.get(slug="orders")
-    first = asyncapi_io.export_document(orders)
+    first = asyncapi_db.export_document(orders)
     assert first["info"]["title"] == "orders"
     assert {op["x-eventhub-service"] for op in first["operations"].values()} == {"orders"}
-    text = asyncapi.dump(first, "json")
+    text = asyncapi_export.dump(first, "json")
     _wipe()
-    asyncapi_io.import_text(text)
-    assert asyncapi_io.export_document(Service.objects.get(slug="orders")) == first
+    asyncapi_db.import_text(text)
+    assert asyncapi_db.export_document(Service.objects.get(slug="orders")) == first
 
 
 @pytest.mark.django_db
 def test_export_contents():
     _richer_demo()
-    document = asyncapi_io.export_document()
+    document = asyncapi_db.export_document()
     assert document["asyncapi"] == "3.0.0"
     assert document["servers"]["kafka"]["protocol"] == "kafka"
     assert document["servers"]["redis"]["protocol"] == "redis"
@@ -413,7 +413,7 @@ def test_export_servers_never_carry_credentials(settings):
     settings.KAFKA_BOOTSTRAP_SERVERS = "k1.example:9092,k2.example:9092"
     Topic.objects.create(name="a", address="a", bus="redis")
     Topic.objects.create(name="b", address="b", bus="kafka")
-    document = asyncapi_io.export_document()
+    document = asyncapi_db.export_document()
     assert document["servers"]["redis"] == {
         "host": "redis.example:6380",
         "protocol": "redis",
@@ -421,7 +421,7 @@ def test_export_servers_never_carry_credentials(settings):
     }
     assert document["servers"]["kafka"]["host"] == "k1.example:9092"
     assert "k2.example:9092" in document["servers"]["kafka"]["description"]
-    assert "s3cret" not in asyncapi.dump(document)
+    assert "s3cret" not in asyncapi_export.dump(document)
 
 
 @pytest.mark.django_db
@@ -436,7 +436,7 @@ def test_only_web_links_are_imported_as_repository_urls():
             ],
         }
     )
-    report = asyncapi_io.import_parsed(asyncapi.parse(document))
+    report = asyncapi_db.import_parsed(asyncapi_import.parse(document))
     assert Service.objects.get(name="Billing").repository_url == ""
     assert Service.objects.get(name="Ledger").repository_url == "https://git.example.com/ledger"
     assert "Billing: repository URL 'javascript:alert(1)' ignored." in warnings_text(report.warnings)
@@ -444,11 +444,11 @@ def test_only_web_links_are_imported_as_repository_urls():
 
 @pytest.mark.django_db
 def test_reimport_is_idempotent():
-    first = asyncapi_io.import_text(fixture_text("shop.yaml"))
+    first = asyncapi_db.import_text(fixture_text("shop.yaml"))
     assert first.counts["events"]["created"] == 6
     assert first.counts["schemas"]["created"] == 4
     before = _counts()
-    again = asyncapi_io.import_text(fixture_text("shop.yaml"))
+    again = asyncapi_db.import_text(fixture_text("shop.yaml"))
     assert _counts() == before
     assert not again.changed
     assert again.counts["events"] == {"created": 0, "updated": 0, "unchanged": 6}
@@ -457,11 +457,11 @@ def test_reimport_is_idempotent():
 
 @pytest.mark.django_db
 def test_reimport_keeps_our_prose_and_positions_and_fills_empty_ones():
-    asyncapi_io.import_text(fixture_text("shop.yaml"))
+    asyncapi_db.import_text(fixture_text("shop.yaml"))
     EventType.objects.filter(name="order.placed").update(description="Ours, edited.", x=100.0, y=200.0)
     Topic.objects.filter(address="shop.orders").update(description="Our words.")
     EventType.objects.filter(name="email.requested").update(description="")
-    report = asyncapi_io.import_text(fixture_text("shop.yaml"))
+    report = asyncapi_db.import_text(fixture_text("shop.yaml"))
     placed = EventType.objects.get(name="order.placed")
     assert (placed.description, placed.x, placed.y) == ("Ours, edited.", 100.0, 200.0)
     assert Topic.objects.get(address="shop.orders").description == "Our words."
@@ -471,16 +471,16 @@ def test_reimport_keeps_our_prose_and_positions_and_fills_empty_ones():
 
 @pytest.mark.django_db
 def test_document_decides_the_structure_it_states():
-    asyncapi_io.import_text(fixture_text("shop.yaml"))
+    asyncapi_db.import_text(fixture_text("shop.yaml"))
     changed = fixture_text("shop.yaml").replace("partitions: 6", "partitions: 12")
-    report = asyncapi_io.import_text(changed)
+    report = asyncapi_db.import_text(changed)
     assert Topic.objects.get(address="shop.orders").partitions == 12
     assert report.counts["topics"] == {"created": 0, "updated": 1, "unchanged": 3}
 
 
 @pytest.mark.django_db
 def test_import_creates_rows_through_the_registry():
-    report = asyncapi_io.import_text(fixture_text("shop.yaml"))
+    report = asyncapi_db.import_text(fixture_text("shop.yaml"))
     service = Service.objects.get(name="Orders Service")
     assert service.slug == "orders-service"
     assert service.description == "Takes orders and tells the rest of the shop."
@@ -494,16 +494,16 @@ def test_import_creates_rows_through_the_registry():
     assert (consumer.service, consumer.group) == (service, "orders-quotes")
     assert Producer.objects.filter(service=service, event_type__name="replies.quote").exists()
     replies = Topic.objects.get(name="replies")
-    assert replies.address == "replies" and asyncapi.DYNAMIC_NOTE in replies.description
+    assert replies.address == "replies" and asyncapi_common.DYNAMIC_NOTE in replies.description
     assert Topic.objects.get(address="shop:notifications").bus == "redis"
     assert report.counts["producers"]["created"] == 4 and report.counts["consumers"]["created"] == 1
 
 
 @pytest.mark.django_db
 def test_incompatible_schema_is_kept_as_a_draft_once():
-    asyncapi_io.import_text(fixture_text("shop.yaml"))
+    asyncapi_db.import_text(fixture_text("shop.yaml"))
     breaking = fixture_text("shop.yaml").replace("required: [order_id, total]", "required: [order_id, total, lines]")
-    report = asyncapi_io.import_text(breaking)
+    report = asyncapi_db.import_text(breaking)
     event = EventType.objects.get(name="order.placed")
     assert event.versions.registered().count() == 1
     draft = event.versions.drafts().get()
@@ -511,19 +511,19 @@ def test_incompatible_schema_is_kept_as_a_draft_once():
     text = warnings_text(report.warnings)
     assert "order.placed: schema not registered: Not BACKWARD compatible with version 1" in text
     assert f"Kept as draft version {draft.version}." in text
-    asyncapi_io.import_text(breaking)
+    asyncapi_db.import_text(breaking)
     assert event.versions.count() == 2  # no second draft
 
 
 @pytest.mark.django_db
 def test_a_schema_equal_to_an_older_version_is_not_registered_again():
-    asyncapi_io.import_text(fixture_text("shop.yaml"))
+    asyncapi_db.import_text(fixture_text("shop.yaml"))
     # A changed description is a compatible change: version 2 is registered.
     newer = fixture_text("shop.yaml").replace("A line; a bundle", "One line; a bundle")
-    asyncapi_io.import_text(newer)
+    asyncapi_db.import_text(newer)
     event = EventType.objects.get(name="order.placed")
     assert list(event.versions.values_list("version", flat=True)) == [1, 2]
-    report = asyncapi_io.import_text(fixture_text("shop.yaml"))
+    report = asyncapi_db.import_text(fixture_text("shop.yaml"))
     assert list(event.versions.values_list("version", flat=True)) == [1, 2]
     assert "order.placed: the schema is version 1; the latest is 2" in warnings_text(report.warnings)
 
@@ -531,7 +531,7 @@ def test_a_schema_equal_to_an_older_version_is_not_registered_again():
 @pytest.mark.django_db
 def test_a_topic_name_taken_at_another_address_gets_its_address_in_the_name():
     Topic.objects.create(name="orders", address="legacy.orders")
-    report = asyncapi_io.import_text(fixture_text("shop.yaml"))
+    report = asyncapi_db.import_text(fixture_text("shop.yaml"))
     assert Topic.objects.get(address="shop.orders").name == "orders (shop.orders)"
     assert Topic.objects.get(address="legacy.orders").name == "orders"
     assert "A topic named 'orders' already exists at another address" in warnings_text(report.warnings)
@@ -540,13 +540,13 @@ def test_a_topic_name_taken_at_another_address_gets_its_address_in_the_name():
 @pytest.mark.django_db
 def test_a_bad_document_changes_nothing():
     with pytest.raises(DocumentError):
-        asyncapi_io.import_text(fixture_text("bad/broken-ref.yaml"))
+        asyncapi_db.import_text(fixture_text("bad/broken-ref.yaml"))
     assert sum(_counts().values()) == 0
 
 
 @pytest.mark.django_db
 def test_json_documents_import():
-    report = asyncapi_io.import_text(fixture_text("minimal.json"))
+    report = asyncapi_db.import_text(fixture_text("minimal.json"))
     consumer = Consumer.objects.get(event_type__name="entry.posted")
     assert (consumer.service.name, consumer.group) == ("Ledger", "ledger-audit")
     assert report.counts["consumers"]["created"] == 1
@@ -608,13 +608,13 @@ def test_cli_export_to_stdout_and_file(tmp_path):
     out = io.StringIO()
     call_command("asyncapi_export", stdout=out)
     document = yaml.safe_load(out.getvalue())
-    assert document["info"]["title"] == asyncapi_io.SYSTEM_TITLE
+    assert document["info"]["title"] == asyncapi_db.SYSTEM_TITLE
     assert "orders" in document["channels"]
     target = tmp_path / "payments.json"
     call_command("asyncapi_export", "--service", "payments", "--output", str(target))
     exported = json.loads(target.read_text())
     assert exported["info"]["title"] == "payments"
-    assert exported == asyncapi_io.export_document(Service.objects.get(slug="payments"))
+    assert exported == asyncapi_db.export_document(Service.objects.get(slug="payments"))
     forced = io.StringIO()
     call_command("asyncapi_export", "--format", "json", "--service", "payments", stdout=forced)
     assert json.loads(forced.getvalue()) == exported
@@ -721,7 +721,7 @@ def test_export_download_yaml_and_json(client_as, viewer):
     assert response.status_code == 200
     assert response["Content-Type"] == "application/yaml; charset=utf-8"
     assert response["Content-Disposition"] == 'attachment; filename="eventhub-asyncapi.yaml"'
-    assert yaml.safe_load(response.content) == json.loads(json.dumps(asyncapi_io.export_document()))
+    assert yaml.safe_load(response.content) == json.loads(json.dumps(asyncapi_db.export_document()))
     one = client.get(EXPORT_URL, {"service": "orders", "format": "json"})
     assert one.status_code == 200
     assert one["Content-Disposition"] == 'attachment; filename="orders-asyncapi.json"'

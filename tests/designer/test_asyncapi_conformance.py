@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from designer import asyncapi, asyncapi_io, demo
+from designer import asyncapi_db, asyncapi_export, asyncapi_import, demo
 from designer.models import Consumer, Domain, EventType, Producer, SchemaVersion, Service, Topic
 from tests.designer import asyncapi_official
 from tests.requirements import require
@@ -41,7 +41,7 @@ def _example(name: str) -> str:
 # --------------------------------------------------------------------------- the validator itself
 def test_the_official_schema_rejects_what_it_should():
     """A validator that accepts anything would make every test below pass."""
-    good = asyncapi.load((FIXTURES / "shop.yaml").read_text())
+    good = asyncapi_import.load((FIXTURES / "shop.yaml").read_text())
     asyncapi_official.assert_valid(good)
     cases = {
         "no info": lambda d: d.pop("info"),
@@ -61,20 +61,20 @@ def test_the_official_schema_rejects_what_it_should():
 # --------------------------------------------------------------------------- our own documents
 @pytest.mark.parametrize("name", ["shop.yaml", "minimal.json"])
 def test_our_fixture_documents_are_valid_asyncapi(name):
-    asyncapi_official.assert_valid(asyncapi.load((FIXTURES / name).read_text()))
+    asyncapi_official.assert_valid(asyncapi_import.load((FIXTURES / name).read_text()))
 
 
 @pytest.mark.django_db
 def test_exports_of_the_demo_world_are_valid():
     demo.seed()
-    asyncapi_official.assert_valid(asyncapi_io.export_document())
+    asyncapi_official.assert_valid(asyncapi_db.export_document())
     for service in Service.objects.all():
-        asyncapi_official.assert_valid(asyncapi_io.export_document(service))
+        asyncapi_official.assert_valid(asyncapi_db.export_document(service))
 
 
 @pytest.mark.django_db
 def test_export_of_an_empty_catalog_is_valid():
-    document = asyncapi_io.export_document()
+    document = asyncapi_db.export_document()
     asyncapi_official.assert_valid(document)
     assert document["channels"] == {} and "servers" not in document
 
@@ -82,10 +82,10 @@ def test_export_of_an_empty_catalog_is_valid():
 @pytest.mark.django_db
 @pytest.mark.parametrize("name", ["shop.yaml", "minimal.json"])
 def test_imported_fixtures_export_valid(name):
-    asyncapi_io.import_text((FIXTURES / name).read_text())
-    asyncapi_official.assert_valid(asyncapi_io.export_document())
+    asyncapi_db.import_text((FIXTURES / name).read_text())
+    asyncapi_official.assert_valid(asyncapi_db.export_document())
     for service in Service.objects.all():
-        asyncapi_official.assert_valid(asyncapi_io.export_document(service))
+        asyncapi_official.assert_valid(asyncapi_db.export_document(service))
 
 
 # --------------------------------------------------------------------------- the official examples
@@ -131,7 +131,7 @@ def test_every_example_is_covered(examples):
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_example_imports_reimports_unchanged_and_reexports_valid(examples, name):
     topics, events, with_schema, producers, consumers, warnings = EXPECTED[name]
-    report = asyncapi_io.import_text(_example(name))
+    report = asyncapi_db.import_text(_example(name))
     assert Topic.objects.count() == topics
     assert EventType.objects.count() == events
     assert EventType.objects.filter(versions__isnull=False).distinct().count() == with_schema
@@ -141,15 +141,15 @@ def test_example_imports_reimports_unchanged_and_reexports_valid(examples, name)
         assert any(line.startswith(expected) for line in said), f"missing warning {expected!r} in {said}"
 
     before = _counts()
-    again = asyncapi_io.import_text(_example(name))
+    again = asyncapi_db.import_text(_example(name))
     assert not again.changed and _counts() == before
 
-    exported = asyncapi_io.export_document()
+    exported = asyncapi_db.export_document()
     asyncapi_official.assert_valid(exported)
     for service in Service.objects.all():
-        asyncapi_official.assert_valid(asyncapi_io.export_document(service))
+        asyncapi_official.assert_valid(asyncapi_db.export_document(service))
     # What we wrote reads back into the same catalog.
-    assert not asyncapi_io.import_text(asyncapi.dump(exported)).changed
+    assert not asyncapi_db.import_text(asyncapi_export.dump(exported)).changed
     assert _counts() == before
 
 
@@ -157,9 +157,9 @@ def test_example_imports_reimports_unchanged_and_reexports_valid(examples, name)
 def test_examples_share_one_catalog(examples):
     """All examples into one database: shared names, same messages on other protocols."""
     for name in sorted(EXPECTED):
-        asyncapi_io.import_text(_example(name))
+        asyncapi_db.import_text(_example(name))
     # Streetlights on Kafka and on MQTT: same channel keys, other addresses.
     assert Topic.objects.filter(name__startswith="lightingMeasured").count() == 2
-    asyncapi_official.assert_valid(asyncapi_io.export_document())
+    asyncapi_official.assert_valid(asyncapi_db.export_document())
     for service in Service.objects.all():
-        asyncapi_official.assert_valid(asyncapi_io.export_document(service))
+        asyncapi_official.assert_valid(asyncapi_db.export_document(service))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group
 
-from designer import asyncapi_io
+from designer import asyncapi_db
 from designer.models import Consumer, EventType, Service, Topic
 from tests.designer.test_api import send
 
@@ -142,7 +142,7 @@ operations:
 
 
 def test_an_asyncapi_import_by_a_designer_sets_no_privileged_field(world, designer):
-    report = asyncapi_io.import_text(DOCUMENT, author=designer)
+    report = asyncapi_db.import_text(DOCUMENT, author=designer)
     assert Topic.objects.get(pk=world["kafka"].pk).dead_letter_topic == "orders.dlq"
     warnings = " ".join(str(w) for w in report.warnings)
     assert "dead-letter topic not changed" in warnings
@@ -153,6 +153,6 @@ def test_an_asyncapi_import_by_a_designer_sets_no_privileged_field(world, design
 
 
 def test_an_asyncapi_import_by_an_operator_keeps_its_poison_rule(world, design_operator):
-    asyncapi_io.import_text(DOCUMENT, author=design_operator)
+    asyncapi_db.import_text(DOCUMENT, author=design_operator)
     [consumer] = Consumer.objects.filter(event_type__topic__bus=Topic.REDIS)
     assert (consumer.group, consumer.max_attempts, consumer.dead_letter) == ("billing", 1, True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from designer import asyncapi, asyncapi_io
+from designer import asyncapi_db, asyncapi_export
 from designer.models import Service
 
 
@@ -28,7 +28,7 @@ class Command(BaseCommand):
             if selected is None:
                 raise CommandError(f"No service with slug {service!r}.")
         fmt = format or ("json" if output and output.lower().endswith(".json") else "yaml")
-        text = asyncapi.dump(asyncapi_io.export_document(selected), fmt)
+        text = asyncapi_export.dump(asyncapi_db.export_document(selected), fmt)
         if output:
             try:
                 Path(output).write_text(text, encoding="utf-8")

@@ -11,7 +11,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from designer import asyncapi, asyncapi_io
+from designer import asyncapi_db, asyncapi_import
 
 
 class Command(BaseCommand):
@@ -29,12 +29,12 @@ class Command(BaseCommand):
             except OSError as error:
                 raise CommandError(f"{name}: {error.strerror}") from None
             try:
-                parsed.append(asyncapi.parse(asyncapi.load(data)))
-            except asyncapi.DocumentError as error:
+                parsed.append(asyncapi_import.parse(asyncapi_import.load(data)))
+            except asyncapi_import.DocumentError as error:
                 raise CommandError(f"{name}: {error}") from None
         for name, document in zip(files, parsed, strict=True):
             with transaction.atomic():
-                report = asyncapi_io.import_parsed(document)
+                report = asyncapi_db.import_parsed(document)
                 if dry_run:
                     transaction.set_rollback(True)
             self.stdout.write(f"{name}{' (dry run, rolled back)' if dry_run else ''}")

@@ -1,7 +1,10 @@
-"""AsyncAPI documents in and out of the database.
+"""AsyncAPI documents in and out of the database: what the views and commands call.
 
-`designer.asyncapi` does the mapping on plain data; this module only reads rows
-into a `Model` (export) and writes a parsed `Model` into rows (import).
+Export: `export_document(service)` reads rows into a `Model` and has
+`designer.asyncapi_export.build` write the document. Import: `import_text(text)`
+(or `import_parsed` after `designer.asyncapi_import.parse`) writes a parsed
+`Model` into rows. The mapping between a document and a `Model` is plain data
+in those two modules; this one is the only part that touches the database.
 
 Import rules that keep people's work:
   - identity: services by name (then slug), topics by (bus, address), event
@@ -26,8 +29,18 @@ from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils.text import slugify
 
-from designer import asyncapi, privileged, registry
-from designer.asyncapi import EventSpec, ImportReport, LinkSpec, Model, Parsed, ServiceSpec, TopicSpec
+from designer import asyncapi_export, asyncapi_import, privileged, registry
+from designer.asyncapi_common import (
+    DYNAMIC_NOTE,
+    EventSpec,
+    LinkSpec,
+    Model,
+    ServiceSpec,
+    TopicSpec,
+    compose_topic_description,
+    split_topic_description,
+)
+from designer.asyncapi_import import ImportReport, Parsed
 from designer.models import Consumer, Domain, EventType, Producer, SchemaVersion, Service, Topic
 
 SYSTEM_TITLE = "EventHub catalog"
@@ -38,7 +51,7 @@ _HTTP_URL = URLValidator(schemes=["http", "https"])
 def export_document(service: Service | None = None) -> dict:
     """The AsyncAPI document of one service, or of the whole system when `service` is None."""
     model = service_model(service) if service is not None else system_model()
-    return asyncapi.build(model, servers=bus_servers())
+    return asyncapi_export.build(model, servers=bus_servers())
 
 
 def bus_servers() -> dict[str, dict]:
@@ -103,7 +116,7 @@ def _service_spec(service: Service) -> ServiceSpec:
 
 
 def _topic_spec(topic: Topic) -> TopicSpec:
-    prose, dynamic = asyncapi.split_topic_description(topic.description)
+    prose, dynamic = split_topic_description(topic.description)
     default_dlq = topic.dead_letter_topic == topic.default_dead_letter_topic()
     return TopicSpec(
         key=topic.name,
@@ -172,8 +185,8 @@ def _links(producers, consumers) -> list[LinkSpec]:
 
 # --------------------------------------------------------------------------- import
 def import_text(text: str | bytes, *, author=None) -> ImportReport:
-    """Read, check and import one YAML/JSON document. Raises asyncapi.DocumentError."""
-    return import_parsed(asyncapi.parse(asyncapi.load(text)), author=author)
+    """Read, check and import one YAML/JSON document. Raises asyncapi_import.DocumentError."""
+    return import_parsed(asyncapi_import.parse(asyncapi_import.load(text)), author=author)
 
 
 def import_parsed(parsed: Parsed, *, author=None) -> ImportReport:
@@ -327,12 +340,12 @@ class _Importer:
             else:
                 self._set(topic, changed, dead_letter_topic=spec.dead_letter_topic)
         if created or not topic.description:
-            self._fill(topic, changed, description=asyncapi.compose_topic_description(spec))
+            self._fill(topic, changed, description=compose_topic_description(spec))
         else:
             # A dynamic address is structure, though its mark lives in the prose.
-            prose, dynamic = asyncapi.split_topic_description(topic.description)
+            prose, dynamic = split_topic_description(topic.description)
             if dynamic != spec.dynamic:
-                text = f"{prose}\n\n{asyncapi.DYNAMIC_NOTE}" if spec.dynamic else prose
+                text = f"{prose}\n\n{DYNAMIC_NOTE}" if spec.dynamic else prose
                 self._set(topic, changed, description=text.strip())
         self._fill_domain(topic, changed, spec.domain)
         self._place(topic, changed, spec.x, spec.y)

@@ -1,30 +1,12 @@
-"""AsyncAPI 3.0 documents to and from the EventHub model, as plain data (no Django).
+"""AsyncAPI 3 import: a YAML or JSON document to a `Model` of the design, as plain data (no Django).
 
-`load(text)` reads YAML or JSON, `parse(document)` maps a document to a `Model`
-(plain dataclasses plus warnings), `build(model, servers=...)` writes a document
-and `dump(document, fmt)` serialises it. `designer.asyncapi_io` moves `Model`s
-in and out of the database.
+`load(text)` reads YAML or JSON into plain JSON data and `parse(document)` maps
+it to a `Model` plus warnings; both raise `DocumentError` saying where the
+document is wrong. `designer.asyncapi_db.import_parsed()` then writes the
+`Model` into the database under rules that keep people's work; the import page
+and `manage.py asyncapi_import` call these three in that order.
 
-Export (our model -> document)
-  - info: title/description of the service (or of the whole system, marked
-    `x-eventhub-system: true`); `version` is a fingerprint of the content, so it
-    changes exactly when the contract changes; `x-eventhub-services` carries the
-    services' own fields (slug, team, tags, domain, canvas position).
-  - servers: one per bus in use, keys `kafka` (protocol kafka) and `redis`.
-  - channels: one per Topic, key = the topic name made key-safe (`title` keeps the
-    name when they differ); `address` (null for a dynamic topic); `servers`;
-    Kafka: `bindings.kafka.partitions` and `topicConfiguration.retention.ms`;
-    Redis: `x-eventhub-bus: redis`; parameters for `{placeholders}`.
-  - components.messages: one per EventType, key and `name` = the dotted event
-    name, payload -> components.schemas[<event name>], a multi-format schema
-    object (`application/schema+json;version=draft-07`, or the schema's own
-    dialect) holding the latest registered version; examples; owner, kind, key
-    field, compatibility as `x-eventhub-*`.
-  - operations: `<service>.send.<event>` per Producer, `<service>.receive.<event>`
-    per Consumer (Kafka binding `groupId`, `x-eventhub-consumer` for the rest),
-    each with `x-eventhub-service`.
-
-Import (document -> our model)
+Where each part of the document goes in the model:
   - channels -> topics: name = `title` or the channel key; `address: null` (or
     absent) = dynamic: the key becomes the address and the description says so;
     bus from `x-eventhub-bus`, else the protocols of the channel's servers
@@ -44,7 +26,6 @@ Import (document -> our model)
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -55,62 +36,34 @@ from urllib.parse import unquote
 
 import yaml
 
-SPEC_VERSION = "3.0.0"
-KAFKA_BINDING_VERSION = "0.5.0"
+from designer.asyncapi_common import (
+    DATA_KEYS,
+    DIALECT_URIS,
+    NAME_MAPS,
+    SPEC_VERSION,
+    UNSAFE_KEY_CHARS,
+    EventSpec,
+    LinkSpec,
+    Model,
+    ServiceSpec,
+    TopicSpec,
+    is_pointer,
+    slug,
+)
+
 BUSES = ("kafka", "redis")
 PROTOCOL_BUS = {"kafka": "kafka", "kafka-secure": "kafka", "redis": "redis"}
 MAX_ADDRESS = 249  # Kafka's limit, and Topic.address's
 MAX_SERVICE_NAME = 100
 MAX_NAME = 200
 
-# A dynamic topic (AsyncAPI `address: null`) has no column of its own, so the
-# mark lives in the description, where people see it too. Export strips it.
-DYNAMIC_NOTE = "_Dynamic address: set at run time (AsyncAPI `address: null`)._"
-
 EVENT_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 _JSON_SCHEMA_FORMAT = re.compile(r"^application/schema\+(?:json|yaml);version=(draft-0[467]|2019-09|2020-12)$")
 _ASYNCAPI_FORMAT = re.compile(r"^application/vnd\.aai\.asyncapi(?:\+json|\+yaml)?;version=\d+\.\d+\.\d+$")
-DIALECT_URIS = {
-    "draft-04": "http://json-schema.org/draft-04/schema#",
-    "draft-06": "http://json-schema.org/draft-06/schema#",
-    "draft-07": "http://json-schema.org/draft-07/schema#",
-    "2019-09": "https://json-schema.org/draft/2019-09/schema",
-    "2020-12": "https://json-schema.org/draft/2020-12/schema",
-}
-_PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_\-]+)\}")
-_COMPONENT_KEY = re.compile(r"[^A-Za-z0-9_.\-]+")
 
 # A YAML alias expands to a shared object; copying the loaded tree into plain JSON
 # counts every node, so a "billion laughs" document stops here, not in memory.
 MAX_NODES = 500_000
-
-# Keys whose values are instance data, not schemas: a "$ref" in them is not a reference.
-_DATA_KEYS = frozenset({"enum", "const", "default", "examples", "example"})
-# Keys whose values map names to schemas or objects: their keys are names, never keywords.
-_NAME_MAPS = frozenset(
-    {
-        "properties",
-        "patternProperties",
-        "definitions",
-        "$defs",
-        "dependentSchemas",
-        "schemas",
-        "messages",
-        "channels",
-        "operations",
-        "parameters",
-        "servers",
-        "securitySchemes",
-        "correlationIds",
-        "operationTraits",
-        "messageTraits",
-        "replies",
-        "replyAddresses",
-        "serverVariables",
-        "variables",
-    }
-)
-
 
 # Where schemas live: a "headers" or "security" key below these is a property name.
 _SCHEMA_MAPS = frozenset(
@@ -118,87 +71,7 @@ _SCHEMA_MAPS = frozenset(
 )
 
 
-# --------------------------------------------------------------------------- the plain model
-@dataclass
-class ServiceSpec:
-    name: str
-    slug: str = ""
-    description: str = ""
-    owner_team: str = ""
-    repository_url: str = ""
-    tags: list[str] = field(default_factory=list)
-    domain: str = ""
-    x: float | None = None
-    y: float | None = None
-
-
-@dataclass
-class TopicSpec:
-    """A topic. `key` identifies it inside one Model (import: the channel key)."""
-
-    key: str
-    name: str
-    address: str
-    bus: str = "kafka"
-    dynamic: bool = False
-    partitions: int | None = None  # None: the document does not say
-    retention_ms: int | None = None
-    dead_letter_topic: str = ""  # "" on export: the default
-    description: str = ""
-    protocol: str = ""  # import: a protocol EventHub does not monitor (mqtt, amqp...)
-    domain: str = ""
-    x: float | None = None
-    y: float | None = None
-    pointer: str = ""
-
-
-@dataclass
-class EventSpec:
-    """An event type. Fields left None are not stated by the document."""
-
-    name: str
-    topic: str | None = None  # a TopicSpec.key
-    kind: str | None = None
-    owner: str | None = None  # a service name
-    key_field: str | None = None
-    compatibility_mode: str | None = None
-    compatibility_policy: str | None = None
-    description: str = ""
-    domain: str = ""
-    schema: Any = None  # None: no (usable) schema
-    examples: list = field(default_factory=list)
-    x: float | None = None
-    y: float | None = None
-    pointer: str = ""
-
-
-@dataclass
-class LinkSpec:
-    """A producer (action "send") or consumer ("receive") of an event."""
-
-    service: str
-    event: str
-    action: str
-    group: str | None = None
-    fields_used: list[str] | None = None
-    max_attempts: int | None = None
-    backoff_ms: int | None = None
-    dead_letter: bool | None = None
-    notes: str = ""
-    pointer: str = ""
-
-
-@dataclass
-class Model:
-    title: str
-    description: str = ""
-    system: bool = False
-    services: list[ServiceSpec] = field(default_factory=list)
-    topics: list[TopicSpec] = field(default_factory=list)
-    events: list[EventSpec] = field(default_factory=list)
-    links: list[LinkSpec] = field(default_factory=list)
-
-
+# --------------------------------------------------------------------------- warnings, errors, the report
 @dataclass(frozen=True)
 class Issue:
     """A warning about a place in the document (a JSON pointer such as #/channels/a)."""
@@ -241,6 +114,8 @@ OUTCOMES = ("created", "updated", "unchanged")
 
 @dataclass
 class ImportReport:
+    """What an import did to the catalog, row kind by row kind, and what it warned about."""
+
     title: str
     counts: dict[str, dict[str, int]] = field(default_factory=lambda: {k: dict.fromkeys(OUTCOMES, 0) for k in KINDS})
     warnings: list[Issue] = field(default_factory=list)
@@ -303,10 +178,6 @@ def _normal(ref: str) -> str:
     return join("#", *pointer_parts(ref))
 
 
-def _is_pointer(ref: str) -> bool:
-    return ref == "#" or ref.startswith("#/")
-
-
 @dataclass(frozen=True)
 class _Remote:
     """A $ref this module does not follow: another file, a URL, or an anchor."""
@@ -317,7 +188,6 @@ class _Remote:
 # --------------------------------------------------------------------------- loading
 # LibYAML when PyYAML was built with it: the pure-Python parser takes a second for a 25 kB document.
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_SafeDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 class _Loader(_SafeLoader):
@@ -407,16 +277,6 @@ def _kind(value: Any) -> str:
     return names.get(type(value), "null" if value is None else type(value).__name__)
 
 
-def dump(document: dict, fmt: str = "yaml") -> str:
-    if fmt == "json":
-        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-    if fmt != "yaml":
-        raise ValueError(f"unknown format {fmt!r}; use yaml or json")
-    return yaml.dump(
-        document, Dumper=_SafeDumper, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100
-    )
-
-
 # --------------------------------------------------------------------------- naming
 def event_name(raw: str, prefix: str = "message") -> str:
     """A dotted lower-case event name for an AsyncAPI message name.
@@ -456,243 +316,6 @@ def _segment(text: str) -> str:
     if word and word[0].isdigit():
         word = "n" + word
     return word
-
-
-def channel_key(name: str) -> str:
-    return _COMPONENT_KEY.sub("_", name).strip("_") or "channel"
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "service"
-
-
-def split_topic_description(text: str) -> tuple[str, bool]:
-    """A stored topic description -> (the prose, is the address dynamic)."""
-    if DYNAMIC_NOTE not in text:
-        return text, False
-    return text.replace(DYNAMIC_NOTE, "").strip(), True
-
-
-def compose_topic_description(spec: TopicSpec) -> str:
-    """What an imported topic's description says: the prose plus the marks."""
-    parts = [spec.description.strip()]
-    if spec.protocol:
-        parts.append(f"_Protocol: {spec.protocol} (from AsyncAPI; EventHub keeps it as a Kafka topic)._")
-    if spec.dynamic:
-        parts.append(DYNAMIC_NOTE)
-    return "\n\n".join(p for p in parts if p)
-
-
-# --------------------------------------------------------------------------- export
-def schema_format(schema: Any) -> str:
-    """The multi-format `schemaFormat` for a stored JSON Schema (its $schema, draft-07 by default)."""
-    uri = schema.get("$schema") if isinstance(schema, dict) else None
-    if isinstance(uri, str):
-        for version, known in DIALECT_URIS.items():
-            if uri.strip().rstrip("#") == known.rstrip("#"):
-                return f"application/schema+json;version={version}"
-    return "application/schema+json;version=draft-07"
-
-
-def _rebase_refs(node: Any, base: str, data: bool = False) -> Any:
-    """Copy a schema with its local $refs ('#/...') pointing under `base` in the document.
-
-    A stored schema's "#/definitions/x" means its own root; inside an AsyncAPI
-    document every "#..." means the document's root.
-    """
-    if isinstance(node, dict):
-        out = {}
-        for key, value in node.items():
-            if key == "$ref" and isinstance(value, str) and _is_pointer(value) and not data:
-                out[key] = base + value[1:]
-            elif key in _NAME_MAPS and isinstance(value, dict) and not data:
-                out[key] = {name: _rebase_refs(sub, base) for name, sub in value.items()}
-            else:
-                out[key] = _rebase_refs(value, base, data or key in _DATA_KEYS)
-        return out
-    if isinstance(node, list):
-        return [_rebase_refs(v, base, data) for v in node]
-    return node
-
-
-def _position(x: float | None, y: float | None) -> dict | None:
-    if x is None and y is None:
-        return None
-    return {"x": x, "y": y}
-
-
-def _drop_empty(mapping: dict) -> dict:
-    return {k: v for k, v in mapping.items() if v not in (None, "", [], {})}
-
-
-def build(model: Model, *, servers: dict[str, dict] | None = None) -> dict:
-    """The AsyncAPI 3.0.0 document for `model`.
-
-    `servers` maps a bus ("kafka", "redis") to its Server Object; only buses
-    that carry one of the model's topics are written.
-    """
-    servers = servers or {}
-    keys: dict[str, str] = {}  # TopicSpec.key -> channel key
-    for topic in sorted(model.topics, key=lambda t: t.name):
-        key = base = channel_key(topic.name)
-        n = 2
-        while key in keys.values():
-            key, n = f"{base}_{n}", n + 1
-        keys[topic.key] = key
-    topics = {t.key: t for t in model.topics}
-    events = sorted(model.events, key=lambda e: e.name)
-    services = {s.name: s for s in model.services}
-
-    document: dict[str, Any] = {"asyncapi": SPEC_VERSION, "info": _info(model)}
-    document["defaultContentType"] = "application/json"
-    used_buses = sorted({t.bus for t in model.topics})
-    doc_servers = {bus: servers[bus] for bus in used_buses if bus in servers}
-    if doc_servers:
-        document["servers"] = doc_servers
-
-    channels: dict[str, Any] = {}
-    for topic in sorted(model.topics, key=lambda t: keys[t.key]):
-        key = keys[topic.key]
-        channel: dict[str, Any] = {"address": None if topic.dynamic else topic.address}
-        if key != topic.name:
-            channel["title"] = topic.name
-        if topic.description:
-            channel["description"] = topic.description
-        if topic.bus in doc_servers:
-            channel["servers"] = [{"$ref": f"#/servers/{topic.bus}"}]
-        messages = {e.name: {"$ref": f"#/components/messages/{e.name}"} for e in events if e.topic == topic.key}
-        if messages:
-            channel["messages"] = messages
-        placeholders = sorted(set(_PLACEHOLDER.findall(topic.address or "")))
-        if placeholders and not topic.dynamic:
-            channel["parameters"] = {name: {} for name in placeholders}
-        if topic.bus == "kafka":
-            binding: dict[str, Any] = {"partitions": topic.partitions or 1}
-            if topic.retention_ms is not None:
-                binding["topicConfiguration"] = {"retention.ms": topic.retention_ms}
-            binding["bindingVersion"] = KAFKA_BINDING_VERSION
-            channel["bindings"] = {"kafka": binding}
-        else:
-            channel["x-eventhub-bus"] = topic.bus
-        if topic.dynamic and topic.address != key:
-            channel["x-eventhub-address"] = topic.address
-        channel.update(
-            _drop_empty(
-                {
-                    "x-eventhub-dead-letter-topic": topic.dead_letter_topic,
-                    "x-eventhub-domain": topic.domain,
-                    "x-eventhub-position": _position(topic.x, topic.y),
-                }
-            )
-        )
-        channels[key] = channel
-    document["channels"] = channels
-
-    operations: dict[str, Any] = {}
-    by_name = {e.name: e for e in events}
-    for link in sorted(model.links, key=lambda k: (k.service, k.action, k.event)):
-        event = by_name.get(link.event)
-        if event is None or event.topic not in keys:
-            continue  # an operation needs a channel; events without a topic have none
-        key = keys[event.topic]
-        service = services.get(link.service)
-        op: dict[str, Any] = {
-            "action": link.action,
-            "channel": {"$ref": f"#/channels/{key}"},
-            "messages": [{"$ref": f"#/channels/{key}/messages/{event.name}"}],
-        }
-        if link.notes:
-            op["description"] = link.notes
-        op["x-eventhub-service"] = link.service
-        if link.action == "receive":
-            if topics[event.topic].bus == "kafka" and link.group:
-                op["bindings"] = {
-                    "kafka": {
-                        "groupId": {"type": "string", "enum": [link.group]},
-                        "bindingVersion": KAFKA_BINDING_VERSION,
-                    }
-                }
-            consumer = {
-                "group": link.group,
-                "fieldsUsed": link.fields_used,
-                "maxAttempts": link.max_attempts,
-                "backoffMs": link.backoff_ms,
-                "deadLetter": link.dead_letter,
-            }
-            op["x-eventhub-consumer"] = {k: v for k, v in consumer.items() if v not in (None, "")}
-        op_slug = service.slug if service and service.slug else slug(link.service)
-        operations[f"{op_slug}.{link.action}.{event.name}"] = op
-    document["operations"] = operations
-
-    messages: dict[str, Any] = {}
-    schemas: dict[str, Any] = {}
-    for event in events:
-        message: dict[str, Any] = {"name": event.name}
-        if event.description:
-            message["description"] = event.description
-        if event.schema is not None:
-            base = f"#/components/schemas/{event.name}/schema"
-            schemas[event.name] = {
-                "schemaFormat": schema_format(event.schema),
-                "schema": _rebase_refs(event.schema, base),
-            }
-            message["payload"] = {"$ref": f"#/components/schemas/{event.name}"}
-            if event.examples:
-                message["examples"] = [{"payload": example} for example in event.examples]
-        message["x-eventhub-kind"] = event.kind or "event"
-        compatibility = _drop_empty({"mode": event.compatibility_mode, "policy": event.compatibility_policy})
-        message.update(
-            _drop_empty(
-                {
-                    "x-eventhub-owner": event.owner,
-                    "x-eventhub-key-field": event.key_field,
-                    "x-eventhub-compatibility": compatibility,
-                    "x-eventhub-domain": event.domain,
-                    "x-eventhub-position": _position(event.x, event.y),
-                }
-            )
-        )
-        messages[event.name] = message
-    components = _drop_empty({"schemas": schemas, "messages": messages})
-    if components:
-        document["components"] = components
-
-    document["info"]["version"] = fingerprint(document)
-    return document
-
-
-def _info(model: Model) -> dict[str, Any]:
-    info: dict[str, Any] = {"title": model.title, "version": ""}
-    if model.description:
-        info["description"] = model.description
-    if model.system:
-        info["x-eventhub-system"] = True
-    entries = []
-    for service in sorted(model.services, key=lambda s: s.name):
-        entries.append(
-            _drop_empty(
-                {
-                    "name": service.name,
-                    "slug": service.slug,
-                    "description": service.description,
-                    "ownerTeam": service.owner_team,
-                    "repositoryUrl": service.repository_url,
-                    "tags": list(service.tags),
-                    "domain": service.domain,
-                    "position": _position(service.x, service.y),
-                }
-            )
-        )
-    if entries:
-        info["x-eventhub-services"] = entries
-    return info
-
-
-def fingerprint(document: dict) -> str:
-    """A short hash of the document without info.version: equal contracts, equal versions."""
-    data = {**document, "info": {k: v for k, v in document["info"].items() if k != "version"}}
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 # --------------------------------------------------------------------------- import
@@ -745,7 +368,7 @@ class _Reader:
         pointer = where
         while isinstance(node, dict) and isinstance(node.get("$ref"), str):
             ref = node["$ref"]
-            if not _is_pointer(ref):
+            if not is_pointer(ref):
                 return _Remote(ref), pointer
             target = _normal(ref)
             if target in chain or target == where:
@@ -796,11 +419,11 @@ class _Reader:
             for key, value in node.items():
                 if key == "$ref":
                     continue
-                if key in _NAME_MAPS and isinstance(value, dict):
+                if key in NAME_MAPS and isinstance(value, dict):
                     for name, sub in value.items():
                         yield from self._refs(sub, join(pointer, key, name), data)
                 else:
-                    yield from self._refs(value, join(pointer, key), data or key in _DATA_KEYS)
+                    yield from self._refs(value, join(pointer, key), data or key in DATA_KEYS)
         elif isinstance(node, list):
             for i, value in enumerate(node):
                 yield from self._refs(value, join(pointer, i), data)
@@ -809,7 +432,7 @@ class _Reader:
     def read(self) -> Parsed:
         info = self._check_header()
         for where, ref in self._refs(self.root, "#"):
-            if _is_pointer(ref):
+            if is_pointer(ref):
                 self.deref({"$ref": ref}, where)  # raises for a broken or circular one
             elif not ref.startswith("#"):
                 self._remote.append((where, ref))
@@ -1150,7 +773,7 @@ class _Reader:
     def _channel_of(self, node: Any, where: str) -> str:
         if not isinstance(node, dict) or not isinstance(node.get("$ref"), str):
             raise DocumentError("`channel` must be a $ref to one of #/channels.", where)
-        parts = pointer_parts(node["$ref"]) if _is_pointer(node["$ref"]) else []
+        parts = pointer_parts(node["$ref"]) if is_pointer(node["$ref"]) else []
         channels = self.section(self.root, "channels", "#")
         if len(parts) == 2 and parts[0] == "channels" and parts[1] in channels:
             return parts[1]
@@ -1170,7 +793,7 @@ class _Reader:
             item = join(where, i)
             if not isinstance(ref, dict) or not isinstance(ref.get("$ref"), str):
                 raise DocumentError("An operation's message must be a $ref to a message of its channel.", item)
-            direct = _normal(ref["$ref"]) if _is_pointer(ref["$ref"]) else None
+            direct = _normal(ref["$ref"]) if is_pointer(ref["$ref"]) else None
             _, target = self.deref(ref, item)
             found = [cm for cm in mine if cm.pointer == direct] or [cm for cm in mine if cm.target == target]
             if not found:
@@ -1328,17 +951,17 @@ class _Bundler:
             for key, value in node.items():
                 if key == "$ref" and isinstance(value, str) and not data:
                     out[key] = self.home(value, join(pointer, key))
-                elif key in _NAME_MAPS and isinstance(value, dict) and not data:
+                elif key in NAME_MAPS and isinstance(value, dict) and not data:
                     out[key] = {n: self.copy(v, join(pointer, key, n), False) for n, v in value.items()}
                 else:
-                    out[key] = self.copy(value, join(pointer, key), data or key in _DATA_KEYS)
+                    out[key] = self.copy(value, join(pointer, key), data or key in DATA_KEYS)
             return out
         if isinstance(node, list):
             return [self.copy(v, join(pointer, i), data) for i, v in enumerate(node)]
         return node
 
     def home(self, ref: str, where: str) -> str:
-        if not _is_pointer(ref):
+        if not is_pointer(ref):
             if ref.startswith("#"):
                 return ref  # a plain-name fragment ($anchor) keeps working inside the schema
             raise _RemoteInSchema(ref, where)
@@ -1347,7 +970,7 @@ class _Bundler:
             if target == base or target.startswith(base + "/"):
                 return self.homes[base] + target[len(base) :]
         last = pointer_parts(target)[-1] if pointer_parts(target) else "root"
-        name = base_name = _COMPONENT_KEY.sub("_", last) or "schema"
+        name = base_name = UNSAFE_KEY_CHARS.sub("_", last) or "schema"
         n = 2
         while name in self.taken:
             name, n = f"{base_name}_{n}", n + 1
@@ -1400,7 +1023,7 @@ def _first_key(node: Any, key: str, pointer: str = "#") -> str | None:
         for k, value in node.items():
             if k == key and value:
                 return join(pointer, k)
-            if k in _DATA_KEYS or k in _SCHEMA_MAPS:
+            if k in DATA_KEYS or k in _SCHEMA_MAPS:
                 continue
             found = _first_key(value, key, join(pointer, k))
             if found:

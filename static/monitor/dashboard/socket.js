@@ -1,0 +1,102 @@
+// The /ws/monitor/ connection: snapshots as they are collected, reconnects with backoff
+// and jitter, and while it is down, the latest snapshot over HTTP (which also tells
+// when the session has expired).
+(function (dash) {
+  "use strict";
+  if (!dash) return;
+
+  const { state, urls } = dash; // state.js
+  const { ms, fetchJson } = dash; // helpers.js
+  const { setConnection } = dash; // banners.js
+  const { apply } = dash; // apply.js
+
+  const BACKOFF_MIN_MS = 500;
+  const BACKOFF_MAX_MS = 15000;
+
+  let socket = null;
+  let attempt = 0;
+  let retryTimer = 0;
+  let signedOut = false;
+
+  function socketUrl() {
+    return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + urls.socket;
+  }
+
+  function connect() {
+    retryTimer = 0;
+    if (socket || signedOut) return;
+    setConnection(attempt ? "reconnecting" : "connecting");
+    let ws;
+    try {
+      ws = new WebSocket(socketUrl());
+    } catch (err) {
+      reconnectSoon();
+      return;
+    }
+    socket = ws;
+    ws.onopen = function () {
+      attempt = 0;
+      setConnection("live");
+    };
+    ws.onmessage = function (event) {
+      let message;
+      try {
+        message = JSON.parse(event.data);
+      } catch (err) {
+        return;
+      }
+      if (message && message.type === "snapshot") {
+        state.socketFrames += 1;
+        apply(message.snapshot);
+      }
+    };
+    ws.onclose = function () {
+      if (socket === ws) socket = null;
+      reconnectSoon();
+    };
+    // onerror is always followed by onclose, which does the work.
+  }
+
+  function reconnectSoon(delayMs) {
+    if (signedOut || socket) return;
+    if (retryTimer) clearTimeout(retryTimer);
+    attempt += 1;
+    const backoff = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * Math.pow(2, attempt - 1));
+    const delay = delayMs !== undefined ? delayMs : Math.round(backoff * (0.75 + Math.random() * 0.5));
+    setConnection("reconnecting", "next attempt in " + Math.ceil(delay / 1000) + " s");
+    retryTimer = setTimeout(connect, delay);
+    readSnapshotOnce();
+  }
+
+  // While the socket is down: the latest snapshot over HTTP, and whether we are still logged in.
+  function readSnapshotOnce() {
+    if (!urls.snapshot) return;
+    fetchJson(urls.snapshot)
+      .then(function (snap) {
+        if (!socket && snap && ms(snap.at) > state.lastRecorded) apply(snap);
+      })
+      .catch(function (err) {
+        if (err && (err.status === 401 || err.status === 403)) {
+          signedOut = true;
+          if (retryTimer) clearTimeout(retryTimer);
+          if (socket) socket.close();
+          setConnection("signed-out");
+        }
+      });
+  }
+
+  window.addEventListener("online", function () {
+    if (!socket) reconnectSoon(0);
+  });
+
+  // A tab shown again does not wait out the backoff: reconnect at once.
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden && !socket) reconnectSoon(0);
+  });
+
+  function currentSocket() {
+    return socket;
+  }
+
+  Object.assign(dash, { connect, currentSocket });
+})(window.EventHubDashboard);
