@@ -1,6 +1,6 @@
 """Dead letters: ingestion and redrive against the raw Kafka client doing the same I/O.
 
-dlq_ingest_ratio: `monitor.ingest.Ingester` reading N dead letters (EventHub
+dlq_ingest_ratio: `deadletters.ingest.Ingester` reading N dead letters (EventHub
 headers, as the SDK writes them) from `bench-orders.dlq` into DeadLetter rows,
 over a raw kafka-python consumer group reading the same topic (the best of three
 groups: the raw read lasts a fraction of a second, and one disturbed run would
@@ -10,7 +10,7 @@ headers, the rows and the commit after each transaction, which is where its time
 goes (SQLite here). The detail adds the ingester thread's CPU time per row, which
 moves less than the wall clock when the machine is busy.
 
-redrive_ratio: a redrive job (`monitor.redrive.run_job`, rate cap 10,000/s,
+redrive_ratio: a redrive job (`deadletters.redrive.run_job`, rate cap 10,000/s,
 effectively none) replaying M of them to `bench-orders`, over a raw kafka-python
 producer sending the same records (send, then flush). The job publishes one
 record at a time and waits for the ack before the next, on purpose: a crash
@@ -100,8 +100,8 @@ def _raw_consume_rate(bootstrap: str, topic: str, n: int) -> float:
 
 def _ingest_rate(bus, n: int) -> tuple[float, float]:
     """(rows per second, CPU microseconds of this thread per row) after the first batch."""
-    from monitor.ingest import Ingester
-    from monitor.models import DeadLetter
+    from deadletters.ingest import Ingester
+    from deadletters.models import DeadLetter
 
     ingester = Ingester(("kafka",), buses={"kafka": bus}, group=f"bench-ingest-{uuid.uuid4().hex[:6]}")
     try:
@@ -124,8 +124,8 @@ def _job(ids: list[int], rate: float) -> tuple[float, str]:
     """Run a redrive job over `ids` here and now; returns (items per second, final state)."""
     from django.contrib.auth import get_user_model
 
-    from monitor import redrive
-    from monitor.models import RedriveJob
+    from deadletters import redrive
+    from deadletters.models import RedriveJob
 
     job = RedriveJob.objects.create(
         action=RedriveJob.RETRY,
@@ -150,8 +150,8 @@ def _cancel(ids: list[int], rate: float) -> tuple[float, str]:
     from django.contrib.auth import get_user_model
     from django.db import connection
 
-    from monitor import deadletters, redrive
-    from monitor.models import AuditEntry, RedriveJob
+    from deadletters import actions, redrive
+    from deadletters.models import AuditEntry, RedriveJob
 
     user = get_user_model().objects.first()
     job = RedriveJob.objects.create(
@@ -167,7 +167,7 @@ def _cancel(ids: list[int], rate: float) -> tuple[float, str]:
     runner = threading.Thread(target=work, name="bench-redrive-cancel")
     runner.start()
     wait_until(lambda: RedriveJob.objects.get(pk=job.pk).done >= len(ids) // 4, 60, "the job to get under way")
-    done_when_asked = deadletters.cancel_job(job, actor=user).done
+    done_when_asked = actions.cancel_job(job, actor=user).done
     runner.join(60)
     job.refresh_from_db()
     asked = AuditEntry.objects.get(job=job, action="job_cancel").at
@@ -179,7 +179,7 @@ def _cancel(ids: list[int], rate: float) -> tuple[float, str]:
 
 
 def run(results: Results, bootstrap: str) -> None:
-    from monitor.models import DeadLetter
+    from deadletters.models import DeadLetter
 
     source = f"bench-orders-{uuid.uuid4().hex[:6]}"
     dlq = f"{source}.dlq"

@@ -20,20 +20,22 @@ from django.db import connection, transaction
 
 log = logging.getLogger(__name__)
 
-# "module:function" taking a threading.Event; each runs until the event is set.
-LOOPS = (
-    "monitor.loops:run_collector",
-    "monitor.loops:run_ingester",
-    "monitor.redrive:run_resumer",
-)
+# The long-running loops, each "module:function" taking a threading.Event and running
+# until it is set. Named by string so that this module imports no app.
+LOOPS = {
+    "collector": "monitor.loops:run_collector",
+    "ingester": "deadletters.ingest:run_forever",
+    "redrive-resumer": "deadletters.redrive:run_resumer",
+}
 
 _stop = threading.Event()
 _started = False
 
 
-def _resolve(path: str) -> Callable:
-    module, _, name = path.partition(":")
-    return getattr(importlib.import_module(module), name)
+def loop(name: str) -> Callable[[threading.Event], None]:
+    """The function of one of LOOPS."""
+    module, _, function = LOOPS[name].partition(":")
+    return getattr(importlib.import_module(module), function)
 
 
 def start_if_configured() -> None:
@@ -42,14 +44,9 @@ def start_if_configured() -> None:
     if _started or settings.EVENTHUB_WORKERS != "inprocess" or os.environ.get("EVENTHUB_RUN_LOOPS") != "1":
         return
     _started = True
-    for path in LOOPS:
-        try:
-            loop = _resolve(path)
-        except (ImportError, AttributeError) as error:
-            log.warning("background loop %s unavailable: %s", path, error)
-            continue
-        threading.Thread(target=_guarded, args=(path, loop), name=path, daemon=True).start()
-        log.info("started in-process loop %s", path)
+    for name in LOOPS:
+        threading.Thread(target=_guarded, args=(name, loop(name)), name=name, daemon=True).start()
+        log.info("started in-process loop %s", name)
 
 
 def _guarded(path: str, loop: Callable) -> None:

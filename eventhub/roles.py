@@ -50,7 +50,7 @@ def can_operate(user) -> bool:
 
 
 def can_view_sensitive(user) -> bool:
-    """Whether payloads are shown to `user` with their sensitive fields (see monitor.sensitive)."""
+    """Whether payloads are shown to `user` with their sensitive fields (see deadletters.sensitive)."""
     return bool(user is not None and user.is_authenticated and user.has_perm(VIEW_SENSITIVE))
 
 

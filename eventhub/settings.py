@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "eventhub",
     "designer",
     "monitor",
+    "deadletters",
 ]
 
 MIDDLEWARE = [
@@ -166,7 +167,7 @@ CELERY_BEAT_SCHEDULE = {
     # does it every 30 ticks, so a setup without beat keeps its history bounded).
     "monitor-history-upkeep": {"task": "monitor.tasks.maintain_history", "schedule": 60.0},
     # Redrive jobs whose worker died (stale heartbeat) are taken over and finished.
-    "monitor-redrive-resume": {"task": "monitor.redrive_resume", "schedule": 30.0},
+    "dead-letters-redrive-resume": {"task": "deadletters.redrive_resume", "schedule": 30.0},
 }
 
 # --- Product limits and knobs ------------------------------------------------
@@ -201,7 +202,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "ENUM_NAME_OVERRIDES": {
         "SchemaVersionStateEnum": "designer.models.SchemaVersion.STATE_CHOICES",
-        "RedriveJobStateEnum": "monitor.models.RedriveJob.STATES",
+        "RedriveJobStateEnum": "deadletters.models.RedriveJob.STATES",
     },
     # The 400, 403, 404 and 415 answers DRF gives on its own, for every operation (eventhub/openapi.py).
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "eventhub.openapi.add_error_responses"],

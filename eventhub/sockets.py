@@ -7,18 +7,22 @@
 - Each socket joins its user's group (`user_group`) in connect(). Logging out, being
   deactivated or deleted sends `user.signed_out` there after commit, and the socket closes
   with 4401, the code an anonymous handshake is refused with.
+- `send_to_group` is the one way anything sends to sockets: from a request, the collector,
+  the dead-letter ingester or a redrive job, whatever the thread and the channel layer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.contrib.auth.signals import user_logged_out
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
@@ -54,6 +58,50 @@ def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 
 
+# --- sending to sockets -------------------------------------------------------------
+
+# The loop of the ASGI server, for the in-memory channel layer (see `send_to_group`).
+_server_loop: asyncio.AbstractEventLoop | None = None
+
+
+def remember_server_loop() -> None:
+    """Called by every socket as it connects, inside the ASGI server's event loop."""
+    global _server_loop
+    _server_loop = asyncio.get_running_loop()
+
+
+def send_to_group(group: str, message: dict[str, Any]) -> None:
+    """`group_send` from any thread (a request, the collector, the ingester, a job), whatever the layer.
+
+    The in-memory channel layer is a set of asyncio queues owned by the server's loop;
+    feeding them from another thread's loop would not wake the consumers. So with that
+    layer the send is scheduled on the server loop, which the first socket to connect
+    made known (`remember_server_loop`); before that nobody is listening. The Redis
+    layer works from any thread. A layer that is down or slow must not fail the caller:
+    live updates are best effort, and the pages can always be reloaded.
+    """
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        if not isinstance(layer, InMemoryChannelLayer):
+            async_to_sync(layer.group_send)(group, message)
+            return
+        loop = _server_loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:  # called from inside the server loop: do not wait on ourselves
+            loop.create_task(layer.group_send(group, message))
+            return
+        asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop).result(timeout=5)
+    except Exception as error:  # noqa: BLE001 - see the docstring
+        log.warning("sending to socket group %s failed: %s", group, type(error).__name__)
+
+
 class EventHubSocket(AsyncJsonWebsocketConsumer):
     """Base of the socket consumers. A subclass's connect() checks the user, then calls
     `join_user_group()` before accept(); its disconnect() calls super().disconnect()."""
@@ -64,6 +112,7 @@ class EventHubSocket(AsyncJsonWebsocketConsumer):
     closing = False
 
     async def join_user_group(self) -> None:
+        remember_server_loop()
         self.user_group_name = user_group(self.scope["user"].pk)
         await self.channel_layer.group_add(self.user_group_name, self.channel_name)
 
@@ -122,13 +171,7 @@ def close_sockets_of(user_id: int) -> None:
 
 
 def _send_signed_out(user_id: int) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        async_to_sync(layer.group_send)(user_group(user_id), {"type": "user.signed_out"})
-    except Exception as error:  # noqa: BLE001 - a channel layer that is down must not fail a logout
-        log.warning("could not close the sockets of user %s: %s", user_id, type(error).__name__)
+    send_to_group(user_group(user_id), {"type": "user.signed_out"})
 
 
 def _logged_out(sender, request, user, **kwargs) -> None:

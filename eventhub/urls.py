@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("designer.urls")),
     path("", include("monitor.urls")),
+    path("", include("deadletters.urls")),
 ]
 
 # JSON for /api/ paths, Django's pages elsewhere (eventhub/api_errors.py).

@@ -3,4 +3,4 @@ from django.apps import AppConfig
 
 class MonitorConfig(AppConfig):
     name = "monitor"
-    verbose_name = "Monitor and dead letters"
+    verbose_name = "Monitor"

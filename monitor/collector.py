@@ -44,11 +44,11 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 
 from eventhub.bus import Bus, BusError, GroupInfo, UnknownTopic, open_bus
+from eventhub.sdk.headers import is_dead_letter_topic
 from eventhub.sdk.payload import PayloadDecodeError, decode_json
 from monitor import alerts, history, rates, snapshots
 from monitor.burrow import Sample as BurrowSample
 from monitor.burrow import Status, evaluate_group
-from monitor.dlq_headers import is_dead_letter_topic
 
 log = logging.getLogger(__name__)
 

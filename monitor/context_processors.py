@@ -15,7 +15,8 @@ def bus_status(request) -> dict:
     match = getattr(request, "resolver_match", None)
     name = (match.url_name or "") if match else ""
     # The dashboard draws its own live banners from websocket frames.
-    if not name.startswith("monitor-") or name == "monitor-dashboard" or not request.user.is_authenticated:
+    runtime_page = name.startswith(("monitor-", "dead-letter"))
+    if not runtime_page or name == "monitor-dashboard" or not request.user.is_authenticated:
         return {}
     from monitor import snapshots
 

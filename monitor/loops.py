@@ -1,12 +1,11 @@
-"""The monitor's long-running loops, each `fn(stop: threading.Event)`.
+"""The monitor's long-running loop, `run_collector(stop: threading.Event)`.
 
-They run in the `run_monitor` process (with Redis) or in daemon threads of the
+It runs in the `run_monitor` process (with Redis) or in daemon threads of the
 web process (without it, see `eventhub.background.LOOPS`).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import threading
 
@@ -44,14 +43,3 @@ def _guarded(loop, stop: threading.Event, kind: str) -> None:
         log.exception("collector loop for %s died", kind)
     finally:
         connection.close()  # this thread's connection; the thread ends here
-
-
-def run_ingester(stop: threading.Event) -> None:
-    """The dead-letter ingester (monitor/ingest.py, written separately), when present."""
-    if importlib.util.find_spec("monitor.ingest") is None:
-        log.info("monitor.ingest is not installed; no dead-letter ingester")
-        stop.wait()
-        return
-    from monitor import ingest
-
-    ingest.run_forever(stop)

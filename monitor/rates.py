@@ -34,7 +34,6 @@ from __future__ import annotations
 import bisect
 from collections import deque
 from collections.abc import Hashable, Iterable, Sequence
-from dataclasses import dataclass
 
 Point = tuple[float, int]
 
@@ -176,53 +175,6 @@ def group_consume_rate(
         (history.points(committed_key(group, topic, p)) for p in partitions),
         now,
         window_s,
-    )
-
-
-@dataclass(frozen=True)
-class TopicLag:
-    """What a group's dashboard row shows for one topic."""
-
-    produce_rate: float | None
-    consume_rate: float | None
-    lag: int | None
-    lag_seconds: float | None
-    time_to_drain_s: float | None
-
-
-def group_topic_lag(
-    history: History,
-    group: str,
-    topic: str,
-    partitions: Iterable[int],
-    now: float,
-    window_s: float,
-) -> TopicLag:
-    """Rates, lag, worst lag in seconds and time to drain for a group on a topic."""
-    partitions = list(partitions)
-    lags: list[int] = []
-    ages: list[float] = []
-    for partition in partitions:
-        end_points = history.points(end_key(topic, partition))
-        committed_points = history.points(committed_key(group, topic, partition))
-        if not end_points or not committed_points:
-            continue
-        committed = committed_points[-1][1]
-        lag = lag_messages(end_points[-1][1], committed)
-        if lag is not None:
-            lags.append(lag)
-        age = lag_seconds(end_points, committed, now, rate(end_points, now, window_s))
-        if age is not None:
-            ages.append(age)
-    produced = topic_produce_rate(history, topic, partitions, now, window_s)
-    consumed = group_consume_rate(history, group, topic, partitions, now, window_s)
-    total = sum(lags) if lags else None
-    return TopicLag(
-        produce_rate=produced,
-        consume_rate=consumed,
-        lag=total,
-        lag_seconds=max(ages) if ages else None,
-        time_to_drain_s=time_to_drain(total, consumed, produced),
     )
 
 

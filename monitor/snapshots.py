@@ -20,7 +20,6 @@ the merged snapshot is rebuilt from all parts (``monitor.collector.merge``).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import threading
@@ -29,13 +28,12 @@ from typing import Any
 
 from django.conf import settings
 
+from eventhub import sockets
+
 log = logging.getLogger(__name__)
 
 MONITOR_GROUP = "monitor"  # the channel-layer group every dashboard socket joins
 TTL_S = 3600
-
-# The loop of the ASGI server, for the in-memory channel layer (see `broadcast`).
-_server_loop: asyncio.AbstractEventLoop | None = None
 
 
 def namespace() -> str:
@@ -169,51 +167,9 @@ def frame(snapshot_json: str) -> str:
 # --- fan-out ---------------------------------------------------------------------
 
 
-def remember_server_loop() -> None:
-    """Called by the websocket consumer (inside the ASGI server's event loop)."""
-    global _server_loop
-    _server_loop = asyncio.get_running_loop()
-
-
 def broadcast(snapshot_json: str) -> None:
     """Send one snapshot frame to every dashboard socket (from the collector's thread)."""
-    group_send_from_thread(MONITOR_GROUP, {"type": "monitor.snapshot", "frame": frame(snapshot_json)})
-
-
-def group_send_from_thread(group: str, message: dict[str, Any]) -> None:
-    """`group_send` from a plain thread (collector, ingester, job), whatever the layer.
-
-    The in-memory channel layer is a set of asyncio queues owned by the server's
-    loop; feeding them from another thread's loop would not wake the consumers.
-    So with that layer the send is scheduled on the server loop, which the first
-    socket to connect made known (`remember_server_loop`); before that nobody is
-    listening. The Redis layer works from any thread.
-    """
-    from channels.layers import get_channel_layer
-
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    if uses_redis():
-        from asgiref.sync import async_to_sync
-
-        async_to_sync(layer.group_send)(group, message)
-        return
-    loop = _server_loop
-    if loop is None or loop.is_closed():
-        return
-    try:
-        running = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    if running is loop:  # called from inside the server loop: do not wait on ourselves
-        loop.create_task(layer.group_send(group, message))
-        return
-    future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
-    try:
-        future.result(timeout=5)
-    except Exception:  # noqa: BLE001 - a slow or gone server loop must not stop the sender
-        log.warning("group_send to %s failed", group, exc_info=True)
+    sockets.send_to_group(MONITOR_GROUP, {"type": "monitor.snapshot", "frame": frame(snapshot_json)})
 
 
 # --- leases ----------------------------------------------------------------------

@@ -1,8 +1,6 @@
 """Celery tasks of the monitor: history upkeep and alert webhooks. Thin; the work is elsewhere.
 
-Beat schedule: ``CELERY_BEAT_SCHEDULE`` below is meant to be merged into the
-project settings (``eventhub/settings.py``), which is where Celery beat reads it
-(``config_from_object("django.conf:settings", namespace="CELERY")``). The
+Beat runs `maintain_history` (eventhub/settings.py, CELERY_BEAT_SCHEDULE); the
 collector also runs the same upkeep every few ticks, so history stays bounded
 without beat.
 """
@@ -10,11 +8,6 @@ without beat.
 from __future__ import annotations
 
 from celery import shared_task
-
-CELERY_BEAT_SCHEDULE = {
-    "monitor-history-upkeep": {"task": "monitor.tasks.maintain_history", "schedule": 60.0},
-    "monitor-redrive-resume": {"task": "monitor.redrive_resume", "schedule": 30.0},  # jobs of dead workers
-}
 
 ROLLUP_LEASE_S = 300.0
 
@@ -55,7 +48,3 @@ def deliver_alert_webhook(self, alert_id: int, event: str) -> bool:
         base = getattr(settings, "EVENTHUB_ALERT_WEBHOOK_BACKOFF_S", 2.0)
         raise self.retry(countdown=alerts.webhook_backoff(attempt, base))
     return False
-
-
-# The dead-letter redrive tasks live in their own module; Celery autodiscovers tasks.py only.
-from monitor.redrive_tasks import redrive_resume, redrive_run  # noqa: E402, F401

@@ -28,7 +28,7 @@ def test_services_list_serves_at_most_max_limit_rows(client_as, viewer):
 
 
 def test_dead_letters_list_serves_at_most_max_limit_rows(client_as, viewer):
-    from monitor.models import DeadLetter
+    from deadletters.models import DeadLetter
 
     DeadLetter.objects.bulk_create(
         DeadLetter(bus="kafka", dlq_topic="orders.dlq", dlq_offset=str(n), source_topic="orders")

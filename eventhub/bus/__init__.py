@@ -5,15 +5,18 @@ from eventhub.bus.base import (
     BusError,
     BusTimeout,
     BusUnavailable,
+    Found,
     GroupConsumer,
     GroupInfo,
     Headers,
     PartitionLag,
+    PoisonRule,
     Published,
     Record,
     RecordTooLarge,
     TopicInfo,
     UnknownTopic,
+    Watermark,
 )
 
 __all__ = [
@@ -21,15 +24,18 @@ __all__ = [
     "BusError",
     "BusTimeout",
     "BusUnavailable",
+    "Found",
     "GroupConsumer",
     "GroupInfo",
     "Headers",
     "PartitionLag",
+    "PoisonRule",
     "Published",
     "Record",
     "RecordTooLarge",
     "TopicInfo",
     "UnknownTopic",
+    "Watermark",
     "open_bus",
 ]
 

@@ -99,6 +99,41 @@ class PartitionLag:
     lag: int
 
 
+# Where a topic ends at one moment: {"partitions": {"0": 12}} (Kafka) or {"after": "ms-seq"} (Redis).
+Watermark = dict[str, object]
+
+
+@dataclass(frozen=True)
+class Found:
+    """Where a record was found: a partition and an offset (Redis: 0 and the entry id)."""
+
+    partition: int
+    offset: int | str
+
+
+def replay_keys(wanted: set[tuple[int, int]]) -> dict[tuple[bytes, bytes], tuple[int, int]]:
+    """(replay-of, replay-count) pairs, keyed by the header values that carry them."""
+    return {(str(pk).encode(), str(count).encode()): (pk, count) for pk, count in wanted}
+
+
+def replay_key(headers) -> tuple[bytes | None, bytes | None]:
+    """The (replay-of, replay-count) header values of one record; the last value of each wins."""
+    from eventhub.sdk import headers as h  # the SDK defines every header name
+
+    found = dict(headers)
+    return found.get(h.REPLAY_OF), found.get(h.REPLAY_COUNT)
+
+
+@dataclass(frozen=True)
+class PoisonRule:
+    """A designed Redis consumer: its group gives up on an entry after max_attempts deliveries."""
+
+    stream: str
+    group: str
+    max_attempts: int
+    service: str = ""
+
+
 @dataclass(frozen=True)
 class GroupInfo:
     group: str
@@ -221,6 +256,52 @@ class Bus(abc.ABC):
 
     @abc.abstractmethod
     def list_groups(self) -> list[GroupInfo]: ...
+
+    # -- single records, for dead-letter triage ------------------------------------
+    # The interface above is about groups consuming topics; triage also asks about
+    # single records. A redrive worker that died between "sent" and "marked sent"
+    # leaves one record whose fate is unknown: `watermark` before the send and
+    # `find_replays` after tell the next run. `handled_check` tells whether a group
+    # has finished with a replayed record, so the dead letter can be resolved.
+
+    @abc.abstractmethod
+    def watermark(self, topic: str) -> Watermark:
+        """Where `topic` ends now: every record written later lies after this mark."""
+
+    @abc.abstractmethod
+    def find_replays(
+        self, topic: str, mark: Watermark, wanted: set[tuple[int, int]], timeout_s: float = 30.0
+    ) -> dict[tuple[int, int], Found]:
+        """The records written after `mark` whose replay headers say one of `wanted`.
+
+        `wanted` holds (x-eventhub-replay-of, x-eventhub-replay-count) pairs. Raises
+        BusError when the topic cannot be read to its end within timeout_s: then
+        nobody knows whether those replays were sent.
+        """
+
+    def handled_check(self) -> Callable[[str, str, int, str], bool]:
+        """`handled(group, topic, partition, offset)`: has the group finished with that record?
+
+        Kafka: the group committed past its offset. Each (group, topic) is read once,
+        so make one check per pass over many records.
+        """
+        committed: dict[tuple[str, str], dict[int, int | None]] = {}
+
+        def handled(group: str, topic: str, partition: int, offset: str) -> bool:
+            if (group, topic) not in committed:
+                committed[(group, topic)] = self.committed_offsets(group, topic)
+            done = committed[(group, topic)].get(partition)
+            return done is not None and done > int(offset)
+
+        return handled
+
+    def move_poison_entries(self, rule: PoisonRule, min_idle_ms: int, limit: int = 100) -> list[tuple[str, str]]:
+        """Dead-letter the entries `rule.group` keeps failing on; [(entry id, new id or "gone")].
+
+        Only Redis Streams has such entries (a Kafka consumer moves on by committing);
+        see RedisBus.move_poison_entries.
+        """
+        return []
 
     @abc.abstractmethod
     def describe_group(self, group: str) -> GroupInfo:

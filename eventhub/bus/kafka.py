@@ -59,6 +59,7 @@ from eventhub.bus.base import (
     BusError,
     BusTimeout,
     BusUnavailable,
+    Found,
     GroupConsumer,
     GroupInfo,
     Headers,
@@ -68,6 +69,9 @@ from eventhub.bus.base import (
     RecordTooLarge,
     TopicInfo,
     UnknownTopic,
+    Watermark,
+    replay_key,
+    replay_keys,
     translated_errors,
 )
 
@@ -790,6 +794,57 @@ class KafkaBus(Bus):
             committed = {tp.topic: {} for tp, meta in offsets.get(group, {}).items() if meta.offset >= 0}
             infos.append(self._group_info(group, described[group], committed))
         return infos
+
+    # -- single records, for dead-letter triage ------------------------------------
+
+    def watermark(self, topic: str) -> Watermark:
+        return {"partitions": {str(p): end for p, end in self.end_offsets(topic).items()}}
+
+    def find_replays(
+        self, topic: str, mark: Watermark, wanted: set[tuple[int, int]], timeout_s: float = 30.0
+    ) -> dict[tuple[int, int], Found]:
+        """Read each partition from the mark to today's end with a group-less consumer.
+
+        No group: a read-only look that commits nothing and joins nothing.
+        """
+        keys = replay_keys(wanted)
+        ends = self.end_offsets(topic)
+        starts = {int(p): int(offset) for p, offset in dict(mark.get("partitions") or {}).items()}
+        todo = {p: end for p, end in ends.items() if end > starts.get(p, 0)}
+        found: dict[tuple[int, int], Found] = {}
+        if not keys or not todo:
+            return found
+        consumer = KafkaConsumer(
+            **{
+                "request_timeout_ms": self.request_timeout_ms,
+                **self.client_options,
+                "bootstrap_servers": self.bootstrap_servers,
+                "group_id": None,
+                "enable_auto_commit": False,
+            }
+        )
+        try:
+            partitions = {p: TopicPartition(topic, p) for p in todo}
+            consumer.assign(list(partitions.values()))
+            for p, tp in partitions.items():
+                consumer.seek(tp, starts.get(p, 0))
+            deadline = time.monotonic() + timeout_s
+            while todo and len(found) < len(keys):
+                if time.monotonic() > deadline:
+                    raise BusError(f"reading {topic!r} took longer than {timeout_s} s")
+                with _kafka_errors():
+                    polled = consumer.poll(timeout_ms=500)
+                for tp, records in polled.items():
+                    for record in records:
+                        key = keys.get(replay_key(record.headers or ()))
+                        if key is not None and record.offset < todo.get(tp.partition, -1):
+                            found[key] = Found(tp.partition, record.offset)
+                for p in list(todo):
+                    if consumer.position(partitions[p]) >= todo[p]:
+                        del todo[p]
+            return found
+        finally:
+            consumer.close(autocommit=False)
 
     def close(self) -> None:
         with self._lock:

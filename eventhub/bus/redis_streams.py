@@ -59,6 +59,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from datetime import UTC, datetime
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -69,14 +70,19 @@ from eventhub.bus.base import (
     BusError,
     BusTimeout,
     BusUnavailable,
+    Found,
     GroupConsumer,
     GroupInfo,
     Headers,
     PartitionLag,
+    PoisonRule,
     Published,
     Record,
     TopicInfo,
     UnknownTopic,
+    Watermark,
+    replay_key,
+    replay_keys,
     translated_errors,
 )
 
@@ -127,6 +133,24 @@ end
 return reaped
 """
 
+# KEYS: stream, dead-letter stream. ARGV: group, entry id, min idle ms, min deliveries,
+# then header (field, value) pairs to add. Returns the new entry id, "gone" when the
+# entry was deleted meanwhile (it is just acked), or false when it no longer qualifies.
+_MOVE_POISON = """
+local rows = redis.call('XPENDING', KEYS[1], ARGV[1], 'IDLE', tonumber(ARGV[3]), ARGV[2], ARGV[2], 1)
+if #rows == 0 or tonumber(rows[1][4]) < tonumber(ARGV[4]) then return false end
+local entries = redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2])
+local moved = 'gone'
+if #entries > 0 then
+  local args = {'XADD', KEYS[2], '*'}
+  for _, item in ipairs(entries[1][2]) do args[#args + 1] = item end
+  for i = 5, #ARGV do args[#args + 1] = ARGV[i] end
+  moved = redis.call(unpack(args))
+end
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+return moved
+"""
+
 
 def _is_missing(error: Exception) -> bool:
     text = str(error)
@@ -171,6 +195,11 @@ def _encode(value: bytes | None, key: bytes | None, headers: Headers | None) -> 
         fields += [b"v", bytes(value)]
     if key is not None:
         fields += [b"k", bytes(key)]
+    return fields + _encode_headers(headers)
+
+
+def _encode_headers(headers: Headers | None) -> list[bytes]:
+    fields: list[bytes] = []
     for name, data in headers or ():
         fields += [b"h:" + name.encode("utf-8"), bytes(data)]
     return fields
@@ -204,6 +233,27 @@ def _decode(topic: str, entry_id: bytes, fields: list[bytes], delivery_count: in
 def _id_tuple(entry_id: bytes | str) -> tuple[int, int]:
     ms, _, seq = _text(entry_id).partition("-")
     return int(ms), int(seq or 0)
+
+
+def _poison_headers(rule: PoisonRule, entry_id: str, deliveries: int) -> Headers:
+    from eventhub.sdk import headers as h
+
+    message = (
+        f"delivered {deliveries} times to group {rule.group} without being acknowledged "
+        f"(max_attempts {rule.max_attempts}): it keeps crashing its consumers"
+    )
+    pairs = [
+        (h.ORIGINAL_TOPIC, rule.stream),
+        (h.ORIGINAL_ENTRY_ID, entry_id),
+        (h.GROUP, rule.group),
+        (h.ATTEMPTS, str(deliveries)),
+        (h.ERROR_CLASS, h.POISON_ERROR_CLASS),
+        (h.ERROR_MESSAGE, message),
+        (h.FAILED_AT, datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")),
+    ]
+    if rule.service:
+        pairs.append((h.SERVICE, rule.service))
+    return [(name, value.encode("utf-8")) for name, value in pairs]
 
 
 class RedisBus(Bus):
@@ -250,6 +300,7 @@ class RedisBus(Bus):
         self._count_after = self._client.register_script(_COUNT_AFTER)
         self._release_script = self._client.register_script(_RELEASE)
         self._reap_script = self._client.register_script(_REAP)
+        self._move_poison_script = self._client.register_script(_MOVE_POISON)
         self._sender = _Sender(self._client, linger_ms / 1000, batch_size, max_buffered)
 
     def __repr__(self) -> str:
@@ -454,6 +505,110 @@ class RedisBus(Bus):
     def describe_group(self, group: str) -> GroupInfo:
         found = self._group_infos(only=group)
         return found[0] if found else GroupInfo(group, "Dead", 0, ())
+
+    # -- single records, for dead-letter triage ------------------------------------
+
+    def watermark(self, topic: str) -> Watermark:
+        try:
+            info = self._client.xinfo_stream(topic)
+        except redis.RedisError as error:
+            raise _translate(error) from error
+        return {"after": _text(info["last-generated-id"])}
+
+    def find_replays(
+        self, topic: str, mark: Watermark, wanted: set[tuple[int, int]], timeout_s: float = 30.0
+    ) -> dict[tuple[int, int], Found]:
+        """XRANGE from the mark to the end, a thousand entries at a time."""
+        keys = replay_keys(wanted)
+        found: dict[tuple[int, int], Found] = {}
+        if not keys:
+            return found
+        start = "(" + str(mark.get("after") or "0-0")
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with _redis_errors():
+                batch = self._client.xrange(topic, min=start, max="+", count=1000)
+            for entry_id, fields in batch:
+                headers = [(_text(name)[2:], value) for name, value in fields.items() if _text(name).startswith("h:")]
+                key = keys.get(replay_key(headers))
+                if key is not None:
+                    found[key] = Found(0, _text(entry_id))
+            if len(batch) < 1000 or len(found) == len(keys):
+                return found
+            if time.monotonic() > deadline:
+                raise BusError(f"reading {topic!r} took longer than {timeout_s} s")
+            start = "(" + _text(batch[-1][0])
+
+    def handled_check(self):
+        """An entry is handled once delivered to the group and no longer pending there."""
+        groups_of: dict[str, dict[str, dict]] = {}
+
+        def handled(group: str, topic: str, partition: int, entry_id: str) -> bool:
+            if topic not in groups_of:
+                try:
+                    rows = self._client.xinfo_groups(topic)
+                except redis.RedisError:  # a missing stream: nothing was handled there
+                    rows = []
+                groups_of[topic] = {_text(row["name"]): row for row in rows}
+            row = groups_of[topic].get(group)
+            if row is None or _id_tuple(row["last-delivered-id"]) < _id_tuple(entry_id):
+                return False  # not even delivered to the group yet
+            with _redis_errors():
+                pending = self._client.xpending_range(topic, group, min=entry_id, max=entry_id, count=1)
+            return not pending
+
+        return handled
+
+    def move_poison_entries(self, rule: PoisonRule, min_idle_ms: int, limit: int = 100) -> list[tuple[str, str]]:
+        """Move the group's poison entries to `<stream>:dlq`; returns [(entry id, new id or "gone")].
+
+        An entry whose delivery count reached the consumer's max_attempts without an
+        ack keeps crashing its consumers. It is copied to the dead-letter stream with
+        EventHub's failure headers and acked in the failing group only, in one Lua
+        script, so it is moved exactly once. Only entries idle for min_idle_ms are
+        taken, so a live consumer still working on one (or about to dead-letter it
+        itself) wins the race.
+        """
+        from eventhub.sdk import headers as h
+
+        if rule.max_attempts < 1:
+            return []
+        try:
+            rows = self._client.xpending_range(rule.stream, rule.group, min="-", max="+", count=limit, idle=min_idle_ms)
+        except (redis.ConnectionError, redis.TimeoutError) as error:
+            raise BusUnavailable(f"XPENDING {rule.stream}/{rule.group}: {error}") from error
+        except redis.RedisError as error:
+            if _is_missing(error):  # no stream or no group yet: nothing is poisoned
+                return []
+            raise BusError(f"XPENDING {rule.stream}/{rule.group}: {error}") from error
+        dead_letters = h.dead_letter_topic(rule.stream, "redis")
+        moved = []
+        for row in rows:
+            deliveries = row["times_delivered"]
+            if deliveries < rule.max_attempts:
+                continue
+            entry_id = _text(row["message_id"])
+            extra = _encode_headers(_poison_headers(rule, entry_id, deliveries))
+            try:
+                result = self._move_poison_script(
+                    keys=[rule.stream, dead_letters],
+                    args=[rule.group, entry_id, min_idle_ms, rule.max_attempts, *extra],
+                )
+            except redis.ResponseError as error:  # e.g. WRONGTYPE: the dead-letter key is no stream
+                raise BusError(f"moving {entry_id} of {rule.stream} to {dead_letters}: {error}") from error
+            except redis.RedisError as error:
+                raise _translate(error) from error
+            if result:
+                moved.append((entry_id, _text(result)))
+                log.warning(
+                    "moved poison entry %s of %s (group %s, %d deliveries) to %s",
+                    entry_id,
+                    rule.stream,
+                    rule.group,
+                    deliveries,
+                    dead_letters,
+                )
+        return moved
 
     def close(self) -> None:
         try:

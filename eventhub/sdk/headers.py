@@ -5,12 +5,13 @@ exception is Spring's `kafka_dlt-*` family, written on Kafka dead letters only
 so that Spring-based services and tools read them: its partition, offset and
 timestamp are big-endian integers, as Spring writes them.
 
-The dead-letter names must match `monitor/dlq_headers.py` (which decodes them);
-they are repeated here rather than imported because the SDK stays Django-free.
+The dead-letter names are defined here only; `deadletters/headers.py` decodes them.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import re
 import struct
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -32,7 +33,8 @@ CORRELATION_ID = "x-eventhub-correlation-id"
 
 # Targeted replay (written by the redrive/replay tools, read by the consumer).
 REPLAY_GROUP = "x-eventhub-replay-group"
-REPLAY_OF = "x-eventhub-replay-of"
+REPLAY_OF = "x-eventhub-replay-of"  # the dead letter's id in EventHub
+REPLAY_COUNT = "x-eventhub-replay-count"  # how many times it was replayed, this replay included
 
 # Dead letters: where the record came from and why it failed.
 ORIGINAL_TOPIC = "x-eventhub-original-topic"
@@ -64,6 +66,10 @@ DEAD_LETTER_HEADERS = (
     PAYLOAD_SIZE,
 )
 
+# The error class of a Redis entry that kept crashing its consumers and was dead-lettered
+# for them (RedisBus.move_poison_entries).
+POISON_ERROR_CLASS = "eventhub.PoisonEntry"
+
 # Spring Kafka's dead-letter family (DeadLetterPublishingRecoverer), Kafka only.
 DLT_ORIGINAL_TOPIC = "kafka_dlt-original-topic"
 DLT_ORIGINAL_PARTITION = "kafka_dlt-original-partition"  # 4-byte big-endian int
@@ -92,6 +98,24 @@ HEARTBEAT_TOPIC_REDIS = "eventhub:heartbeats"
 def dead_letter_topic(topic: str, bus_kind: str) -> str:
     """`orders` -> `orders.dlq` on Kafka, `orders:dlq` on Redis (stream naming)."""
     return f"{topic}:dlq" if bus_kind == "redis" else f"{topic}.dlq"
+
+
+# Dead-letter topics of every convention: EventHub's, Spring's (.DLT, -dlt), Redis streams.
+DEFAULT_DLQ_PATTERNS = ["*.dlq", "*.DLT", "*-dlt", "*:dlq"]
+
+_DLQ_SUFFIX = re.compile(r"^(?P<source>.+?)[.\-_:](?:dlq|dlt)$", re.IGNORECASE)
+
+
+def dead_letter_source(topic_name: str) -> str | None:
+    """The topic a dead-letter topic serves: ``orders.DLT`` -> ``orders``."""
+    match = _DLQ_SUFFIX.match(topic_name or "")
+    return match["source"] if match else None
+
+
+def is_dead_letter_topic(name: str, patterns: list[str] | None = None) -> bool:
+    """Whether ``name`` matches one of the fnmatch patterns (case-sensitive)."""
+    patterns = DEFAULT_DLQ_PATTERNS if patterns is None else patterns
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
 
 
 def heartbeat_topic(bus_kind: str) -> str:

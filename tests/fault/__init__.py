@@ -359,7 +359,7 @@ def worker_healthy(proc: Proc) -> bool:
 
     A worker started as in production (`celery -A eventhub.celery worker`) knows
     the tasks of the modules Celery autodiscovers (`<app>/tasks.py`; the redrive
-    tasks are registered because monitor/tasks.py imports monitor/redrive_tasks.py).
+    tasks are in deadletters/tasks.py).
     A task it calls unregistered is dropped and never runs, so the job it belongs
     to would stay pending: rather than wait out the deadline, the test fails with
     the worker's own line. Call it in the condition of the `wait_until` that waits
@@ -377,9 +377,9 @@ def worker_healthy(proc: Proc) -> bool:
 
 # --------------------------------------------------------------------------- the websocket client
 class SocketClient:
-    """A /ws/monitor/ client in a thread of its own, reconnecting like static/monitor/dashboard.js.
+    """A /ws/monitor/ client in a thread of its own, reconnecting like static/monitor/dashboard/socket.js.
 
-    dashboard.js: on close, wait min(15 s, 0.5 s x 2^(attempt-1)) with +-25 % jitter
+    socket.js: on close, wait min(15 s, 0.5 s x 2^(attempt-1)) with +-25 % jitter
     and connect again; a successful open resets the attempt count. Same here, with
     websocket-client (a test dependency). Frames are kept in `frames`; `opens`
     counts successful handshakes, `closes` the sockets that went away.

@@ -6,10 +6,6 @@ import pytest
 
 from monitor.rates import (
     History,
-    TopicLag,
-    committed_key,
-    end_key,
-    group_topic_lag,
     lag_messages,
     lag_seconds,
     rate,
@@ -193,27 +189,3 @@ def test_history_prune_forgets_quiet_series():
 def test_history_rejects_bad_bounds(max_age_s, max_points):
     with pytest.raises(ValueError):
         History(max_age_s, max_points)
-
-
-def test_group_topic_lag_combines_partitions():
-    history = History(max_age_s=300)
-    for at in (0, 10, 20, 30):
-        # p0: 10 msg/s produced, 20 msg/s consumed; p1: idle and caught up; p2: unknown.
-        history.add(end_key("orders", 0), at, 10 * at + 500)
-        history.add(committed_key("billing", "orders", 0), at, 20 * at)
-        history.add(end_key("orders", 1), at, 50)
-        history.add(committed_key("billing", "orders", 1), at, 50)
-    result = group_topic_lag(history, "billing", "orders", [0, 1, 2], now=30, window_s=60)
-    # p0 at 30 s: end 800, committed 600; the end offset stood at 600 at t=10.
-    assert result == TopicLag(
-        produce_rate=pytest.approx(10.0),
-        consume_rate=pytest.approx(20.0),
-        lag=200,
-        lag_seconds=pytest.approx(20.0),
-        time_to_drain_s=pytest.approx(20.0),
-    )
-
-
-def test_group_topic_lag_without_history():
-    result = group_topic_lag(History(60), "billing", "orders", [0], now=30, window_s=60)
-    assert result == TopicLag(None, None, None, None, None)

@@ -65,7 +65,7 @@ def test_redrive_jobs_go_to_the_redrive_worker(procs, app_db, observed, scratch_
     wait_until(lambda: worker_healthy(redrive) and _state(app_db, job_id) == "done", 60, "the job", logs=procs.tail)
     observed["redrive_worker_start_to_done_s"] = time.monotonic() - started
     # Not the bare task name: a worker's start-up banner lists every registered task.
-    assert "monitor.redrive_run[" in redrive.log()
-    assert "monitor.redrive_run[" not in default.log()
+    assert "deadletters.redrive_run[" in redrive.log()
+    assert "deadletters.redrive_run[" not in default.log()
     assert broker.llen("redrive") == 0
     assert rows(app_db, "SELECT done, failed FROM monitor_redrivejob WHERE id = ?", job_id) == [(COUNT, 0)]

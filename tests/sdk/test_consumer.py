@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from deadletters import headers as dead_letter_headers
 from eventhub.bus import BusUnavailable, open_bus
 from eventhub.sdk import (
     Consumer,
@@ -25,7 +26,6 @@ from eventhub.sdk import (
     Producer,
     dead_letter_topic,
 )
-from monitor import dlq_headers
 from tests.sdk import (
     HOSTILE_HEADERS,
     ORDER_SCHEMA,
@@ -147,7 +147,7 @@ def test_failing_handler_is_retried_then_dead_lettered(bus, topic, producer, mak
         assert not any(name.startswith("kafka_dlt-") for name in failure)
 
     # The monitor reads exactly what the SDK writes.
-    meta = dlq_headers.decode(dead.headers)
+    meta = dead_letter_headers.decode(dead.headers)
     assert (meta.convention, meta.original_topic, meta.attempts) == (
         "eventhub",
         topic,

@@ -66,8 +66,8 @@ class World:
 
 
 def build_world(author=None) -> World:
+    from deadletters.models import DeadLetter, RedriveJob
     from designer.models import Consumer, Domain, EventType, Flow, FlowStep, Producer, SchemaVersion, Service, Topic
-    from monitor.models import DeadLetter, RedriveJob
 
     domain = Domain.objects.create(name="Payments", slug="payments", description="Money in, money out.")
     service = Service.objects.create(name="Billing", slug="billing", domain=domain, owner_team="payments")

@@ -311,28 +311,28 @@ ROUTES: dict[str, Route] = {
     # Without EVENTHUB_METRICS_TOKEN a login (test_metrics_bearer_token covers the token).
     "monitor-metrics": Route(lambda w: "/metrics", (GET(page()),)),
     # ---- dead-letter pages
-    "monitor-dead-letters": Route(lambda w: "/dead-letters/", (GET(page()),)),
-    "monitor-dead-letter-rows": Route(lambda w: "/dead-letters/rows", (GET(page(), query="ids={w.dead_letter.pk}"),)),
-    "monitor-dead-letter-detail": Route(lambda w: f"/dead-letters/{w.dead_letter.pk}/", (GET(page()),)),
-    "monitor-dead-letter-state": Route(lambda w: f"/dead-letters/{w.dead_letter.pk}/state", (GET(page()),)),
-    "monitor-dead-letter-receivers": Route(lambda w: f"/dead-letters/{w.dead_letter.pk}/receivers", (GET(page()),)),
-    "monitor-dead-letter-retry": Route(
+    "dead-letters": Route(lambda w: "/dead-letters/", (GET(page()),)),
+    "dead-letter-rows": Route(lambda w: "/dead-letters/rows", (GET(page(), query="ids={w.dead_letter.pk}"),)),
+    "dead-letter-detail": Route(lambda w: f"/dead-letters/{w.dead_letter.pk}/", (GET(page()),)),
+    "dead-letter-state": Route(lambda w: f"/dead-letters/{w.dead_letter.pk}/state", (GET(page()),)),
+    "dead-letter-receivers": Route(lambda w: f"/dead-letters/{w.dead_letter.pk}/receivers", (GET(page()),)),
+    "dead-letter-retry": Route(
         lambda w: f"/dead-letters/{w.dead_letter.pk}/retry",
         (Probe("POST", operate_page(409), body=lambda w: {}),),
     ),
-    "monitor-dead-letter-edit": Route(
+    "dead-letter-edit": Route(
         lambda w: f"/dead-letters/{w.dead_letter.pk}/edit",
         (
             GET(operate_page(200)),
             Probe("POST", operate_page(409), body=lambda w: {"mode": "json", "payload": '{"order_id": "o-1"}'}),
         ),
     ),
-    "monitor-dead-letter-discard": Route(
+    "dead-letter-discard": Route(
         lambda w: f"/dead-letters/{w.dead_letter.pk}/discard",
         (Probe("POST", operate_page(409), body=lambda w: {"reason": "duplicate"}),),
     ),
-    "monitor-dead-letter-jobs": Route(lambda w: "/dead-letters/jobs/", (GET(page()),)),
-    "monitor-dead-letter-job-new": Route(
+    "dead-letter-jobs": Route(lambda w: "/dead-letters/jobs/", (GET(page()),)),
+    "dead-letter-job-new": Route(
         lambda w: "/dead-letters/jobs/new",
         (
             GET(operate_page(200), query="action=discard&ids={w.dead_letter.pk}"),
@@ -349,36 +349,34 @@ ROUTES: dict[str, Route] = {
             ),
         ),
     ),
-    "monitor-dead-letter-job": Route(lambda w: f"/dead-letters/jobs/{w.job.pk}/", (GET(page()),)),
-    "monitor-dead-letter-job-state": Route(lambda w: f"/dead-letters/jobs/{w.job.pk}/state", (GET(page()),)),
-    "monitor-dead-letter-job-cancel": Route(
+    "dead-letter-job": Route(lambda w: f"/dead-letters/jobs/{w.job.pk}/", (GET(page()),)),
+    "dead-letter-job-state": Route(lambda w: f"/dead-letters/jobs/{w.job.pk}/state", (GET(page()),)),
+    "dead-letter-job-cancel": Route(
         lambda w: f"/dead-letters/jobs/{w.job.pk}/cancel", (Probe("POST", operate_page(409), body=lambda w: {}),)
     ),
-    "monitor-dead-letter-job-resume": Route(
+    "dead-letter-job-resume": Route(
         lambda w: f"/dead-letters/jobs/{w.job.pk}/resume", (Probe("POST", operate_page(409), body=lambda w: {}),)
     ),
     # ---- dead-letter REST API
-    "monitor-api-dead-letters": Route(lambda w: "/api/v1/dead-letters/", (GET(api_read()),), api=True),
-    "monitor-api-dead-letter-groups": Route(lambda w: "/api/v1/dead-letters/groups/", (GET(api_read()),), api=True),
-    "monitor-api-dead-letter": Route(
-        lambda w: f"/api/v1/dead-letters/{w.dead_letter.pk}/", (GET(api_read()),), api=True
-    ),
-    "monitor-api-dead-letter-retry": Route(
+    "api-dead-letters": Route(lambda w: "/api/v1/dead-letters/", (GET(api_read()),), api=True),
+    "api-dead-letter-groups": Route(lambda w: "/api/v1/dead-letters/groups/", (GET(api_read()),), api=True),
+    "api-dead-letter": Route(lambda w: f"/api/v1/dead-letters/{w.dead_letter.pk}/", (GET(api_read()),), api=True),
+    "api-dead-letter-retry": Route(
         lambda w: f"/api/v1/dead-letters/{w.dead_letter.pk}/retry",
         (Probe("POST", api_operate(409), body=lambda w: {}),),
         api=True,
     ),
-    "monitor-api-dead-letter-edit": Route(
+    "api-dead-letter-edit": Route(
         lambda w: f"/api/v1/dead-letters/{w.dead_letter.pk}/edit-and-retry",
         (Probe("POST", api_operate(409), body=lambda w: {"payload": {"order_id": "o-1"}}),),
         api=True,
     ),
-    "monitor-api-dead-letter-discard": Route(
+    "api-dead-letter-discard": Route(
         lambda w: f"/api/v1/dead-letters/{w.dead_letter.pk}/discard",
         (Probe("POST", api_operate(409), body=lambda w: {"reason": "duplicate"}),),
         api=True,
     ),
-    "monitor-api-redrive-jobs": Route(
+    "api-redrive-jobs": Route(
         lambda w: "/api/v1/redrive-jobs/",
         (
             GET(api_read()),
@@ -388,11 +386,11 @@ ROUTES: dict[str, Route] = {
         ),
         api=True,
     ),
-    "monitor-api-redrive-job": Route(lambda w: f"/api/v1/redrive-jobs/{w.job.pk}/", (GET(api_read()),), api=True),
-    "monitor-api-redrive-job-cancel": Route(
+    "api-redrive-job": Route(lambda w: f"/api/v1/redrive-jobs/{w.job.pk}/", (GET(api_read()),), api=True),
+    "api-redrive-job-cancel": Route(
         lambda w: f"/api/v1/redrive-jobs/{w.job.pk}/cancel", (Probe("POST", api_operate(409)),), api=True
     ),
-    "monitor-api-redrive-job-resume": Route(
+    "api-redrive-job-resume": Route(
         lambda w: f"/api/v1/redrive-jobs/{w.job.pk}/resume", (Probe("POST", api_operate(409)),), api=True
     ),
 }

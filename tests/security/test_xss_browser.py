@@ -75,7 +75,7 @@ import base64, json
 from datetime import datetime, timezone
 from django.contrib.auth import get_user_model
 from designer.models import Consumer, Domain, EventType, Flow, FlowStep, Producer, SchemaVersion, Service, Topic
-from monitor.models import AuditEntry, DeadLetter, RedriveJob
+from deadletters.models import AuditEntry, DeadLetter, RedriveJob
 
 H = json.loads({payloads!r})
 uid = {uid!r}

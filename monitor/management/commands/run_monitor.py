@@ -8,7 +8,7 @@ import threading
 
 from django.core.management.base import BaseCommand
 
-from monitor import loops
+from eventhub import background
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +28,8 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
-        targets = [("collector", loops.run_collector)]
-        if not options["no_ingester"]:
-            targets.append(("ingester", loops.run_ingester))
+        names = ["collector"] if options["no_ingester"] else ["collector", "ingester"]
+        targets = [(name, background.loop(name)) for name in names]
         threads = [threading.Thread(target=fn, args=(stop,), name=name, daemon=True) for name, fn in targets]
         for thread in threads:
             thread.start()

@@ -1,11 +1,11 @@
-"""Take over redrive jobs whose worker died, as the `monitor.redrive_resume` beat task does.
+"""Take over redrive jobs whose worker died, as the `deadletters.redrive_resume` beat task does.
 
     python tests/fault/workers/redrive_resume.py JOB_ID STALE_AFTER_S
 
 `redrive.resume_stale` runs every 30 s from Celery beat with STALE_AFTER_S=30;
 here it is called once the killed worker's heartbeat is STALE_AFTER_S old (the
 test knows the worker is dead: it killed it), so the test need not wait 30 s.
-It gives the job a new runner token and sends `monitor.redrive_run(job, token)`
+It gives the job a new runner token and sends `deadletters.redrive_run(job, token)`
 to Celery. Retries for up to 30 s until JOB_ID was taken over; prints the ids.
 """
 
@@ -19,7 +19,7 @@ import django
 django.setup()
 
 from bench.common import wait_until  # noqa: E402
-from monitor import redrive  # noqa: E402
+from deadletters import redrive  # noqa: E402
 
 
 def main() -> None:

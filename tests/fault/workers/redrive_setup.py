@@ -7,8 +7,8 @@ EVENTHUB_WORKERS=celery in the environment. Steps, as in production:
 1. create SOURCE_TOPIC and SOURCE_TOPIC.dlq; write COUNT dead letters to the DLQ
    (SDK format);
 2. ingest them with the real Ingester (its own group) until COUNT rows exist;
-3. `deadletters.start_job(...)` as the Operator: the job row is written and, on
-   commit, the Celery task `monitor.redrive_run` is sent to the "redrive" queue.
+3. `actions.start_job(...)` as the Operator: the job row is written and, on
+   commit, the Celery task `deadletters.redrive_run` is sent to the "redrive" queue.
 Prints {"job": id, "ids": [dead letter ids]}.
 """
 
@@ -24,10 +24,10 @@ django.setup()
 
 from django.contrib.auth import get_user_model  # noqa: E402
 
+from deadletters import actions  # noqa: E402
+from deadletters.ingest import Ingester  # noqa: E402
+from deadletters.models import DeadLetter  # noqa: E402
 from eventhub import connections  # noqa: E402
-from monitor import deadletters  # noqa: E402
-from monitor.ingest import Ingester  # noqa: E402
-from monitor.models import DeadLetter  # noqa: E402
 from tests.fault import send_dead_letters  # noqa: E402
 
 
@@ -49,7 +49,7 @@ def main() -> None:
 
     ids = list(DeadLetter.objects.filter(dlq_topic=dlq).order_by("id").values_list("id", flat=True))
     operator = get_user_model().objects.get(username="otto-fault")
-    job = deadletters.start_job(actor=operator, action="retry", selection={"ids": ids}, rate_per_s=rate)
+    job = actions.start_job(actor=operator, action="retry", selection={"ids": ids}, rate_per_s=rate)
     print(json.dumps({"job": job.pk, "ids": ids}))
 
 
