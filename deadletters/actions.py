@@ -50,6 +50,8 @@ from eventhub import background, connections, sockets
 from eventhub.bus import BusError, Headers, Published, UnknownTopic
 from eventhub.sdk import headers as h
 from eventhub.sdk import pii
+from eventhub.sdk.cloudevents import STRUCTURED, content_mode, decode_cloudevent
+from eventhub.sdk.payload import MAX_BYTES, PayloadDecodeError
 from eventhub.sdk.schemas import check_schema_is_safe, python_validator
 
 log = logging.getLogger(__name__)
@@ -551,7 +553,8 @@ def edit_and_retry(
        validate against the schema (nothing happens when invalid).
     2. Claim the original (status new|retried|parked -> retrying).
     3. Create the copy: a DeadLetter with edited_from = original, a new event id
-       (ce_id) and a synthetic DLQ position `edit-<uuid>`.
+       (ce_id; in structured mode the envelope's id, the payload its data) and a
+       synthetic DLQ position `edit-<uuid>`.
     4. Publish it; on failure delete the copy and put the original back.
     5. Copy -> retried, original -> resolved, both audited with a link.
     """
@@ -561,11 +564,16 @@ def edit_and_retry(
     payload, encoded = _checked_edit(dead_letter, payload, version, actor)
     if not dead_letter.source_topic:
         raise Conflict("The source topic is unknown (no header names it and the DLQ name does not tell).")
+    envelope = _structured_envelope(dead_letter)
     _check_target(dead_letter, confirm_target)
     previous = _claim(dead_letter.pk, EDITABLE)
     marks = _remember_marks(dead_letter, previous, actor, "edit_and_retry")
     event_id = str(uuid.uuid4())
     replace = {h.CE_ID: event_id.encode(), h.CONTENT_TYPE: h.JSON_CONTENT_TYPE.encode()}
+    if envelope is not None:
+        # Structured mode: the attributes stay in the value, the content-type header as it was.
+        encoded = _compact_json({**envelope, "id": event_id, "data": payload})
+        replace = {}
     if version is not None:
         replace[h.SCHEMA_VERSION] = str(version.version).encode()
     with transaction.atomic():
@@ -607,6 +615,26 @@ def edit_and_retry(
         )
         transaction.on_commit(lambda: broadcast_changed([dead_letter.pk], DeadLetter.RESOLVED))
     return copy
+
+
+def _structured_envelope(dead_letter: DeadLetter) -> dict[str, Any] | None:
+    """The attributes of a structured CloudEvent, which an edit goes back into; None in binary mode."""
+    headers = [(name, base64.b64decode(value) if value else b"") for name, value in dead_letter.raw_headers or ()]
+    if content_mode(headers) != STRUCTURED:
+        return None
+    if dead_letter.truncated:
+        raise Conflict("The CloudEvent was cut when stored: its envelope cannot be rebuilt around the edit.")
+    try:
+        event = decode_cloudevent(
+            headers, _bytes(dead_letter.payload), max_bytes=max(MAX_BYTES, len(dead_letter.payload or b""))
+        )
+    except PayloadDecodeError as error:
+        raise Conflict(f"The structured CloudEvent cannot be read ({error}): there is no envelope to edit.") from None
+    return event.attributes
+
+
+def _compact_json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
 def _checked_edit(dead_letter: DeadLetter, payload: Any, version: SchemaVersion | None, actor) -> tuple[Any, bytes]:

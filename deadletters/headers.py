@@ -16,8 +16,15 @@ of several conventions. ``decode`` recognises them all and returns one normalise
 * ``streams``: Kafka Streams' dead letter queue (KIP-1034, ``ExceptionHandlerUtils``),
   ``__streams.errors.*``, text; ``exception`` holds Java's ``Throwable.toString()``,
   i.e. ``class: message``.
-* CloudEvents' Kafka binding (``ce_id``, ``ce_type``, ...) gives the event id and type
-  whatever the dead-letter convention.
+* ``confluent``: Confluent's data-contract rules with a DLQ action (``DlqAction`` of the
+  Schema Registry serdes): ``__rule.*``, text. ``__rule.topic`` is the original topic and
+  ``__rule.exception`` the message of the rule's exception (no class: the error class is
+  the Java class the message starts with, as in ``java.lang.Foo: why``, else
+  ``CONFLUENT_RULE_ERROR_CLASS``); the rule's name, mode and subject are only displayed.
+* CloudEvents' Kafka binding gives the event id and type whatever the dead-letter
+  convention: the ``ce_id`` and ``ce_type`` headers in binary mode, the JSON envelope in
+  the value in structured mode (``content-type: application/cloudevents+json``, decoded
+  by ``eventhub/sdk/cloudevents.py`` when ``decode`` is given the value).
 
 Decoding never raises. Every header is rendered for display (UTF-8 text when it is
 valid and free of control characters, Spring's binary integers as decimal, otherwise
@@ -39,7 +46,8 @@ from types import MappingProxyType
 from typing import Any
 
 from eventhub.sdk import headers as h
-from eventhub.sdk.payload import MAX_DEPTH, PayloadDecodeError, decode_json
+from eventhub.sdk.cloudevents import STRUCTURED, CloudEvent, content_mode, decode_cloudevent
+from eventhub.sdk.payload import MAX_BYTES, MAX_DEPTH, PayloadDecodeError, decode_json
 
 # DeadLetterMeta field -> header name: the contract the SDK writes to.
 EVENTHUB_HEADERS: MappingProxyType[str, str] = MappingProxyType(
@@ -59,10 +67,13 @@ EVENTHUB_HEADERS: MappingProxyType[str, str] = MappingProxyType(
     }
 )
 
+# The error class of a Confluent DLQ record: its headers carry the rule's exception message only.
+CONFLUENT_RULE_ERROR_CLASS = "confluent.RuleFailed"
+
 
 @dataclass
 class DeadLetterMeta:
-    # "eventhub" | "spring" | "connect" | "streams" | "unknown"
+    # "eventhub" | "spring" | "connect" | "streams" | "confluent" | "unknown"
     convention: str = "unknown"
     original_topic: str | None = None
     original_partition: int | None = None
@@ -83,6 +94,8 @@ class DeadLetterMeta:
     event_id: str | None = None
     event_type: str | None = None
     payload_size: int | None = None
+    # A structured CloudEvent's envelope, decoded (None in binary mode or when it does not decode).
+    cloudevent: CloudEvent | None = None
     headers_decoded: list[tuple[str, str]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -223,6 +236,8 @@ def _spring_rules() -> dict[str, _Rule]:
     return rules
 
 
+_RULE_TOPIC, _RULE_EXCEPTION, _RULE_NAME = "__rule.topic", "__rule.exception", "__rule.name"
+
 _CONVENTIONS: dict[str, dict[str, _Rule]] = {
     "eventhub": {
         h.ORIGINAL_TOPIC: _Rule("original_topic", _text),
@@ -260,6 +275,16 @@ _CONVENTIONS: dict[str, dict[str, _Rule]] = {
         "__streams.errors.message": _Rule("error_message", _optional_text),
         "__streams.errors.stacktrace": _Rule("stacktrace", _optional_text),
     },
+    "confluent": {
+        _RULE_TOPIC: _Rule("original_topic", _text),
+        # The class is worked out of the message afterwards (_confluent_error).
+        _RULE_EXCEPTION: _Rule("error_message", _optional_text),
+        # Which rule failed, in which mode (WRITE, READ, UPGRADE, DOWNGRADE), for which subject:
+        # only displayed.
+        _RULE_NAME: _Rule("", _text),
+        "__rule.mode": _Rule("", _text),
+        "__rule.subject": _Rule("", _text),
+    },
 }
 _CLOUDEVENTS: dict[str, _Rule] = {
     h.CE_ID: _Rule("event_id", _text),
@@ -274,12 +299,14 @@ _ALL_RULES: dict[str, _Rule] = {
 }
 
 
-def decode(headers: Iterable[Any] | None) -> DeadLetterMeta:
+def decode(headers: Iterable[Any] | None, value: bytes | None = None, *, max_bytes: int = MAX_BYTES) -> DeadLetterMeta:
     """Normalise dead-letter headers, a list of ``(name, value)``; never raises.
 
     1. Each header is rendered for display and, when recognised, decoded.
     2. The convention with the most recognised headers is the record's convention.
     3. Its headers fill the fields; other conventions' headers fill what is left.
+    4. A structured CloudEvent (given its ``value``, at most ``max_bytes``) names the
+       event id and type from its envelope, ahead of any ``ce_*`` header.
     """
     meta = DeadLetterMeta()
     found: dict[str, list[Any]] = {}
@@ -299,13 +326,13 @@ def decode(headers: Iterable[Any] | None) -> DeadLetterMeta:
             meta.headers_decoded.append((name, _render(raw)))
             continue
         if raw is None:
-            value, display, problem = None, None, "no value"
+            decoded, display, problem = None, None, "no value"
         else:
-            value, display, problem = rule.decode(raw)
+            decoded, display, problem = rule.decode(raw)
         meta.headers_decoded.append((name, display if display is not None else _render(raw)))
         if problem:
             meta.problems.append(f"{name}: {problem}")
-        found.setdefault(key, []).append(value)
+        found.setdefault(key, []).append(decoded)
 
     counts = {convention: sum(1 for key in keys if key in found) for convention, keys in _CONVENTION_NAMES.items()}
     best = max(counts, key=lambda c: counts[c])  # ties go to the first listed
@@ -315,6 +342,11 @@ def decode(headers: Iterable[Any] | None) -> DeadLetterMeta:
     for convention, keyed in _CONVENTION_FIELDS.items():
         if convention != meta.convention and counts[convention]:  # none of its headers: nothing to fill
             _fill(meta, keyed, found)
+    if _RULE_EXCEPTION in found or _RULE_NAME in found:
+        _confluent_error(meta, found)
+    content_types = found.get(h.CONTENT_TYPE)
+    if value is not None and content_types and content_types[-1]:
+        _envelope(meta, content_types[-1], value, max_bytes)
     _fill(meta, _CLOUDEVENT_FIELDS, found)
     return meta
 
@@ -352,6 +384,38 @@ def decode_payload(value: bytes | None, cap_bytes: int) -> Payload:
 
 
 # --- helpers -----------------------------------------------------------------------
+
+# Throwable.toString() of the cause that a Java rule exception wraps: "java.lang.Foo: why".
+_JAVA_CLASS = re.compile(r"((?:[a-z_$][\w$]*\.)+[A-Z][\w$]*): ")
+
+
+def _confluent_error(meta: DeadLetterMeta, found: dict[str, list[Any]]) -> None:
+    """The error class of a Confluent DLQ record, from its ``__rule.exception`` message."""
+    if meta.error_class is not None:
+        return
+    message = meta.error_message or ""
+    match = _JAVA_CLASS.match(message)
+    if match:
+        meta.error_class, meta.error_message = match[1], message[match.end() :]
+        return
+    meta.error_class = CONFLUENT_RULE_ERROR_CLASS
+    names = [name for name in found.get(_RULE_NAME, ()) if name]
+    if not message and names:
+        meta.error_message = f"rule {names[-1]} failed"
+
+
+def _envelope(meta: DeadLetterMeta, content_type: str, value: bytes, max_bytes: int) -> None:
+    headers = [(h.CONTENT_TYPE, content_type)]
+    if content_mode(headers) != STRUCTURED:
+        return
+    try:
+        meta.cloudevent = decode_cloudevent(headers, value, max_bytes=max_bytes)
+    except (ValueError, TypeError) as error:  # PayloadDecodeError, or a value that is not bytes
+        meta.problems.append(f"structured CloudEvent not read: {error}")
+        return
+    meta.event_id = meta.cloudevent.id or meta.event_id
+    meta.event_type = meta.cloudevent.type or meta.event_type
+
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _FIELDS = {f.name for f in fields(DeadLetterMeta)}

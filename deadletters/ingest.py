@@ -65,6 +65,8 @@ from eventhub.bus import (
     open_bus,
 )
 from eventhub.sdk import headers as h
+from eventhub.sdk.cloudevents import CloudEvent
+from eventhub.sdk.payload import MAX_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -136,12 +138,19 @@ def build_row(kind: str, record: Record, cap: int) -> DeadLetter:
 
 
 def row_values(kind: str, record: Record, cap: int) -> dict[str, Any]:
-    """build_row's columns by attribute name; the rest take their defaults. What store() inserts.
+    """build_row's columns by attribute name; the rest take their defaults. What store() inserts."""
+    return _row_and_type(kind, record, cap)[0]
+
+
+def _row_and_type(kind: str, record: Record, cap: int) -> tuple[dict[str, Any], str | None]:
+    """row_values, and the event type's name (the design's EventType is looked up per batch).
 
     Header pairs are tuples (the same JSON): the garbage collector stops tracking a tuple
     of strings, so a batch of rows leaves it a few objects per row to walk, not thirty.
+    A structured CloudEvent is stored whole (the raw value, replayed as it came), and its
+    `data` is the payload's JSON: what the schema describes, shown and edited.
     """
-    meta = dead_letter_headers.decode(record.headers)
+    meta = dead_letter_headers.decode(record.headers, record.value, max_bytes=max(cap, MAX_BYTES))
     payload = dead_letter_headers.decode_payload(record.value, cap)
     source_topic = meta.original_topic or h.dead_letter_source(record.topic) or ""
     if meta.original_entry_id:
@@ -152,6 +161,8 @@ def row_values(kind: str, record: Record, cap: int) -> dict[str, Any]:
     failed_at = meta.failed_at or _moment(record.timestamp_ms) or timezone.now()
     group = meta.group or (f"connect-{meta.connector}" if meta.connector else "")
     payload_json, payload_problem = payload.json, payload.problem
+    if meta.cloudevent is not None and payload_json is not None:
+        payload_json, payload_problem = _cloudevent_data(meta.cloudevent)
     # jsonb cannot hold \u0000; the raw bytes keep it. Parsed JSON can only hold NUL from that
     # escape (a raw NUL makes the payload binary), so most payloads skip the walk.
     if payload_json is not None and "\\u0000" in payload.text and _has_nul(payload_json):
@@ -161,7 +172,7 @@ def row_values(kind: str, record: Record, cap: int) -> dict[str, Any]:
         # The SDK cut a value too large for the dead-letter topic (x-eventhub-payload-size).
         size, truncated = meta.payload_size, True
         payload_json, payload_problem = None, f"cut by the consumer at {payload.size} of {size} bytes"
-    return {
+    row = {
         "bus": kind,
         "dlq_topic": _clean(record.topic, _max("dlq_topic")),
         "dlq_partition": record.partition,
@@ -197,6 +208,17 @@ def row_values(kind: str, record: Record, cap: int) -> dict[str, Any]:
         # Kept until the batch knows which ids exist.
         "replay_of_id": _int_header(record, h.REPLAY_OF),
     }
+    event_type = meta.event_type.strip() if meta.event_type else None
+    return row, event_type or None
+
+
+def _cloudevent_data(event: CloudEvent) -> tuple[Any, str | None]:
+    """(payload JSON, why none) of a structured CloudEvent."""
+    if event.data is None:
+        return None, "the CloudEvent has no data"
+    if isinstance(event.data, bytes):
+        return None, "the CloudEvent's data is binary (data_base64)"
+    return event.data, None
 
 
 # Values the database stores as a function of the value alone (a time: of its instant):
@@ -268,8 +290,7 @@ class _Design:
     services: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def for_rows(cls, rows: list[dict[str, Any]], records: list[Record]) -> _Design:
-        names = {_type_name(record) for record in records} - {None}
+    def for_rows(cls, rows: list[dict[str, Any]], records: list[Record], names: set[str]) -> _Design:
         design = cls()
         design.event_types = dict(EventType.objects.filter(name__in=names).values_list("name", "id"))
         numbers = {_int_header(record, h.SCHEMA_VERSION) for record in records} - {None}
@@ -299,14 +320,6 @@ def default_group() -> str:
     if namespace == DEFAULT_NAMESPACE:
         return INGESTER_GROUP
     return f"{INGESTER_GROUP}.{re.sub(r'[^A-Za-z0-9._-]', '.', namespace)}"
-
-
-def _type_name(record: Record) -> str | None:
-    raw = record.header(h.CE_TYPE)
-    try:
-        return raw.decode("utf-8").strip() if raw else None
-    except UnicodeDecodeError:
-        return None
 
 
 def _position(row: dict[str, Any]) -> tuple[str, int, str]:
@@ -476,17 +489,18 @@ class Ingester:
         the others nor has its batch read again forever. Any other database error is
         raised: nothing is committed on the bus and the batch comes again.
         """
-        rows, kept = [], []
+        rows, kept, names = [], [], []
         for record in records:
             try:
-                rows.append(row_values(kind, record, self.cap))
+                row, name = _row_and_type(kind, record, self.cap)
             except Exception as error:  # noqa: BLE001 - a bug the record triggers must not stop ingestion
                 self._park(kind, record, error)
             else:
+                rows.append(row)
                 kept.append(record)
-        design = _Design.for_rows(rows, kept)
-        for row, record in zip(rows, kept, strict=True):
-            name = _type_name(record)
+                names.append(name)
+        design = _Design.for_rows(rows, kept, set(names) - {None})
+        for row, record, name in zip(rows, kept, names, strict=True):
             row["event_type_id"] = event_type_id = design.event_types.get(name) if name else None
             version = _int_header(record, h.SCHEMA_VERSION)
             if event_type_id and version is not None:

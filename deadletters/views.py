@@ -56,6 +56,7 @@ _CONVENTIONS = (
     ("retry_topic-", "spring"),
     ("__connect.errors.", "kafka connect"),
     ("__streams.errors.", "kafka streams"),
+    ("__rule.", "confluent"),
     ("ce_", "cloudevents"),
     ("content-type", "cloudevents"),
 )

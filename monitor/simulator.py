@@ -56,7 +56,8 @@ class Shop:
 
     # --- publishing --------------------------------------------------------------
 
-    def publish(self, service: str, event_type: str, payload: dict, key: str) -> None:
+    def publish(self, service: str, event_type: str, payload: dict, key: str, caused_by: Event | None = None) -> None:
+        """`caused_by`: the event handled when publishing in reaction to it, so the demo's traces chain."""
         bus_kind = self.bus_of_event[event_type]
         if bus_kind not in self.buses:
             return  # e.g. no Redis: the Redis stream stays quiet
@@ -64,7 +65,7 @@ class Shop:
         if producer is None:
             producer = Producer(self.buses[bus_kind], service, self.local, heartbeat_interval_s=self.heartbeat_s)
             self.producers[(service, bus_kind)] = producer
-        producer.publish(event_type, payload, key=key)
+        producer.publish(event_type, payload, key=key, caused_by=caused_by)
 
     def place_order(self) -> None:
         order_id, customer_id = _uid(), _uid()
@@ -114,6 +115,7 @@ class Shop:
                     "payment.failed",
                     {"order_id": order["order_id"], "code": "card_declined"},
                     order["order_id"],
+                    caused_by=event,
                 )
                 return
             self.publish(
@@ -126,6 +128,7 @@ class Shop:
                     "card_brand": random.choice(["visa", "mastercard", "amex"]),
                 },
                 order["order_id"],
+                caused_by=event,
             )
 
         @payments.handler("refund.requested")
@@ -135,6 +138,7 @@ class Shop:
                 "payment.refunded",
                 {"order_id": event.payload["order_id"], "amount": event.payload["amount"]},
                 event.payload["order_id"],
+                caused_by=event,
             )
 
         @inventory.handler("order.placed")
@@ -143,11 +147,19 @@ class Shop:
             skus = [line["sku"] for line in order["lines"]]
             if random.random() < 0.04:
                 self.publish(
-                    "inventory", "inventory.out_of_stock", {"order_id": order["order_id"], "sku": skus[0]}, skus[0]
+                    "inventory",
+                    "inventory.out_of_stock",
+                    {"order_id": order["order_id"], "sku": skus[0]},
+                    skus[0],
+                    caused_by=event,
                 )
             else:
                 self.publish(
-                    "inventory", "inventory.reserved", {"order_id": order["order_id"], "skus": skus}, order["order_id"]
+                    "inventory",
+                    "inventory.reserved",
+                    {"order_id": order["order_id"], "skus": skus},
+                    order["order_id"],
+                    caused_by=event,
                 )
 
         @orders.handler("payment.authorized")
@@ -164,18 +176,26 @@ class Shop:
                 "order.confirmed",
                 {"order_id": payment["order_id"], "confirmed_at": _now()},
                 payment["order_id"],
+                caused_by=event,
             )
             self.publish(
                 "orders",
                 "notification.requested",
                 {"customer_id": _uid(), "template": "order-confirmed", "order_id": payment["order_id"]},
                 payment["order_id"],
+                caused_by=event,
             )
 
         @orders.handler("payment.failed")
         def cancel(event: Event) -> None:
             order_id = event.payload["order_id"]
-            self.publish("orders", "order.cancelled", {"order_id": order_id, "reason": "payment failed"}, order_id)
+            self.publish(
+                "orders",
+                "order.cancelled",
+                {"order_id": order_id, "reason": "payment failed"},
+                order_id,
+                caused_by=event,
+            )
 
         @shipping.handler("order.confirmed")
         def dispatch(event: Event) -> None:
@@ -189,9 +209,16 @@ class Shop:
                     "tracking_code": _uid()[:12],
                 },
                 order_id,
+                caused_by=event,
             )
             if random.random() < 0.7:
-                self.publish("shipping", "shipment.delivered", {"order_id": order_id, "delivered_at": _now()}, order_id)
+                self.publish(
+                    "shipping",
+                    "shipment.delivered",
+                    {"order_id": order_id, "delivered_at": _now()},
+                    order_id,
+                    caused_by=event,
+                )
 
         @analytics.default_handler
         def record(event: Event) -> None:

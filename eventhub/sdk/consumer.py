@@ -12,12 +12,14 @@ import random
 import threading
 import traceback
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Self
 
 from eventhub.bus.base import Bus, BusError, GroupConsumer, Headers, Record, RecordTooLarge
+from eventhub.sdk import causation
 from eventhub.sdk import headers as h
 from eventhub.sdk import payload as json_payload
+from eventhub.sdk.cloudevents import decode_cloudevent
 from eventhub.sdk.heartbeat import DEFAULT_INTERVAL_S, Heartbeat
 from eventhub.sdk.payload import PayloadDecodeError
 from eventhub.sdk.schemas import (
@@ -59,21 +61,59 @@ _NOT_RETRYABLE = (PayloadDecodeError, NoHandler, InvalidPayload, UnknownEventTyp
 
 @dataclass(frozen=True)
 class Event:
-    type: str | None  # the ce_type header
-    payload: Any  # the decoded JSON value
+    """One event as its handler sees it, from a CloudEvent in either content mode.
+
+    Binary mode (what EventHub writes): the attributes are the `ce_*` headers and the
+    payload is the record value. Structured mode (`application/cloudevents+json`):
+    both come from the JSON envelope in the value (eventhub/sdk/cloudevents.py).
+    """
+
+    type: str | None  # the CloudEvents type: the ce_type header or the envelope's "type"
+    payload: Any  # the event's data, decoded JSON
     key: str | bytes | None  # UTF-8 text when it decodes
     headers: dict[str, str | bytes]
     record: Record  # the raw bus record
     attempt: int  # 1 on the first try
+    # The CloudEvents attributes (id, source, time, specversion, subject, extensions), either mode.
+    attributes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def id(self) -> str | None:
-        return _str_or_none(self.headers.get(h.CE_ID))
+        return self._attribute("id")
+
+    @property
+    def source(self) -> str | None:
+        return self._attribute("source")
+
+    @property
+    def time(self) -> str | None:
+        """RFC 3339 text, as the event carries it."""
+        return self._attribute("time")
 
     @property
     def correlation_id(self) -> str | None:
         """Pass it on to events published while handling this one."""
         return _str_or_none(self.headers.get(h.CORRELATION_ID))
+
+    @property
+    def causation_id(self) -> str | None:
+        """The id of the event this one reacts to (docs/sdk.md, Causation and tracing)."""
+        return _str_or_none(self.headers.get(h.CAUSATION_ID))
+
+    @property
+    def traceparent(self) -> str | None:
+        """The W3C trace context this event carries, as it came."""
+        return _str_or_none(self.headers.get(h.TRACEPARENT))
+
+    @property
+    def synthetic(self) -> bool:
+        """Check traffic (`x-eventhub-synthetic: true`), and every reaction to it."""
+        return causation.is_synthetic(self.headers)
+
+    def _attribute(self, name: str) -> str | None:
+        # An Event built by hand (a handler's unit test) may have headers and no attributes.
+        value = self.attributes.get(name) if self.attributes else self.headers.get(h.CE_PREFIX + name)
+        return _str_or_none(value) if isinstance(value, (str, bytes)) else None
 
 
 Handler = Callable[[Event], Any]
@@ -258,6 +298,7 @@ class Consumer:
     def _process(self, record: Record, before_wait: Callable[[], None]) -> bool:
         """Skip, handle or dead-letter one record; False when it was left unfinished."""
         headers = h.decode_headers(record.headers)
+        # What the headers say (binary mode) names the record until its value is decoded.
         event_type = _str_or_none(headers.get(h.CE_TYPE))
         event_id = _str_or_none(headers.get(h.CE_ID))
 
@@ -269,17 +310,24 @@ class Consumer:
         # Redis counts deliveries across crashes: this entry has been taking consumers down.
         if record.delivery_count and record.delivery_count > 1 and record.delivery_count >= self.max_attempts:
             error = RedeliveredTooOften(f"delivered {record.delivery_count} times without being acknowledged")
-            return self._dead_letter(record, headers, error, attempts=record.delivery_count - 1)
+            return self._dead_letter(record, event_type, event_id, error, attempts=record.delivery_count - 1)
 
         try:
-            payload = decode_payload(record.value, max_bytes=self.max_payload_bytes, max_depth=self.max_payload_depth)
+            cloudevent = decode_cloudevent(
+                record.headers, record.value, max_bytes=self.max_payload_bytes, max_depth=self.max_payload_depth
+            )
+        except PayloadDecodeError as exc:
+            return self._dead_letter(record, event_type, event_id, exc, attempts=0)
+        event_type, event_id = cloudevent.type, cloudevent.id
+        try:
             handler = self._handler_for(event_type)
-        except (PayloadDecodeError, NoHandler) as exc:
-            return self._dead_letter(record, headers, exc, attempts=0)
+        except NoHandler as exc:
+            return self._dead_letter(record, event_type, event_id, exc, attempts=0)
 
         key = _text_or_bytes(record.key)
+        payload = cloudevent.data
         for attempt in range(1, self.max_attempts + 1):
-            event = Event(event_type, payload, key, headers, record, attempt)
+            event = Event(event_type, payload, key, headers, record, attempt, cloudevent.attributes)
             try:
                 if self.validators is not None:
                     self.validators.validate(event_type or "", payload)
@@ -297,7 +345,7 @@ class Consumer:
                     _error_class(exc),
                 )
                 if isinstance(exc, _NOT_RETRYABLE) or attempt == self.max_attempts:
-                    return self._dead_letter(record, headers, exc, attempts=attempt)
+                    return self._dead_letter(record, event_type, event_id, exc, attempts=attempt)
                 before_wait()
                 if self._stop.wait(self.backoff(attempt)):
                     return False
@@ -322,11 +370,9 @@ class Consumer:
             raise NoHandler(f"no handler for event type {event_type!r} and no default handler")
         return handler
 
-    def _dead_letter(self, record: Record, headers: dict, error: Exception, attempts: int) -> bool:
-        event_type, event_id = (
-            _str_or_none(headers.get(h.CE_TYPE)),
-            _str_or_none(headers.get(h.CE_ID)),
-        )
+    def _dead_letter(
+        self, record: Record, event_type: str | None, event_id: str | None, error: Exception, attempts: int
+    ) -> bool:
         if not self.dead_letter:
             raise HandlerFailed(f"{event_type} {event_id} failed after {attempts} attempts") from error
         topic = h.dead_letter_topic(record.topic, self.bus.kind)
@@ -423,13 +469,6 @@ class Consumer:
     def _count(self, counter: str) -> None:
         if self.heartbeat is not None:
             self.heartbeat.count(counter)
-
-
-def decode_payload(
-    value: bytes | None, *, max_bytes: int = json_payload.MAX_BYTES, max_depth: int = json_payload.MAX_DEPTH
-) -> Any:
-    """The record value as JSON; PayloadDecodeError says why not (eventhub/sdk/payload.py)."""
-    return json_payload.decode_json(value, max_bytes=max_bytes, max_depth=max_depth)
 
 
 def _cut_to_fit(record: Record) -> tuple[bytes | None, bytes | None]:

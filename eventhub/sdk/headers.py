@@ -27,9 +27,19 @@ CE_TIME = "ce_time"
 CONTENT_TYPE = "content-type"
 CE_SPECVERSION_VALUE = "1.0"
 JSON_CONTENT_TYPE = "application/json"
+CE_PREFIX = "ce_"  # binary mode: attribute <name> travels as header ce_<name>
+# Structured content mode: the value is the whole event in CloudEvents' JSON format.
+CLOUDEVENTS_JSON_CONTENT_TYPE = "application/cloudevents+json"
 
 SCHEMA_VERSION = "x-eventhub-schema-version"
 CORRELATION_ID = "x-eventhub-correlation-id"
+CAUSATION_ID = "x-eventhub-causation-id"  # the ce_id of the event this one reacts to
+SYNTHETIC = "x-eventhub-synthetic"  # "true" on check traffic and on every reaction to it
+SYNTHETIC_TRUE = "true"
+
+# W3C Trace Context (https://www.w3.org/TR/trace-context/), as OpenTelemetry writes it.
+TRACEPARENT = "traceparent"
+TRACESTATE = "tracestate"
 
 # Targeted replay (written by the redrive/replay tools, read by the consumer).
 REPLAY_GROUP = "x-eventhub-replay-group"

@@ -11,12 +11,16 @@ import json
 import logging
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from eventhub.bus.base import Bus, Headers, Published
+from eventhub.sdk import causation
 from eventhub.sdk import headers as h
 from eventhub.sdk.heartbeat import DEFAULT_INTERVAL_S, Heartbeat
 from eventhub.sdk.schemas import EventSchema, SchemaSource, Validators
+
+if TYPE_CHECKING:
+    from eventhub.sdk.consumer import Event
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +38,18 @@ _JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 # Headers the SDK sets; a caller's header of the same name would contradict them.
 _RESERVED = frozenset(
-    (h.CE_ID, h.CE_TYPE, h.CE_SOURCE, h.CE_SPECVERSION, h.CE_TIME, h.CONTENT_TYPE, h.SCHEMA_VERSION, h.CORRELATION_ID)
+    (
+        h.CE_ID,
+        h.CE_TYPE,
+        h.CE_SOURCE,
+        h.CE_SPECVERSION,
+        h.CE_TIME,
+        h.CONTENT_TYPE,
+        h.SCHEMA_VERSION,
+        h.CORRELATION_ID,
+        h.CAUSATION_ID,
+        h.SYNTHETIC,
+    )
 )
 
 
@@ -84,13 +99,19 @@ class Producer:
         headers: HeadersIn | None = None,
         topic: str | None = None,
         correlation_id: str | None = None,
+        *,
+        caused_by: Event | None = None,
+        synthetic: bool = False,
     ) -> Published:
         """Validate, send, and wait for the broker's acknowledgement.
 
+        `caused_by`: the event being handled, when this one reacts to it; the new
+        event joins its chain and trace (eventhub/sdk/causation.py). `synthetic`
+        marks check traffic; a reaction to a synthetic event is synthetic anyway.
         Raises InvalidPayload (and sends nothing) when the payload does not match.
         """
         topic, value, key_bytes, record_headers, event_id = self._prepare(
-            event_type, payload, key, headers, topic, correlation_id
+            event_type, payload, key, headers, topic, correlation_id, caused_by, synthetic
         )
         try:
             published = self.bus.publish(topic, value, key=key_bytes, headers=record_headers)
@@ -109,14 +130,17 @@ class Producer:
         headers: HeadersIn | None = None,
         topic: str | None = None,
         correlation_id: str | None = None,
+        *,
+        caused_by: Event | None = None,
+        synthetic: bool = False,
     ) -> str:
         """Validate and hand the record to the bus buffer; returns the event id (`ce_id`).
 
         For throughput: nothing is acknowledged until `flush()`, which raises if
-        any buffered record could not be delivered.
+        any buffered record could not be delivered. Arguments as for `publish()`.
         """
         topic, value, key_bytes, record_headers, event_id = self._prepare(
-            event_type, payload, key, headers, topic, correlation_id
+            event_type, payload, key, headers, topic, correlation_id, caused_by, synthetic
         )
         self.bus.send(topic, value, key=key_bytes, headers=record_headers)
         self._published(1)
@@ -152,20 +176,32 @@ class Producer:
         headers: HeadersIn | None,
         topic: str | None,
         correlation_id: str | None,
+        caused_by: Event | None,
+        synthetic: bool,
     ) -> tuple[str, bytes, bytes | None, Headers, str]:
         schema = self.validators.validate(event_type, payload)
         topic = topic or schema.topic
         if not topic:
             raise NoTopic(f"no topic for {event_type}: pass topic= or give the schema source one")
         event_id = str(uuid.uuid4())
+        caller = _caller_headers(headers)
+        reaction: Headers = []
+        if caused_by is not None:
+            # A foreign cause without a correlation id starts its chain at itself.
+            correlation_id = correlation_id or caused_by.correlation_id or caused_by.id
+            synthetic = synthetic or causation.is_synthetic(caused_by.headers)
+            reaction = causation.causation_headers(caused_by.id, caused_by.headers, {name for name, _ in caller})
         record_headers = [
-            *_caller_headers(headers),
+            *caller,
             (h.CE_ID, event_id.encode()),
             *self._static_headers(schema),
             (h.CE_TIME, h.utc_now_iso().encode()),
             # A new chain of events starts with its first event's id.
             (h.CORRELATION_ID, (correlation_id or event_id).encode("utf-8")),
+            *reaction,
         ]
+        if synthetic:
+            record_headers.append((h.SYNTHETIC, h.SYNTHETIC_TRUE.encode()))
         return topic, encode_payload(payload), encode_key(key), record_headers, event_id
 
     def _static_headers(self, schema: EventSchema) -> Headers:

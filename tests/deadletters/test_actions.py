@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -173,6 +174,26 @@ def test_edit_and_retry_sends_a_new_event_and_resolves_the_original(bus, source,
     assert record.header(h.ERROR_CLASS) is None
     assert row.audit.get(action="edited").detail["edited_copy"] == copy.pk
     assert copy.audit.get(action="edit_and_retry").actor == operator
+
+
+def test_edit_and_retry_of_a_structured_cloudevent_goes_back_in_its_envelope(bus, source, operator, order_event):
+    event, v1 = order_event
+    envelope = {"specversion": "1.0", "id": "ce-1", "type": "order.placed", "source": "/shop", "data": {"amount": -1}}
+    structured = [(h.CONTENT_TYPE, b"application/cloudevents+json"), (h.ORIGINAL_TOPIC, source.encode())]
+    row = stored_dead_letter(bus.kind, source, value=json.dumps(envelope).encode(), headers=structured)
+    assert row.payload_json == {"amount": -1}
+
+    copy = actions.edit_and_retry(row, {"order_id": "o-1", "amount": 12.5}, actor=operator)
+
+    [record] = read_all(bus, source)
+    sent = json.loads(record.value)
+    assert sent == {**envelope, "id": copy.event_id, "data": {"order_id": "o-1", "amount": 12.5}}
+    assert record.header(h.CONTENT_TYPE) == b"application/cloudevents+json" and record.header(h.CE_ID) is None
+    assert (copy.payload_json, bytes(copy.payload)) == (sent["data"], record.value)
+
+    cut = stored_dead_letter(bus.kind, source, value=json.dumps(envelope).encode(), headers=structured, cap=20)
+    with pytest.raises(actions.Conflict, match="cut"):
+        actions.edit_and_retry(cut, {"order_id": "o-1", "amount": 1}, actor=operator)
 
 
 def test_discard_needs_a_reason_and_is_audited(bus, source, operator):

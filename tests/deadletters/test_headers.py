@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deadletters.headers import (
+    CONFLUENT_RULE_ERROR_CLASS,
     EVENTHUB_HEADERS,
     DeadLetterMeta,
     Payload,
@@ -76,6 +77,14 @@ STREAMS_ROWS = [
     ("__streams.errors.topic", b"payments"),
     ("__streams.errors.partition", b"0"),
     ("__streams.errors.offset", b"9"),
+]
+# Confluent's DlqAction (data-contract rules): the rule's exception message only, no class.
+CONFLUENT_ROWS = [
+    ("__rule.name", b"checkSsnLen"),
+    ("__rule.mode", b"WRITE"),
+    ("__rule.subject", b"customers-value"),
+    ("__rule.topic", b"customers"),
+    ("__rule.exception", b"Expr failed: 'message.ssn.size() == 9'"),
 ]
 CLOUDEVENT_ROWS = [
     ("ce_specversion", b"1.0"),
@@ -290,6 +299,42 @@ CLOUDEVENT_ROWS = [
             id="streams-null-message",
         ),
         pytest.param(
+            CONFLUENT_ROWS,
+            {
+                "convention": "confluent",
+                "original_topic": "customers",
+                "original_partition": None,
+                "error_class": CONFLUENT_RULE_ERROR_CLASS,
+                "error_message": "Expr failed: 'message.ssn.size() == 9'",
+            },
+            [],
+            id="confluent",
+        ),
+        pytest.param(
+            [*CONFLUENT_ROWS[:4], ("__rule.exception", b"java.lang.NullPointerException: ssn is null")],
+            {"error_class": "java.lang.NullPointerException", "error_message": "ssn is null"},
+            [],
+            id="confluent-exception-naming-a-java-class",
+        ),
+        pytest.param(
+            CONFLUENT_ROWS[:4],
+            {"error_class": CONFLUENT_RULE_ERROR_CLASS, "error_message": "rule checkSsnLen failed"},
+            [],
+            id="confluent-without-exception",
+        ),
+        pytest.param(
+            [("__rule.name", b""), ("__rule.mode", b"\xff"), ("__rule.topic", None), ("__rule.exception", b"")],
+            {"convention": "confluent", "original_topic": None, "error_class": CONFLUENT_RULE_ERROR_CLASS},
+            ["__rule.name: empty value", "__rule.mode: not valid UTF-8", "__rule.topic: no value"],
+            id="confluent-bad-values",
+        ),
+        pytest.param(
+            CONFLUENT_ROWS + CLOUDEVENT_ROWS,
+            {"convention": "confluent", "event_id": "evt-42", "event_type": "com.acme.order.created"},
+            [],
+            id="confluent-with-cloudevents",
+        ),
+        pytest.param(
             CLOUDEVENT_ROWS,
             {
                 "convention": "unknown",
@@ -362,7 +407,10 @@ CLOUDEVENT_ROWS = [
     ],
 )
 def test_decode(headers, expected, problems):
-    meta = decode(headers)
+    _assert_decoded(decode(headers), expected, problems)
+
+
+def _assert_decoded(meta, expected, problems):
     assert isinstance(meta, DeadLetterMeta)
     assert {name: getattr(meta, name) for name in expected} == expected
     assert len(meta.problems) == len(problems), meta.problems
@@ -393,12 +441,74 @@ def test_decode(headers, expected, problems):
             [("kafka_dlt-original-partition", "0x010203")],
             id="bad-int-as-hex",
         ),
+        pytest.param(
+            CONFLUENT_ROWS[:3],
+            [("__rule.name", "checkSsnLen"), ("__rule.mode", "WRITE"), ("__rule.subject", "customers-value")],
+            id="confluent-rule-shown",
+        ),
         pytest.param([("ce_id", None)], [("ce_id", "(null)")], id="null"),
         pytest.param([("empty", b"")], [("empty", "")], id="empty"),
     ],
 )
 def test_headers_decoded_for_display(headers, expected):
     assert decode(headers).headers_decoded == expected
+
+
+STRUCTURED = [("content-type", b"application/cloudevents+json; charset=utf-8")]
+ENVELOPE = {
+    "specversion": "1.0",
+    "id": "evt-7",
+    "type": "order.placed",
+    "source": "/shop",
+    "data": {"order_id": "o-7"},
+}
+
+
+@pytest.mark.parametrize(
+    ("headers", "value", "expected", "problems"),
+    [
+        pytest.param(
+            STRUCTURED,
+            json.dumps(ENVELOPE).encode(),
+            {"event_id": "evt-7", "event_type": "order.placed"},
+            [],
+            id="structured",
+        ),
+        pytest.param(
+            [("Content-Type", b"Application/CloudEvents+JSON"), ("ce_type", b"stale.header"), *EVENTHUB_ROWS],
+            json.dumps(ENVELOPE).encode(),
+            {"convention": "eventhub", "event_id": "evt-7", "event_type": "order.placed"},
+            [],
+            id="envelope-over-ce-headers",
+        ),
+        pytest.param(
+            STRUCTURED + CLOUDEVENT_ROWS[1:3],
+            b'{"specversion": "1.0", "data": 1}',
+            {"event_id": "evt-42", "event_type": "com.acme.order.created"},
+            [],
+            id="envelope-without-id-keeps-headers",
+        ),
+        pytest.param(STRUCTURED, b"[1, 2]", {"event_type": None}, ["not an array"], id="envelope-not-object"),
+        pytest.param(STRUCTURED, b'{"type": "x.y', {"event_type": None}, ["not read"], id="envelope-not-json"),
+        pytest.param(STRUCTURED, None, {"event_type": None}, [], id="no-value"),
+        pytest.param(
+            [("content-type", b"application/cloudevents+avro")],
+            b"\x00\x01",
+            {"event_type": None},
+            ["not supported"],
+            id="other-format",
+        ),
+        pytest.param(
+            [("content-type", b"application/json"), *CLOUDEVENT_ROWS[1:3]],
+            json.dumps(ENVELOPE).encode(),
+            {"event_id": "evt-42", "event_type": "com.acme.order.created", "cloudevent": None},
+            [],
+            id="binary-mode-value-is-data",
+        ),
+    ],
+)
+def test_decode_structured_cloudevent(headers, value, expected, problems):
+    _assert_decoded(decode(headers, value), expected, problems)
 
 
 def test_eventhub_header_contract():
@@ -601,7 +711,16 @@ def test_is_dead_letter_topic(name, patterns, expected):
 
 
 # --------------------------------------------------------------------------- fuzz: hostile headers and payloads
-_KNOWN_NAMES = sorted({*EVENTHUB_HEADERS.values(), *h.SPRING_DEAD_LETTER_HEADERS, "kafka_deliveryattempt", "ce_id"})
+_KNOWN_NAMES = sorted(
+    {
+        *EVENTHUB_HEADERS.values(),
+        *h.SPRING_DEAD_LETTER_HEADERS,
+        *(name for name, _ in CONFLUENT_ROWS),
+        "kafka_deliveryattempt",
+        "ce_id",
+        "content-type",
+    }
+)
 _names = st.sampled_from(_KNOWN_NAMES) | st.sampled_from(_KNOWN_NAMES).map(str.upper) | st.text(max_size=20)
 _raw_values = st.none() | st.binary(max_size=40) | st.sampled_from([b"", b"-1", b"9" * 60, b"\x00" * 8, b"\xff" * 4])
 # Anything a foreign producer or a broken adapter might hand over, not only (str, bytes) pairs.
@@ -615,9 +734,30 @@ _items = (
 @given(headers=st.lists(st.tuples(_names, _raw_values), max_size=15) | st.lists(_items, max_size=8) | st.binary())
 def test_fuzz_header_decoding_never_raises(headers):
     meta = decode(headers)
-    assert meta.convention in ("eventhub", "spring", "connect", "streams", "unknown")
+    assert meta.convention in ("eventhub", "spring", "connect", "streams", "confluent", "unknown")
     assert all(isinstance(name, str) and isinstance(text, str) for name, text in meta.headers_decoded)
     assert all(isinstance(problem, str) for problem in meta.problems)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    content_type=st.sampled_from([b"application/cloudevents+json", b"application/cloudevents+json; charset=utf-8"]),
+    value=st.none()
+    | st.binary(max_size=200)
+    | st.integers(1, 3000).map(lambda n: b"[" * n)
+    | st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.dictionaries(st.sampled_from(["id", "type", "data", "data_base64", "x"]), inner, max_size=4)
+        ),
+        max_leaves=10,
+    ).map(lambda v: json.dumps(v).encode()),
+)
+def test_fuzz_structured_cloudevent_decoding_never_raises(content_type, value):
+    meta = decode([("content-type", content_type)], value)
+    assert meta.event_type is None or isinstance(meta.event_type, str)
+    assert meta.event_id is None or isinstance(meta.event_id, str)
 
 
 @settings(max_examples=300, deadline=None)

@@ -239,6 +239,95 @@ def test_spring_connect_and_streams_records_are_parsed(bus, db, unique):
     assert (row.error_class, row.error_message) == ("java.lang.NullPointerException", "view was null")
 
 
+@pytest.mark.parametrize("bus", ["kafka"], indirect=True)
+def test_confluent_data_contract_dead_letters_are_parsed(bus, db, unique):
+    """Confluent's DLQ action: the source topic, error class and message from the __rule.* headers."""
+    prefix = unique("confluent")
+    dlq, named_dlq = f"{prefix}.dlq", f"{prefix}.customers.dlq"
+    for topic in (dlq, named_dlq):
+        bus.create_topic(topic)
+    rule = [("__rule.name", b"checkSsnLen"), ("__rule.mode", b"WRITE"), ("__rule.subject", b"customers-value")]
+    bus.publish(
+        dlq,
+        b'{"ssn": "12"}',
+        key=b"c-1",
+        headers=[
+            *rule,
+            ("__rule.topic", b"customers"),
+            ("__rule.exception", b"Expr failed: 'message.ssn.size() == 9'"),
+        ],
+    )
+    # No topic header (the serde had none): the source comes from the DLQ name, as for the others.
+    bus.publish(
+        named_dlq, b'{"ssn": null}', headers=[*rule, ("__rule.exception", b"java.lang.NullPointerException: ssn")]
+    )
+    ingester = make_ingester(bus, unique, patterns=[f"{prefix}*"])
+    try:
+        step_until(ingester, lambda: DeadLetter.objects.count() == 2, what="2 rows")
+    finally:
+        ingester.close()
+
+    row = DeadLetter.objects.get(dlq_topic=dlq)
+    assert (row.convention, row.source_topic, row.error_class, row.error_message) == (
+        "confluent",
+        "customers",
+        "confluent.RuleFailed",
+        "Expr failed: 'message.ssn.size() == 9'",
+    )
+    assert ["__rule.name", "checkSsnLen"] in row.headers and ["__rule.subject", "customers-value"] in row.headers
+    assert row.payload_json == {"ssn": "12"} and row.decode_problems == []
+
+    row = DeadLetter.objects.get(dlq_topic=named_dlq)
+    assert (row.convention, row.source_topic, row.error_class, row.error_message) == (
+        "confluent",
+        f"{prefix}.customers",
+        "java.lang.NullPointerException",
+        "ssn",
+    )
+
+
+def test_a_structured_cloudevent_dead_letter_shows_its_type_and_data(bus, design, unique):
+    """The SDK consumer dead-letters a structured event; the row is named by its envelope and
+    its payload is the event's data, while the raw value stays whole for replay."""
+    topic, group = design["topic"], design["group"]
+    envelope = {
+        "specversion": "1.0",
+        "id": "ce-9",
+        "type": "order.placed",
+        "source": "/shop",
+        "datacontenttype": "application/json",
+        "data": ORDER,
+    }
+    raw = json.dumps(envelope).encode()
+    bus.publish(topic, raw, key=b"o-1", headers=[(h.CONTENT_TYPE, b"application/cloudevents+json; charset=utf-8")])
+    consumer = Consumer(bus, "billing", group, [topic], max_attempts=1, heartbeat_interval_s=None)
+    seen = []
+
+    @consumer.handler("order.placed")
+    def charge(event) -> None:
+        seen.append(event.payload)
+        raise ValueError("card declined")
+
+    ingester = make_ingester(bus, unique, patterns=[design["dlq"]])
+    try:
+        run_until(consumer, lambda: seen)
+        step_until(ingester, lambda: DeadLetter.objects.exists(), what="the dead letter")
+    finally:
+        consumer.close()
+        ingester.close()
+
+    row = DeadLetter.objects.get()
+    assert seen == [ORDER]
+    assert (row.event_type, row.event_id, row.source_topic, row.error_class) == (
+        design["event"],
+        "ce-9",
+        topic,
+        "ValueError",
+    )
+    assert row.payload_json == ORDER and row.payload_problem == ""
+    assert bytes(row.payload) == raw and row.payload_size == len(raw)
+
+
 def _failure_headers(n: int) -> list[tuple[str, bytes]]:
     return [(h.ORIGINAL_TOPIC, b"orders"), (h.ERROR_CLASS, b"KeyError"), (h.ERROR_MESSAGE, f"#{n}".encode())]
 
