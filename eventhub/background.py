@@ -26,6 +26,7 @@ LOOPS = {
     "collector": "monitor.loops:run_collector",
     "ingester": "deadletters.ingest:run_forever",
     "redrive-resumer": "deadletters.redrive:run_resumer",
+    "indexer": "eventstore.indexer:run_forever",
 }
 
 _stop = threading.Event()

@@ -55,7 +55,8 @@ def _manage(*args: str, env: dict) -> None:
 
 def _has_command(name: str) -> bool:
     return any(
-        (ROOT / app / "management" / "commands" / f"{name}.py").exists() for app in ("eventhub", "designer", "monitor")
+        (ROOT / app / "management" / "commands" / f"{name}.py").exists()
+        for app in ("eventhub", "designer", "monitor", "eventstore")
     )
 
 
@@ -131,6 +132,8 @@ def main() -> None:
         )
         if _has_command("run_monitor"):
             processes["monitor"] = f"{PYTHON} manage.py run_monitor"
+        if _has_command("run_indexer"):
+            processes["indexer"] = f"{PYTHON} manage.py run_indexer"
     else:
         processes["web"] = f"env EVENTHUB_RUN_LOOPS=1 {web}"
     if _has_command("simulate") and env.get("EVENTHUB_DEMO", "true").lower() not in ("0", "false", "no"):

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "designer",
     "monitor",
     "deadletters",
+    "eventstore",
 ]
 
 MIDDLEWARE = [
@@ -168,6 +169,8 @@ CELERY_BEAT_SCHEDULE = {
     "monitor-history-upkeep": {"task": "monitor.tasks.maintain_history", "schedule": 60.0},
     # Redrive jobs whose worker died (stale heartbeat) are taken over and finished.
     "dead-letters-redrive-resume": {"task": "deadletters.redrive_resume", "schedule": 30.0},
+    # Indexed events older than their topic's retention (the indexer also purges every 10 minutes).
+    "event-store-purge": {"task": "eventstore.purge_expired", "schedule": 600.0},
 }
 
 # --- Product limits and knobs ------------------------------------------------
@@ -182,6 +185,11 @@ EVENTHUB_ALERT_WEBHOOK_BACKOFF_S = env.number("EVENTHUB_ALERT_WEBHOOK_BACKOFF_S"
 # Prefix of the monitor's Redis keys (snapshot, leases) and suffix of its heartbeat reader
 # group: give each EventHub installation that shares a Redis or a Kafka cluster its own.
 EVENTHUB_MONITOR_NAMESPACE = env.text("EVENTHUB_MONITOR_NAMESPACE", "eventhub:monitor")
+# The event store's indexer (docs/event-store.md): which topics it reads (fnmatch patterns;
+# dead-letter and heartbeat topics never) and how long it keeps events by default.
+EVENTHUB_INDEX_INCLUDE = env.items("EVENTHUB_INDEX_INCLUDE", "*")
+EVENTHUB_INDEX_EXCLUDE = env.items("EVENTHUB_INDEX_EXCLUDE", "_*,eventhub*")
+EVENTHUB_INDEX_RETENTION_DAYS = env.integer("EVENTHUB_INDEX_RETENTION_DAYS", 7, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = EVENTHUB_MAX_UPLOAD_BYTES
 
 REST_FRAMEWORK = {

@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("designer.urls")),
     path("", include("monitor.urls")),
     path("", include("deadletters.urls")),
+    path("", include("eventstore.urls")),
 ]
 
 # JSON for /api/ paths, Django's pages elsewhere (eventhub/api_errors.py).

@@ -310,6 +310,18 @@ ROUTES: dict[str, Route] = {
     ),
     # Without EVENTHUB_METRICS_TOKEN a login (test_metrics_bearer_token covers the token).
     "monitor-metrics": Route(lambda w: "/metrics", (GET(page()),)),
+    # ---- event store pages
+    "event-store": Route(lambda w: "/events/", (GET(page()),)),
+    "event-store-setting": Route(
+        lambda w: "/events/settings",
+        (
+            Probe(
+                "POST",
+                operate_page(302),
+                body=lambda w: {"bus": "kafka", "topic": "sec-orders", "sample_rate": "1", "retention_days": "7"},
+            ),
+        ),
+    ),
     # ---- dead-letter pages
     "dead-letters": Route(lambda w: "/dead-letters/", (GET(page()),)),
     "dead-letter-rows": Route(lambda w: "/dead-letters/rows", (GET(page(), query="ids={w.dead_letter.pk}"),)),

@@ -1,0 +1,364 @@
+"""The indexer: every event on the buses' ordinary topics, one IndexedEvent row each.
+
+One consumer group per bus and installation (`eventhub-indexer.<namespace>`, see
+`default_group`) reads every topic that `indexed_topics` selects: names matching
+settings.EVENTHUB_INDEX_INCLUDE and none of EVENTHUB_INDEX_EXCLUDE, never a dead-letter
+topic (the dead-letter ingester owns those) nor a heartbeat topic. The set is
+re-discovered every few seconds and the group re-subscribed when it changed.
+
+Exactly once per position, whatever crashes, as deadletters/ingest.py does it:
+1. poll a batch;
+2. insert its rows in one transaction, ignoring a position (bus, topic, partition,
+   offset) already stored (the unique constraint decides);
+3. only then commit the batch on the bus.
+A crash before 3 means the batch comes again and step 2 skips what it has. Sampling
+(TopicIndexSetting.sample_rate) hashes the position, so a batch read twice samples the
+same events. A restarted indexer resumes from its group's committed position.
+
+Every `purge_every_s` the same thread deletes the events past their retention
+(`models.purge_expired`; Celery beat runs it too).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import DataError, IntegrityError, close_old_connections, transaction
+from django.utils import timezone
+from jsonschema.exceptions import best_match
+
+from designer import privileged
+from designer.models import EventType, SchemaVersion, Topic
+from eventhub import connections
+from eventhub.bus import Bus, BusError, GroupConsumer, Record, open_bus
+from eventhub.sdk import headers as h
+from eventhub.sdk.payload import PayloadDecodeError, decode_json
+from eventhub.sdk.schemas import check_schema_is_safe, python_validator
+from eventstore import columns
+from eventstore.models import IndexedEvent, TopicIndexSetting, purge_expired
+
+log = logging.getLogger(__name__)
+
+INDEXER_GROUP = "eventhub-indexer"
+DISCOVER_EVERY_S = 5.0
+PURGE_EVERY_S = 600.0
+BATCH = 500
+_REFUSED = (IntegrityError, DataError, ValueError, TypeError, OverflowError)
+
+
+def default_group() -> str:
+    """One indexer group per EventHub installation: installations sharing a cluster would split the events."""
+    namespace = re.sub(r"[^A-Za-z0-9._-]", ".", settings.EVENTHUB_MONITOR_NAMESPACE)
+    return f"{INDEXER_GROUP}.{namespace}"
+
+
+def _moment(ms: int | None) -> datetime:
+    try:
+        if ms is not None and ms >= 0:
+            return datetime.fromtimestamp(ms / 1000, UTC)
+    except (OverflowError, OSError, ValueError):
+        pass
+    return timezone.now()
+
+
+def _max(name: str) -> int:
+    return IndexedEvent._meta.get_field(name).max_length
+
+
+# --------------------------------------------------------------------------- schemas
+class _Schemas:
+    """Registered schema versions by event type, and their validators (versions never change)."""
+
+    def __init__(self) -> None:
+        self._validators: dict[int, Any] = {}  # SchemaVersion id -> validator, None when unsafe
+
+    def versions_for(self, records: list[Record]) -> dict[str, dict[int, int]]:
+        """{type name: {version number: SchemaVersion id}} of the registered versions of these records' types."""
+        names = {columns.header_text(record, h.CE_TYPE, _max("ce_type")) for record in records} - {""}
+        found: dict[str, dict[int, int]] = {}
+        for pk, name, number in (
+            SchemaVersion.objects.registered()
+            .filter(event_type__in=EventType.objects.filter(name__in=names))
+            .values_list("id", "event_type__name", "version")
+        ):
+            found.setdefault(name, {})[number] = pk
+        return found
+
+    def validator(self, version_id: int):
+        if version_id not in self._validators:
+            schema = SchemaVersion.objects.values_list("schema", flat=True).get(pk=version_id)
+            unsafe = check_schema_is_safe(schema)
+            if unsafe:
+                log.warning("indexer: schema version #%s cannot be checked safely: %s", version_id, unsafe[0])
+            self._validators[version_id] = None if unsafe else python_validator(schema)
+        return self._validators[version_id]
+
+
+def _check(value: bytes | None, validator) -> tuple[str, str, str]:
+    """(validity, invalid_path, invalid_rule) of a payload against a validator."""
+    try:
+        payload = decode_json(value)
+    except PayloadDecodeError:
+        return IndexedEvent.INVALID, "$", "json"
+    error = best_match(validator.iter_errors(payload))
+    if error is None:
+        return IndexedEvent.VALID, "", ""
+    return IndexedEvent.INVALID, error.json_path[: _max("invalid_path")], str(error.validator)[: _max("invalid_rule")]
+
+
+# --------------------------------------------------------------------------- the indexer
+@dataclass
+class _Tail:
+    """One bus: the topics indexed there and the group consumer reading them."""
+
+    bus: Bus
+    topics: frozenset[str] = frozenset()
+    consumer: GroupConsumer | None = None
+
+    def close(self) -> None:
+        consumer, self.consumer = self.consumer, None
+        if consumer is not None:
+            consumer.close()
+
+
+class Indexer:
+    """Indexes the selected topics of the given buses. For one thread.
+
+    >>> indexer = Indexer()
+    >>> indexer.step(1.0)   # poll once on each bus, store, commit; returns new rows
+    """
+
+    def __init__(
+        self,
+        kinds: Iterable[str] = ("kafka", "redis"),
+        *,
+        buses: dict[str, Bus] | None = None,
+        group: str | None = None,
+        include: list[str] | None = None,
+        exclude: list[str] | None = None,
+        dead_letter_patterns: list[str] | None = None,
+        cap: int | None = None,
+        client_id: str | None = None,
+        discover_every_s: float = DISCOVER_EVERY_S,
+        purge_every_s: float = PURGE_EVERY_S,
+        batch: int = BATCH,
+    ) -> None:
+        buses = buses or {}
+        self._owned = [kind for kind in kinds if kind not in buses]
+        self.tails = {kind: _Tail(buses.get(kind) or open_bus(kind, **connections.bus_options(kind))) for kind in kinds}
+        self.group = group or default_group()
+        self.include = list(settings.EVENTHUB_INDEX_INCLUDE if include is None else include)
+        self.exclude = list(settings.EVENTHUB_INDEX_EXCLUDE if exclude is None else exclude)
+        self.dead_letter_patterns = list(
+            settings.EVENTHUB_DLQ_PATTERNS if dead_letter_patterns is None else dead_letter_patterns
+        )
+        self.cap = cap or settings.EVENTHUB_DLQ_PAYLOAD_CAP
+        # Stable per host: a restarted indexer gets back the Redis entries it had not acked.
+        self.client_id = client_id or f"{self.group}-{socket.gethostname()}"
+        self.discover_every_s = discover_every_s
+        self.purge_every_s = purge_every_s
+        self.batch = batch
+        self.schemas = _Schemas()
+        self._next_discovery = 0.0
+        self._next_purge = time.monotonic() + purge_every_s
+        self._down: set[str] = set()
+
+    # -- the loop -----------------------------------------------------------------------
+    def step(self, timeout_s: float = 1.0) -> int:
+        """Discover (when due), poll each bus once, store, commit; purge when due. Returns new rows."""
+        now = time.monotonic()
+        if now >= self._next_discovery:
+            self.discover()
+            self._next_discovery = now + self.discover_every_s
+        reading = [kind for kind, tail in self.tails.items() if tail.consumer is not None]
+        created = sum(self._step_bus(kind, timeout_s / len(reading)) for kind in reading)
+        if time.monotonic() >= self._next_purge:
+            deleted = purge_expired()
+            if deleted:
+                log.info("indexer: purged %d expired event(s)", deleted)
+            self._next_purge = time.monotonic() + self.purge_every_s
+        return created
+
+    def _step_bus(self, kind: str, timeout_s: float) -> int:
+        tail = self.tails[kind]
+        try:
+            records = tail.consumer.poll(timeout_s, self.batch)
+            if not records:
+                return 0
+            created = self.store(kind, records)
+            tail.consumer.commit(records)  # only after the rows are committed
+        except BusError as error:
+            self._bus_failed(kind, error)
+            return 0
+        except Exception:
+            # The consumer is past a batch that is not stored: leave the group, so that
+            # the next poll starts again from the last commit.
+            self._restart(kind)
+            raise
+        self._down.discard(kind)
+        return created
+
+    def _bus_failed(self, kind: str, error: BusError) -> None:
+        if kind not in self._down:
+            log.warning("indexer: %s bus failed (%s: %s); retrying", kind, type(error).__name__, error)
+            self._down.add(kind)
+        self._restart(kind)
+
+    def _restart(self, kind: str) -> None:
+        self.tails[kind].close()
+        self.tails[kind].topics = frozenset()
+        self._next_discovery = 0.0
+
+    def close(self) -> None:
+        for kind, tail in self.tails.items():
+            tail.close()
+            if kind in self._owned:
+                tail.bus.close()
+
+    # -- which topics -------------------------------------------------------------------
+    def indexed_topics(self, kind: str) -> frozenset[str]:
+        """The topics on bus `kind` the indexer reads now."""
+        names = {topic.name for topic in self.tails[kind].bus.list_topics()}
+        designed_dead_letters = {
+            dead_letter
+            for address, dead_letter in Topic.objects.filter(bus=kind)
+            .exclude(dead_letter_topic="")
+            .values_list("address", "dead_letter_topic")
+            if privileged.is_allowed_dead_letter_topic(dead_letter, kind, address)
+        }
+        never = {h.HEARTBEAT_TOPIC_KAFKA, h.HEARTBEAT_TOPIC_REDIS} | designed_dead_letters
+        return frozenset(
+            name
+            for name in names
+            if name not in never
+            and columns.matches(name, self.include)
+            and not columns.matches(name, self.exclude)
+            and not h.is_dead_letter_topic(name, self.dead_letter_patterns)
+        )
+
+    def discover(self) -> None:
+        """Re-subscribe each bus' group when its set of topics changed."""
+        for kind, tail in self.tails.items():
+            try:
+                wanted = self.indexed_topics(kind)
+                if wanted == tail.topics and (tail.consumer is not None or not wanted):
+                    continue
+                tail.close()
+                tail.topics = wanted
+                if wanted:
+                    tail.consumer = tail.bus.consumer(self.group, sorted(wanted), client_id=self.client_id)
+                    log.info("indexer reads %d topic(s) on %s", len(wanted), kind)
+            except BusError as error:
+                self._bus_failed(kind, error)
+
+    # -- storing ------------------------------------------------------------------------
+    def rows(self, kind: str, records: list[Record]) -> list[IndexedEvent]:
+        """Unsaved rows for the records their topic's sample rate keeps."""
+        topic_settings = TopicIndexSetting.objects.for_topics(kind, {record.topic for record in records})
+        kept = []
+        for record in records:
+            setting = topic_settings.get(record.topic)
+            if setting is None or columns.sampled(record.topic, record.partition, record.offset, setting.sample_rate):
+                kept.append(record)
+        versions = self.schemas.versions_for(kept)
+        return [self._row(kind, record, versions, topic_settings.get(record.topic)) for record in kept]
+
+    def _row(
+        self, kind: str, record: Record, versions: dict[str, dict[int, int]], setting: TopicIndexSetting | None
+    ) -> IndexedEvent:
+        ce_type = columns.header_text(record, h.CE_TYPE, _max("ce_type"))
+        number = columns.header_int(record, h.SCHEMA_VERSION)
+        registered = versions.get(ce_type, {})
+        # The version the event names, else the type's latest: what a consumer would check it against.
+        version_id = registered.get(number) if number is not None else None
+        checked_id = version_id or (registered[max(registered)] if registered else None)
+        validator = self.schemas.validator(checked_id) if checked_id else None
+        if validator is None:
+            validity, path, rule = IndexedEvent.NO_SCHEMA, "", ""
+        else:
+            validity, path, rule = _check(record.value, validator)
+        value = record.value or b""
+        return IndexedEvent(
+            bus=kind,
+            topic=record.topic[: _max("topic")],
+            partition=record.partition,
+            offset=str(record.offset)[: _max("offset")],
+            timestamp=_moment(record.timestamp_ms),
+            key_hash=columns.key_hash(record.key),
+            key_text=columns.key_text(record.key),
+            ce_id=columns.header_text(record, h.CE_ID, _max("ce_id")),
+            ce_type=ce_type,
+            ce_source=columns.header_text(record, h.CE_SOURCE, _max("ce_source")),
+            correlation_id=columns.header_text(record, h.CORRELATION_ID, _max("correlation_id")),
+            causation_id=columns.header_text(record, h.CAUSATION_ID, _max("causation_id")),
+            trace_id=columns.trace_id(columns.header_text(record, h.TRACEPARENT, 200)),
+            schema_version_number=number,
+            schema_version_id=checked_id if validator is not None else version_id,
+            size=len(value),
+            validity=validity,
+            invalid_path=path,
+            invalid_rule=rule,
+            payload=bytes(value[: self.cap]) if setting is not None and setting.keep_payloads else None,
+        )
+
+    def store(self, kind: str, records: list[Record]) -> int:
+        """Insert a row per kept record not stored yet, in one transaction; returns how many are new.
+
+        A batch the database refuses is stored one row at a time, and a row it still
+        refuses is logged and skipped: one bad record must not stop the index.
+        """
+        rows = self.rows(kind, records)
+        try:
+            return self._insert(kind, rows)
+        except _REFUSED as error:
+            log.warning("indexer: a batch of %d refused (%s); storing one by one", len(rows), type(error).__name__)
+        created = 0
+        for row in rows:
+            try:
+                created += self._insert(kind, [row])
+            except _REFUSED as error:
+                log.error("indexer: %s not indexed (%s: %s)", row, type(error).__name__, error)
+        return created
+
+    def _insert(self, kind: str, rows: list[IndexedEvent]) -> int:
+        if not rows:
+            return 0
+        with transaction.atomic():
+            stored = set(
+                IndexedEvent.objects.filter(
+                    bus=kind, topic__in={row.topic for row in rows}, offset__in={row.offset for row in rows}
+                ).values_list("topic", "partition", "offset")
+            )
+            fresh: dict[tuple[str, int, str], IndexedEvent] = {}
+            for row in rows:
+                position = (row.topic, row.partition, row.offset)
+                if position not in stored:
+                    fresh.setdefault(position, row)  # a batch may hold a record twice after a rebalance
+            IndexedEvent.objects.bulk_create(fresh.values(), ignore_conflicts=True, batch_size=BATCH)
+        return len(fresh)
+
+
+def run_forever(stop: threading.Event, **options: Any) -> None:
+    """Index until `stop` is set; bus and database failures are logged and retried."""
+    indexer = Indexer(**options)
+    log.info("indexer started (group %s)", indexer.group)
+    try:
+        while not stop.is_set():
+            try:
+                close_old_connections()
+                indexer.step(1.0)
+            except Exception:
+                log.exception("indexer step failed; retrying")
+                stop.wait(2.0)
+    finally:
+        indexer.close()
+        close_old_connections()
