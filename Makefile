@@ -80,7 +80,7 @@ test-postgres: dev redis postgresql
 # Maven Central through apache-kafka/pom.xml): the contract suite, the SDK, the collector,
 # dead letters, redrive, fault and scale-out tests, and tests/kafka (a Java client's groups).
 # Redis-only tests ran in `make test`.
-KAFKA_TESTS := tests/bus tests/sdk tests/monitor tests/fault tests/scaleout tests/kafka
+KAFKA_TESTS := tests/bus tests/sdk tests/monitor tests/deadletters tests/eventstore tests/fault tests/scaleout tests/kafka
 test-kafka: dev redis java var/apache-kafka.classpath
 	EVENTHUB_BROKER=apache-kafka $(PY) -m pytest $(XDIST) -k "not redis" $(KAFKA_TESTS) $(PYTEST_ARGS)
 
