@@ -653,6 +653,11 @@ class KafkaBus(Bus):
                 **self.consumer_session(),
                 allow_auto_create_topics=False,
             )
+        try:
+            _wait_for_partitions(consumer, topics, self.request_timeout_ms / 1000)
+        except BaseException:
+            consumer.close(autocommit=False)
+            raise
         return KafkaGroupConsumer(consumer, group, list(topics), self.request_timeout_ms)
 
     def consumer_session(self) -> dict[str, int]:
@@ -871,6 +876,29 @@ class KafkaBus(Bus):
                 admin.close()
             except Exception:  # noqa: BLE001
                 log.warning("closing the Kafka admin client failed", exc_info=True)
+
+
+def _wait_for_partitions(consumer: KafkaConsumer, topics: list[str], timeout_s: float) -> None:
+    """Until the consumer's own metadata has partitions for every topic, before it joins its group.
+
+    A topic created a moment ago can be in the admin's metadata and still come back without
+    partitions (LEADER_NOT_AVAILABLE) in a new client's first metadata. The group's assignment,
+    made from that metadata, then gives the member no partition of it ("No partition metadata
+    for topic"), and kafka-python looks again only after metadata_max_age_ms, 5 minutes: the
+    group would sit idle that long (seen on Apache Kafka in make test-kafka).
+    """
+    deadline = time.monotonic() + timeout_s
+    missing = set(topics)
+    while True:
+        with _kafka_errors():
+            missing = {topic for topic in missing if not consumer.partitions_for_topic(topic)}
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            raise BusTimeout(f"no partition metadata for {sorted(missing)} after {timeout_s} s")
+        time.sleep(0.05)
+        with _kafka_errors():
+            consumer.topics()  # a fresh metadata request
 
 
 class KafkaGroupConsumer(GroupConsumer):
