@@ -52,8 +52,13 @@ def _log_in_through_the_form(page: Page, app, role: str, path: str) -> None:
 
 def _add_node(page: Page, kind: str, name: str) -> str:
     """The toolbar's "+ Service" / "+ Event" form; returns the node's graph id (from the list view)."""
+    name_input = page.locator("#new-node-name")
     page.click(f'[data-new="{kind}"]')
-    page.fill("#new-node-name", name)
+    try:  # a click before the canvas script has bound its toolbar opens nothing: click again
+        expect(name_input).to_be_visible(timeout=5000)
+    except AssertionError:
+        page.click(f'[data-new="{kind}"]')
+    name_input.fill(name)
     page.click('#new-node-form button[type="submit"]')
     item = page.locator("#outline-nodes li").filter(has_text=f"{kind.capitalize()}: {name}")
     expect(item).to_have_count(1)
