@@ -13,6 +13,9 @@ import re
 from collections.abc import Iterable
 
 from eventhub.bus import Record
+from eventhub.sdk import headers as h
+from eventhub.sdk.cloudevents import STRUCTURED, CloudEvent, content_mode, decode_cloudevent
+from eventhub.sdk.payload import PayloadDecodeError, decode_json
 
 KEY_TEXT_MAX = 100
 # W3C Trace Context: version "-" trace-id "-" parent-id "-" flags, lower-case hex.
@@ -73,3 +76,35 @@ def sampled(topic: str, partition: int, offset: int | str, rate: float) -> bool:
 def matches(name: str, patterns: Iterable[str]) -> bool:
     """fnmatch, case-sensitive, any of `patterns`."""
     return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+
+
+def envelope(record: Record, max_bytes: int) -> CloudEvent | PayloadDecodeError | None:
+    """The record's CloudEvent when it travels in structured mode (its error when unreadable); None in binary mode."""
+    if content_mode(record.headers) != STRUCTURED:
+        return None
+    try:
+        return decode_cloudevent(record.headers, record.value, max_bytes=max_bytes)
+    except (PayloadDecodeError, TypeError, ValueError) as error:
+        return error if isinstance(error, PayloadDecodeError) else PayloadDecodeError(str(error))
+
+
+def attribute(record: Record, event: CloudEvent | PayloadDecodeError | None, name: str, limit: int) -> str:
+    """CloudEvents attribute `name`: from the envelope in structured mode, else from its `ce_` header."""
+    if event is None:
+        return header_text(record, h.CE_PREFIX + name, limit)
+    value = event.attributes.get(name) if isinstance(event, CloudEvent) else None
+    return value.replace("\x00", "\ufffd").strip()[:limit] if isinstance(value, str) else ""
+
+
+def data(record: Record, event: CloudEvent | PayloadDecodeError | None, max_bytes: int):
+    """The event's data as JSON (the value in binary mode, `data` of the envelope in structured mode).
+
+    Raises PayloadDecodeError when it is not JSON; `data_base64` counts as JSON when its bytes are.
+    """
+    if event is None:
+        return decode_json(record.value, max_bytes=max_bytes)
+    if isinstance(event, PayloadDecodeError):
+        raise event
+    if isinstance(event.data, bytes):
+        return decode_json(event.data, max_bytes=max_bytes)
+    return event.data

@@ -41,7 +41,7 @@ from designer.models import EventType, SchemaVersion, Topic
 from eventhub import connections
 from eventhub.bus import Bus, BusError, GroupConsumer, Record, open_bus
 from eventhub.sdk import headers as h
-from eventhub.sdk.payload import PayloadDecodeError, decode_json
+from eventhub.sdk.payload import MAX_BYTES, PayloadDecodeError
 from eventhub.sdk.schemas import check_schema_is_safe, python_validator
 from eventstore import columns
 from eventstore.models import IndexedEvent, TopicIndexSetting, purge_expired
@@ -81,9 +81,9 @@ class _Schemas:
     def __init__(self) -> None:
         self._validators: dict[int, Any] = {}  # SchemaVersion id -> validator, None when unsafe
 
-    def versions_for(self, records: list[Record]) -> dict[str, dict[int, int]]:
-        """{type name: {version number: SchemaVersion id}} of the registered versions of these records' types."""
-        names = {columns.header_text(record, h.CE_TYPE, _max("ce_type")) for record in records} - {""}
+    def versions_for(self, names: set[str]) -> dict[str, dict[int, int]]:
+        """{type name: {version number: SchemaVersion id}} of the registered versions of these types."""
+        names = names - {""}
         found: dict[str, dict[int, int]] = {}
         for pk, name, number in (
             SchemaVersion.objects.registered()
@@ -103,10 +103,10 @@ class _Schemas:
         return self._validators[version_id]
 
 
-def _check(value: bytes | None, validator) -> tuple[str, str, str]:
-    """(validity, invalid_path, invalid_rule) of a payload against a validator."""
+def _check(record: Record, event, max_bytes: int, validator) -> tuple[str, str, str]:
+    """(validity, invalid_path, invalid_rule) of the event's data against a validator."""
     try:
-        payload = decode_json(value)
+        payload = columns.data(record, event, max_bytes)
     except PayloadDecodeError:
         return IndexedEvent.INVALID, "$", "json"
     error = best_match(validator.iter_errors(payload))
@@ -162,6 +162,7 @@ class Indexer:
             settings.EVENTHUB_DLQ_PATTERNS if dead_letter_patterns is None else dead_letter_patterns
         )
         self.cap = cap or settings.EVENTHUB_DLQ_PAYLOAD_CAP
+        self.max_bytes = MAX_BYTES  # the largest value whose JSON is read to check it (the SDK's limit)
         # Stable per host: a restarted indexer gets back the Redis entries it had not acked.
         self.client_id = client_id or f"{self.group}-{socket.gethostname()}"
         self.discover_every_s = discover_every_s
@@ -269,13 +270,27 @@ class Indexer:
             setting = topic_settings.get(record.topic)
             if setting is None or columns.sampled(record.topic, record.partition, record.offset, setting.sample_rate):
                 kept.append(record)
-        versions = self.schemas.versions_for(kept)
-        return [self._row(kind, record, versions, topic_settings.get(record.topic)) for record in kept]
+        # Structured-mode CloudEvents carry their attributes in the value (eventhub/sdk/cloudevents.py).
+        events = [columns.envelope(record, self.max_bytes) for record in kept]
+        types = [
+            columns.attribute(record, event, "type", _max("ce_type"))
+            for record, event in zip(kept, events, strict=True)
+        ]
+        versions = self.schemas.versions_for(set(types))
+        return [
+            self._row(kind, record, event, ce_type, versions, topic_settings.get(record.topic))
+            for record, event, ce_type in zip(kept, events, types, strict=True)
+        ]
 
     def _row(
-        self, kind: str, record: Record, versions: dict[str, dict[int, int]], setting: TopicIndexSetting | None
+        self,
+        kind: str,
+        record: Record,
+        event,
+        ce_type: str,
+        versions: dict[str, dict[int, int]],
+        setting: TopicIndexSetting | None,
     ) -> IndexedEvent:
-        ce_type = columns.header_text(record, h.CE_TYPE, _max("ce_type"))
         number = columns.header_int(record, h.SCHEMA_VERSION)
         registered = versions.get(ce_type, {})
         # The version the event names, else the type's latest: what a consumer would check it against.
@@ -285,7 +300,7 @@ class Indexer:
         if validator is None:
             validity, path, rule = IndexedEvent.NO_SCHEMA, "", ""
         else:
-            validity, path, rule = _check(record.value, validator)
+            validity, path, rule = _check(record, event, self.max_bytes, validator)
         value = record.value or b""
         return IndexedEvent(
             bus=kind,
@@ -295,12 +310,15 @@ class Indexer:
             timestamp=_moment(record.timestamp_ms),
             key_hash=columns.key_hash(record.key),
             key_text=columns.key_text(record.key),
-            ce_id=columns.header_text(record, h.CE_ID, _max("ce_id")),
+            ce_id=columns.attribute(record, event, "id", _max("ce_id")),
             ce_type=ce_type,
-            ce_source=columns.header_text(record, h.CE_SOURCE, _max("ce_source")),
+            ce_source=columns.attribute(record, event, "source", _max("ce_source")),
             correlation_id=columns.header_text(record, h.CORRELATION_ID, _max("correlation_id")),
             causation_id=columns.header_text(record, h.CAUSATION_ID, _max("causation_id")),
-            trace_id=columns.trace_id(columns.header_text(record, h.TRACEPARENT, 200)),
+            # The Distributed Tracing extension's attribute in structured mode, else the header.
+            trace_id=columns.trace_id(
+                columns.attribute(record, event, h.TRACEPARENT, 200) or columns.header_text(record, h.TRACEPARENT, 200)
+            ),
             schema_version_number=number,
             schema_version_id=checked_id if validator is not None else version_id,
             size=len(value),

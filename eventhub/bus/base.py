@@ -304,6 +304,17 @@ class Bus(abc.ABC):
         return []
 
     @abc.abstractmethod
+    def read(
+        self, topic: str, partition: int, start: int | str, limit: int = 1, timeout_s: float = 5.0
+    ) -> list[Record]:
+        """Up to `limit` records of one partition from position `start` on (Redis: entry id), in order.
+
+        A look without a group: it joins nothing and commits nothing. Fewer records (or
+        none) when the partition ends first or `start` is gone (compacted, trimmed, past
+        the end). Raises UnknownTopic for a missing topic or partition.
+        """
+
+    @abc.abstractmethod
     def describe_group(self, group: str) -> GroupInfo:
         """State, members and topics of one group; state "Dead" when it does not exist."""
 

@@ -43,6 +43,7 @@ import threading
 import time
 from collections import defaultdict
 from functools import cached_property
+from typing import Any
 
 import kafka.errors as Errors
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -819,15 +820,7 @@ class KafkaBus(Bus):
         found: dict[tuple[int, int], Found] = {}
         if not keys or not todo:
             return found
-        consumer = KafkaConsumer(
-            **{
-                "request_timeout_ms": self.request_timeout_ms,
-                **self.client_options,
-                "bootstrap_servers": self.bootstrap_servers,
-                "group_id": None,
-                "enable_auto_commit": False,
-            }
-        )
+        consumer = self._groupless_consumer()
         try:
             partitions = {p: TopicPartition(topic, p) for p in todo}
             consumer.assign(list(partitions.values()))
@@ -850,6 +843,51 @@ class KafkaBus(Bus):
             return found
         finally:
             consumer.close(autocommit=False)
+
+    def read(
+        self, topic: str, partition: int, start: int | str, limit: int = 1, timeout_s: float = 5.0
+    ) -> list[Record]:
+        """Assign the partition to a group-less consumer, seek to `start`, poll until `limit` or the end.
+
+        The end comes from `end_offsets` (the Fetch high watermark on Tansu), so a read
+        past it returns at once instead of waiting out the timeout.
+        """
+        end = self.end_offsets(topic).get(partition)
+        if end is None:
+            raise UnknownTopic(f"topic {topic!r} has no partition {partition}")
+        start = max(int(start), 0)
+        if start >= end or limit <= 0:
+            return []
+        stop = min(end, start + limit)
+        consumer = self._groupless_consumer(auto_offset_reset="earliest", max_poll_records=min(limit, 500))
+        tp = TopicPartition(topic, partition)
+        found: list[Record] = []
+        try:
+            consumer.assign([tp])
+            consumer.seek(tp, start)
+            deadline = time.monotonic() + timeout_s
+            while len(found) < limit and consumer.position(tp) < stop:
+                if time.monotonic() > deadline:
+                    raise BusTimeout(f"reading {topic!r}/{partition} from {start} took longer than {timeout_s} s")
+                with _kafka_errors():
+                    polled = consumer.poll(timeout_ms=200, max_records=limit - len(found))
+                found += [_record(r) for r in polled.get(tp, ()) if r.offset >= start][: limit - len(found)]
+            return found
+        finally:
+            consumer.close(autocommit=False)
+
+    def _groupless_consumer(self, **options: Any) -> KafkaConsumer:
+        """A consumer outside any group, for reads that must not join, rebalance or commit anything."""
+        return KafkaConsumer(
+            **{
+                "request_timeout_ms": self.request_timeout_ms,
+                **self.client_options,
+                **options,
+                "bootstrap_servers": self.bootstrap_servers,
+                "group_id": None,
+                "enable_auto_commit": False,
+            }
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -901,6 +939,19 @@ def _wait_for_partitions(consumer: KafkaConsumer, topics: list[str], timeout_s: 
             consumer.topics()  # a fresh metadata request
 
 
+def _record(r) -> Record:
+    """kafka-python's ConsumerRecord as the bus' Record."""
+    return Record(
+        topic=r.topic,
+        partition=r.partition,
+        offset=r.offset,
+        key=r.key,
+        value=r.value,
+        headers=list(r.headers or ()),
+        timestamp_ms=r.timestamp,
+    )
+
+
 class KafkaGroupConsumer(GroupConsumer):
     """A KafkaConsumer in a group, auto-commit off; for one thread."""
 
@@ -912,19 +963,7 @@ class KafkaGroupConsumer(GroupConsumer):
     def poll(self, timeout_s: float = 1.0, max_records: int = 500) -> list[Record]:
         with _kafka_errors():
             batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
-        return [
-            Record(
-                topic=r.topic,
-                partition=r.partition,
-                offset=r.offset,
-                key=r.key,
-                value=r.value,
-                headers=list(r.headers or ()),
-                timestamp_ms=r.timestamp,
-            )
-            for tp in sorted(batches)
-            for r in batches[tp]
-        ]
+        return [_record(r) for tp in sorted(batches) for r in batches[tp]]
 
     def commit(self, records: list[Record]) -> None:
         offsets: dict[TopicPartition, int] = {}

@@ -295,7 +295,7 @@ class RedisBus(Bus):
         )
         # Replies that carry entries are parsed here, not by redis-py, which would
         # merge repeated header fields into one dict key.
-        for command in ("XREADGROUP", "XAUTOCLAIM"):
+        for command in ("XREADGROUP", "XAUTOCLAIM", "XRANGE"):
             self._client.set_response_callback(command, lambda response, **options: response)
         self._count_after = self._client.register_script(_COUNT_AFTER)
         self._release_script = self._client.register_script(_RELEASE)
@@ -529,8 +529,7 @@ class RedisBus(Bus):
             with _redis_errors():
                 batch = self._client.xrange(topic, min=start, max="+", count=1000)
             for entry_id, fields in batch:
-                headers = [(_text(name)[2:], value) for name, value in fields.items() if _text(name).startswith("h:")]
-                key = keys.get(replay_key(headers))
+                key = keys.get(replay_key(_decode(topic, entry_id, fields, None).headers))
                 if key is not None:
                     found[key] = Found(0, _text(entry_id))
             if len(batch) < 1000 or len(found) == len(keys):
@@ -538,6 +537,18 @@ class RedisBus(Bus):
             if time.monotonic() > deadline:
                 raise BusError(f"reading {topic!r} took longer than {timeout_s} s")
             start = "(" + _text(batch[-1][0])
+
+    def read(
+        self, topic: str, partition: int, start: int | str, limit: int = 1, timeout_s: float = 5.0
+    ) -> list[Record]:
+        """XRANGE from entry id `start` (inclusive), COUNT `limit`; a stream has one partition, 0."""
+        if partition != 0 or not self.topic_exists(topic):
+            raise UnknownTopic(f"stream {topic!r} has no partition {partition}")
+        if limit <= 0:
+            return []
+        with _redis_errors():
+            entries = self._client.xrange(topic, min=str(start), max="+", count=limit)
+        return [_decode(topic, entry_id, fields, None) for entry_id, fields in entries]
 
     def handled_check(self):
         """An entry is handled once delivered to the group and no longer pending there."""

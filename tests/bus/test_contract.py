@@ -89,6 +89,29 @@ def test_records_round_trip_byte_exact(bus, topic, unique):
     assert all(abs(r.timestamp_ms - now_ms) < 60_000 for r in records)
 
 
+def test_read_by_position_joins_no_group(bus, topic, unique):
+    sent = [(f"v{i}".encode(), f"k{i}".encode(), [("dup", b"1"), ("dup", b"2")]) for i in range(5)]
+    published = [bus.publish(topic, value, key=key, headers=headers) for value, key, headers in sent]
+    groups_before = {g.group for g in bus.list_groups()}
+
+    one = bus.read(topic, 0, published[2].offset)
+    three = bus.read(topic, 0, published[1].offset, limit=3)
+    rest = bus.read(topic, 0, published[3].offset, limit=100)
+
+    assert [(r.offset, r.value, r.key, r.headers) for r in one] == [
+        (published[2].offset, b"v2", b"k2", [("dup", b"1"), ("dup", b"2")])
+    ]
+    assert [r.value for r in three] == [b"v1", b"v2", b"v3"]
+    assert [r.value for r in rest] == [b"v3", b"v4"]  # the partition ends first
+    past_the_end = published[4].offset + 1 if bus.kind == "kafka" else "99999999999999-0"
+    assert bus.read(topic, 0, past_the_end) == []
+    with pytest.raises(UnknownTopic):
+        bus.read(topic, 7, 0)
+    with pytest.raises(UnknownTopic):
+        bus.read(unique("missing"), 0, 0)
+    assert {g.group for g in bus.list_groups()} == groups_before
+
+
 def test_send_and_flush_batch(bus, topic, unique):
     for i in range(300):
         bus.send(topic, b"%d" % i, key=b"k", headers=[("i", b"%d" % i)])

@@ -6,6 +6,9 @@ The indexer is driven by its step function; events come from the SDK producer.
 from __future__ import annotations
 
 import pytest
+from cloudevents.core.bindings.kafka import to_binary, to_structured
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
 
 from designer.models import EventType, SchemaVersion, Topic
 from eventhub.sdk import LocalSchemas, Producer
@@ -82,6 +85,28 @@ def test_events_are_indexed_once_with_their_columns(bus, orders):
     assert unknown.key_text == "\ufffd\ufffdbin"
     assert (raw.validity, raw.invalid_path, raw.invalid_rule, raw.causation_id) == ("invalid", "$", "json", "cause-9")
     assert default_group().startswith("eventhub-indexer.")
+
+
+@pytest.mark.parametrize("write", [to_binary, to_structured], ids=["binary", "structured"])
+def test_cloudevents_written_by_the_official_sdk_are_indexed_in_both_modes(bus, orders, write):
+    topic = orders["topic"]
+    attributes = {"id": "ce-42", "type": "order.placed", "source": "/shop/web", "traceparent": TRACEPARENT}
+    valid = CloudEvent(attributes={**attributes, "specversion": "1.0"}, data={"order_id": "o-1", "amount": 3})
+    invalid = CloudEvent(attributes={**attributes, "id": "ce-43", "specversion": "1.0"}, data={"amount": -1})
+    for event in (valid, invalid):
+        message = write(event, JSONFormat())
+        bus.publish(topic, message.value, key=b"o-1", headers=list(message.headers.items()))
+    indexer = make_indexer(bus, orders["prefix"], orders["group"])
+    try:
+        step_until(indexer, lambda: rows(topic).count() == 2, what="two rows")
+    finally:
+        indexer.close()
+
+    first, second = rows(topic).order_by("id")
+    assert (first.ce_id, first.ce_type, first.ce_source, first.trace_id) == ("ce-42", "order.placed", "/shop/web", TRACE)
+    assert (first.validity, first.schema_version.version) == ("valid", 1)
+    assert (second.ce_id, second.validity, second.invalid_path) == ("ce-43", "invalid", "$")
+    assert second.invalid_rule == "required"
 
 
 def test_a_restarted_indexer_leaves_no_gap_and_no_duplicate(bus, orders):
