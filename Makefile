@@ -19,14 +19,20 @@ help:
 	@echo "make lint     ruff"
 	@echo "make bench    benchmarks (ratios against the raw clients) -> var/bench.json"
 
+# Packages go in with uv (pinned, itself installed by pip): it downloads in parallel, three
+# times faster than pip on a fresh machine; bytecode is compiled at install, as pip does.
+UV_VERSION := 0.13.8
+UV := $(PY) -m uv pip install --quiet --python $(PY) --compile-bytecode
+
 $(VENV)/.installed: requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "EventHub needs Python 3.11 or newer (found %s)" % sys.version.split()[0])'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@$(PY) -m uv --version >/dev/null 2>&1 || $(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(UV) -r requirements.txt
 	@touch $@
 
 $(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(UV) -r requirements-dev.txt
 	@touch $@
 
 install: $(VENV)/.installed
@@ -66,15 +72,18 @@ java:
 # to one worker: their module fixtures (a live app, a browser) are set up once.
 TEST_WORKERS ?= 4
 XDIST := -n $(TEST_WORKERS) --dist loadfile
+# The suite starts many Python processes (apps, workers, loops): let them reuse compiled
+# bytecode even where the environment says not to write it (PYTHONDONTWRITEBYTECODE=1).
+PYTEST := PYTHONDONTWRITEBYTECODE= $(PY) -m pytest
 
 test: dev browser redis
-	$(PY) -m pytest $(XDIST) $(PYTEST_ARGS)
+	$(PYTEST) $(XDIST) $(PYTEST_ARGS)
 
 # The database tests again, on a private PostgreSQL cluster the harness makes with initdb
 # (or on DATABASE_URL when set); browser, fault and scale-out tests ran in `make test`
 # and are not database-specific.
 test-postgres: dev redis postgresql
-	EVENTHUB_TEST_DATABASE=postgres $(PY) -m pytest $(XDIST) -m "not browser and not fault and not scaleout" $(PYTEST_ARGS)
+	EVENTHUB_TEST_DATABASE=postgres $(PYTEST) $(XDIST) -m "not browser and not fault and not scaleout" $(PYTEST_ARGS)
 
 # The bus-facing tests again, on Apache Kafka 4 (one KRaft broker per worker, jars from
 # Maven Central through apache-kafka/pom.xml): the contract suite, the SDK, the collector,
@@ -82,7 +91,7 @@ test-postgres: dev redis postgresql
 # Redis-only tests ran in `make test`.
 KAFKA_TESTS := tests/bus tests/sdk tests/monitor tests/deadletters tests/eventstore tests/fault tests/scaleout tests/kafka
 test-kafka: dev redis java var/apache-kafka.classpath
-	EVENTHUB_BROKER=apache-kafka $(PY) -m pytest $(XDIST) -k "not redis" $(KAFKA_TESTS) $(PYTEST_ARGS)
+	EVENTHUB_BROKER=apache-kafka $(PYTEST) $(XDIST) -k "not redis" $(KAFKA_TESTS) $(PYTEST_ARGS)
 
 var/apache-kafka.classpath: apache-kafka/pom.xml
 	@mkdir -p var
@@ -91,7 +100,7 @@ var/apache-kafka.classpath: apache-kafka/pom.xml
 
 # The README's pictures, redrawn by the browser tests that take them.
 screenshots: dev browser redis
-	EVENTHUB_UPDATE_SCREENSHOTS=1 $(PY) -m pytest $(XDIST) -k "screenshot or catalog_search_compare or demo_shop_on_the_graph" tests/browser tests/e2e
+	EVENTHUB_UPDATE_SCREENSHOTS=1 $(PYTEST) $(XDIST) -k "screenshot or catalog_search_compare or demo_shop_on_the_graph" tests/browser tests/e2e
 
 lint: dev
 	$(PY) -m ruff check .
