@@ -3,7 +3,10 @@
 Every figure is measured side by side with its reference in this one run (the
 raw client, the same tick without sockets...), so ratios hold on a noisy
 machine. Parts, in the order they run: sdk, compat, push, collector,
-deadletters, load (the 60 s load scenario of tests/load after a 310 s warm-up
+deadletters, eventstore (on a private PostgreSQL and on SQLite, bench/eventstore.py),
+browse (the topic browser's filtered scan, bench/browse.py), traffic (a candidate schema
+against the last 1,000 real events, bench/traffic.py),
+load (the 60 s load scenario of tests/load after a 310 s warm-up
 that fills the collector's windows; EVENTHUB_LOAD_SECONDS, EVENTHUB_LOAD_RATE
 and EVENTHUB_LOAD_WARMUP_SECONDS set them), catalog. Naming some runs only those
 and writes nothing. The load runs before the catalog part loads its 10,000-event
@@ -24,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-PARTS = ("sdk", "compat", "push", "collector", "deadletters", "load", "catalog")
+PARTS = ("sdk", "compat", "push", "collector", "deadletters", "eventstore", "browse", "traffic", "load", "catalog")
 
 
 def main(argv: list[str]) -> None:
@@ -68,6 +71,18 @@ def main(argv: list[str]) -> None:
             from bench import deadletters
 
             deadletters.run(results, bootstrap)
+        if "eventstore" in wanted:
+            from bench import eventstore
+
+            eventstore.run(results, log_dir)
+        if "browse" in wanted:
+            from bench import browse
+
+            browse.run(results, bootstrap)
+        if "traffic" in wanted:
+            from bench import traffic
+
+            traffic.run(results, app, bootstrap)
         if "load" in wanted:
             from bench import load
 

@@ -21,9 +21,10 @@ class App:
     user_id: int
 
 
-def configure(folder: Path) -> Path:
+def configure(folder: Path, database_url: str | None = None) -> Path:
+    """The bench's environment; `database_url` (the event-store part's PostgreSQL) instead of the SQLite file."""
     db_path = folder / "bench.sqlite3"
-    os.environ["DATABASE_URL"] = f"sqlite:///{db_path}"
+    os.environ["DATABASE_URL"] = database_url or f"sqlite:///{db_path}"
     os.environ["EVENTHUB_VAR_DIR"] = str(folder / "var")
     os.environ["DEBUG"] = "false"
     os.environ.setdefault("SECRET_KEY", "bench-only-not-a-secret")
@@ -34,8 +35,8 @@ def configure(folder: Path) -> Path:
     return db_path
 
 
-def setup(folder: Path) -> App:
-    db_path = configure(folder)
+def setup(folder: Path, database_url: str | None = None) -> App:
+    db_path = configure(folder, database_url)
     import django
 
     django.setup()

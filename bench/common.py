@@ -1,20 +1,25 @@
 """Shared plumbing: real services for the run, timing helpers, waiting with a deadline, the result table.
 
-`wait_until` is also the test suite's (through tests/waiting.py): bench/ must not
-import tests/, while the tests already import bench (tests/load), so the one copy lives here.
+`wait_until` is also the test suite's (through tests/waiting.py), and so are the private
+redis-server and PostgreSQL (tests/services.py): bench/ must not import tests/, while the
+tests already import bench (tests/load), so the one copy lives here.
 """
 
 from __future__ import annotations
 
+import glob
 import inspect
 import os
 import shutil
+import signal
 import statistics
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
 from eventhub import broker
@@ -87,13 +92,18 @@ class Figure:
 @dataclass
 class Results:
     figures: list[Figure] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
 
     def add(self, name: str, value: float, unit: str, detail: str = "") -> None:
         self.figures.append(Figure(name, round(value, 4), unit, detail))
         print(f"  {name:<28} {value:>10.4g} {unit:<6} {detail}", flush=True)
 
+    def label(self, name: str, text: str) -> None:
+        """Text beside the figures in var/bench.json, e.g. the database a figure was measured on."""
+        self.labels[name] = text
+
     def as_dict(self) -> dict:
-        return {f.name: f.value for f in self.figures}
+        return {**self.labels, **{f.name: f.value for f in self.figures}}
 
 
 def redis_answers(url: str) -> bool:
@@ -131,6 +141,89 @@ def start_redis_server() -> tuple[subprocess.Popen, str]:
         process.kill()
         raise
     return process, url
+
+
+def _postgres_bin(program: str) -> str:
+    """Debian keeps initdb and postgres out of PATH, under /usr/lib/postgresql/<version>/bin."""
+    found = shutil.which(program)
+    if found:
+        return found
+    versions = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{program}"), key=lambda p: int(Path(p).parts[-3]))
+    if not versions:
+        raise RuntimeError(
+            f"{program} is not installed: run `make test-postgres` (it installs it), "
+            "or `sudo apt-get install -y postgresql`"
+        )
+    return versions[-1]
+
+
+def start_postgres(options: dict[str, str] | None = None) -> tuple[subprocess.Popen, str, Path]:
+    """A private PostgreSQL cluster (initdb in a temporary directory) on a free port, once it answers.
+
+    The tests' (tests/services.py) and the event-store bench's; `options` adds or overrides
+    server settings. PostgreSQL refuses to run as root: as root, it runs as the `postgres`
+    user the Debian package creates. Durability is off (fsync, full pages): a throwaway cluster.
+    `stop_postgres` ends it.
+    """
+    import psycopg
+
+    initdb, postgres = _postgres_bin("initdb"), _postgres_bin("postgres")
+    home = Path(tempfile.mkdtemp(prefix="eventhub-pg-"))
+    as_user: dict = {}
+    if os.geteuid() == 0:
+        shutil.chown(home, "postgres", "postgres")
+        as_user = {"user": "postgres", "group": "postgres", "extra_groups": []}
+    data = home / "data"
+    subprocess.run(
+        [initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        **as_user,
+    )
+    port = broker.free_port()
+    settings = {
+        "listen_addresses": "127.0.0.1",
+        "unix_socket_directories": str(home),
+        "max_connections": "300",
+        "fsync": "off",
+        "synchronous_commit": "off",
+        "full_page_writes": "off",
+        **(options or {}),
+    }
+    arguments = [arg for name, value in settings.items() for arg in ("-c", f"{name}={value}")]
+    log = open(home / "postgres.log", "ab")
+    process = subprocess.Popen(
+        [postgres, "-D", str(data), "-p", str(port), *arguments], stdout=log, stderr=log, **as_user
+    )
+    url = f"postgres://postgres@127.0.0.1:{port}/postgres"
+
+    def answers() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"private postgres exited with {process.returncode}: see {home / 'postgres.log'}")
+        try:
+            psycopg.connect(url, connect_timeout=1).close()
+            return True
+        except psycopg.OperationalError:
+            return False
+
+    try:
+        wait_until(answers, 30, f"the private PostgreSQL on port {port} to answer")
+    except BaseException:
+        process.kill()
+        shutil.rmtree(home, ignore_errors=True)
+        raise
+    return process, url, home
+
+
+def stop_postgres(process: subprocess.Popen, home: Path) -> None:
+    """Fast shutdown (SIGINT), then remove the cluster's directory."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @contextmanager

@@ -38,6 +38,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,17 +91,21 @@ class LoadResult:
 
 class _Publisher(threading.Thread):
     """Sends `rate` records/s to `topic` in 20 ms steps; flushes every second and notes
-    (time after the flush, records acknowledged) as a checkpoint."""
+    (time after the flush, records acknowledged) as a checkpoint. `headers(n)`, when given,
+    makes the headers of the n-th record (bench/eventstore.py sends the SDK's)."""
 
     STEP_S = 0.02
 
-    def __init__(self, bootstrap: str, topic: str, rate: float) -> None:
+    def __init__(
+        self, bootstrap: str, topic: str, rate: float, headers: Callable[[int], list[tuple[str, bytes]]] | None = None
+    ) -> None:
         super().__init__(name="load-publisher", daemon=True)
         from kafka import KafkaProducer
 
         self.producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=10, acks=1)
         self.topic = topic
         self.rate = rate
+        self.headers = headers
         self.stop = threading.Event()
         self.sent = 0
         self.errors: list[str] = []
@@ -117,7 +122,12 @@ class _Publisher(threading.Thread):
         while not self.stop.is_set():
             due = int((time.monotonic() - self.started) * self.rate) - self.sent
             for _ in range(max(0, due)):
-                self.producer.send(self.topic, value=value, key=str(self.sent % 64).encode()).add_errback(self._failed)
+                self.producer.send(
+                    self.topic,
+                    value=value,
+                    key=str(self.sent % 64).encode(),
+                    headers=self.headers(self.sent) if self.headers else None,
+                ).add_errback(self._failed)
                 self.sent += 1
             if time.monotonic() >= next_flush:
                 self.producer.flush(timeout=10)

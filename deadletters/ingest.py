@@ -58,12 +58,12 @@ from eventhub.bus import (
     BusError,
     BusTimeout,
     BusUnavailable,
-    GroupConsumer,
     PoisonRule,
     Record,
     UnknownTopic,
     open_bus,
 )
+from eventhub.bus.follow import Follower
 from eventhub.sdk import headers as h
 from eventhub.sdk.cloudevents import CloudEvent
 from eventhub.sdk.payload import MAX_BYTES
@@ -340,20 +340,6 @@ def _positions(kind: str, rows: list[dict[str, Any]], *columns: str) -> list[tup
 
 
 # --------------------------------------------------------------------------- the ingester
-@dataclass
-class _Tail:
-    """One bus: the dead-letter topics found there and the group consumer reading them."""
-
-    bus: Bus
-    topics: frozenset[str] = frozenset()
-    consumer: GroupConsumer | None = None
-
-    def close(self) -> None:
-        consumer, self.consumer = self.consumer, None
-        if consumer is not None:
-            consumer.close()
-
-
 class Ingester:
     """Tails the dead-letter topics of the given buses. For one thread.
 
@@ -376,23 +362,35 @@ class Ingester:
         batch: int = BATCH,
     ) -> None:
         buses = buses or {}
-        # Adapters of its own unless given: the ingester's admin calls (lag, committed offsets)
-        # then never run at the same time as another thread's on a shared Kafka adapter.
-        self._owned = [kind for kind in kinds if kind not in buses]
-        self.tails = {kind: _Tail(buses.get(kind) or open_bus(kind, **connections.bus_options(kind))) for kind in kinds}
         self.group = group or default_group()
         self.patterns = list(settings.EVENTHUB_DLQ_PATTERNS if patterns is None else patterns)
         self.cap = cap or settings.EVENTHUB_DLQ_PAYLOAD_CAP
-        # Stable per host: a restarted ingester gets back the Redis entries it had not acked.
-        self.client_id = client_id or f"{self.group}-{socket.gethostname()}"
-        self.discover_every_s = discover_every_s
+        # Adapters of its own unless given: the ingester's admin calls (lag, committed offsets)
+        # then never run at the same time as another thread's on a shared Kafka adapter.
+        self.follower = Follower(
+            {kind: buses.get(kind) or open_bus(kind, **connections.bus_options(kind)) for kind in kinds},
+            self.group,
+            # Stable per host: a restarted ingester gets back the Redis entries it had not acked.
+            client_id or f"{self.group}-{socket.gethostname()}",
+            select=self.dead_letter_topics,
+            store=lambda kind, records: len(self.store(kind, records)),
+            what="dead-letter ingester",
+            owned=[kind for kind in kinds if kind not in buses],
+            discover_every_s=discover_every_s,
+        )
         self.resolve_every_s = resolve_every_s
         self.poison_idle_ms = poison_idle_ms
         self._skipped_rules: set[tuple] = set()
         self.batch = batch
-        self._next_discovery = 0.0
         self._next_resolve = 0.0
-        self._down: set[str] = set()  # buses whose last call failed: log once, not every tick
+
+    @property
+    def tails(self):
+        return self.follower.tails
+
+    @property
+    def _down(self) -> set[str]:
+        return self.follower.down
 
     # -- the loop ---------------------------------------------------------------------
     def step(self, timeout_s: float = 1.0) -> int:
@@ -400,55 +398,21 @@ class Ingester:
 
         Returns how many new dead letters were stored.
         """
-        now = time.monotonic()
-        if now >= self._next_discovery:
+        if self.follower.discovery_due():
             self.discover()
             self.move_poison_entries()
-            self._next_discovery = now + self.discover_every_s
-        reading = [kind for kind, tail in self.tails.items() if tail.consumer is not None]
-        created = 0
-        for kind in reading:
-            created += self._step_bus(kind, timeout_s / len(reading))
+        created = self.follower.poll(timeout_s, self.batch)
         if time.monotonic() >= self._next_resolve:
             self.check_resolved()
             self._next_resolve = time.monotonic() + self.resolve_every_s
         return created
 
-    def _step_bus(self, kind: str, timeout_s: float) -> int:
-        tail = self.tails[kind]
-        try:
-            records = tail.consumer.poll(timeout_s, self.batch)
-            if not records:
-                return 0
-            created = self.store(kind, records)
-            tail.consumer.commit(records)  # only after the rows are committed
-        except BusError as error:
-            self._bus_failed(kind, error)
-            return 0
-        except Exception:
-            # The consumer's position is past a batch that is not stored: leave the
-            # group so that the next poll starts again from the last commit.
-            tail.close()
-            tail.topics = frozenset()
-            self._next_discovery = 0.0
-            raise
-        self._down.discard(kind)
-        return len(created)
-
-    def _bus_failed(self, kind: str, error: BusError) -> None:
-        if kind not in self._down:
-            log.warning("dead-letter ingester: %s bus failed (%s: %s); retrying", kind, type(error).__name__, error)
-            self._down.add(kind)
-        # Start over from the last commit, with a fresh look at the topics.
-        self.tails[kind].close()
-        self.tails[kind].topics = frozenset()
-        self._next_discovery = 0.0
+    def discover(self) -> None:
+        """Re-subscribe each bus' group when its set of dead-letter topics changed."""
+        self.follower.discover()
 
     def close(self) -> None:
-        for kind, tail in self.tails.items():
-            tail.close()
-            if kind in self._owned:
-                tail.bus.close()
+        self.follower.close()
 
     # -- which topics -------------------------------------------------------------------
     def dead_letter_topics(self, kind: str) -> frozenset[str]:
@@ -464,21 +428,6 @@ class Ingester:
             if privileged.is_allowed_dead_letter_topic(dead_letter, kind, address)
         }
         return frozenset(name for name in names if name in designed or h.is_dead_letter_topic(name, self.patterns))
-
-    def discover(self) -> None:
-        """Re-subscribe each bus' group when its set of dead-letter topics changed."""
-        for kind, tail in self.tails.items():
-            try:
-                wanted = self.dead_letter_topics(kind)
-                if wanted == tail.topics and (tail.consumer is not None or not wanted):
-                    continue
-                tail.close()
-                tail.topics = wanted
-                if wanted:
-                    tail.consumer = tail.bus.consumer(self.group, sorted(wanted), client_id=self.client_id)
-                    log.info("dead-letter ingester reads %d topic(s) on %s", len(wanted), kind)
-            except BusError as error:
-                self._bus_failed(kind, error)
 
     # -- storing ------------------------------------------------------------------------
     def store(self, kind: str, records: list[Record]) -> list[int]:
@@ -621,9 +570,9 @@ class Ingester:
                 except BusError as error:
                     self._skip_rule(rule, error)
         except BusError as error:
-            self._bus_failed("redis", error)
+            self.follower.bus_failed("redis", error)
         if moved:
-            self._next_discovery = 0.0  # a new <stream>:dlq may have appeared
+            self.follower.discover_soon()  # a new <stream>:dlq may have appeared
         return moved
 
     def _skip_rule(self, rule: PoisonRule, error: BusError) -> None:

@@ -34,6 +34,7 @@ from deadletters import actions, filters, forms, schemaform, sensitive
 from deadletters.models import DeadLetter, RedriveJob, UnstoredDeadLetter
 from designer.models import Consumer as DesignedConsumer
 from eventhub import roles
+from eventhub.sdk import headers as h
 from eventhub.sdk import pii
 
 PAGE_SIZE = 50
@@ -369,8 +370,19 @@ def _render_detail(
         "unconfirmed_target": _unconfirmed_target(dead_letter),
         "error": error,
         "socket_url": SOCKET_URL,
+        # The trace page (the event store's) finds the chain by it, else by the event id.
+        "correlation_id": _header_value(dead_letter, h.CORRELATION_ID),
     }
     return render(request, "deadletters/detail.html", context, status=status)
+
+
+def _header_value(dead_letter: DeadLetter, name: str) -> str:
+    """The last decoded value of header `name`, "" when absent."""
+    found = ""
+    for header, value in dead_letter.headers or []:
+        if header == name and isinstance(value, str):
+            found = value.strip()
+    return found
 
 
 def _unconfirmed_target(dead_letter: DeadLetter) -> bool:

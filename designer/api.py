@@ -318,7 +318,7 @@ def registry_latest(request: Request, name: str) -> Response:
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])  # changes nothing, so a viewer's CI token may ask too
 def registry_compatibility(request: Request, name: str) -> Response:
-    """Would this schema be accepted? Nothing is registered."""
+    """Would this schema be accepted, and how many of the type's recent real events would it reject? Nothing is registered."""
     event_type = _event_type(name)
     form = CompatibilityRequestSerializer(data=_body(request))
     form.is_valid(raise_exception=True)
@@ -330,4 +330,7 @@ def registry_compatibility(request: Request, name: str) -> Response:
     except registry.InvalidSchema as error:
         return Response(error.to_dict(), status=status.HTTP_400_BAD_REQUEST)
     consumers = registry.breaking_consumers(event_type, result, schema)
-    return Response(registry.result_dict(result, consumers))
+    traffic = registry.traffic_check(
+        event_type, schema, limit=form.validated_data.get("traffic_limit"), user=request.user
+    )
+    return Response({**registry.result_dict(result, consumers), "traffic": traffic})

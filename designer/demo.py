@@ -244,6 +244,23 @@ EVENTS = [
 
 EXTRA_PRODUCERS = [("shipping", "notification.requested")]
 
+# Catalog examples of the flows' trigger events: a flow check (eventstore.flow_checks)
+# publishes the first example of the trigger's latest version. Valid under every version.
+EXAMPLES = {
+    "order.placed": {
+        "order_id": "3f0c5a8e-0d4b-4bb1-9a53-5d2f0c7e2a10",
+        "customer_id": "8d1e6b9a-7f3c-4c2e-b1a4-0e9f5d6c3b21",
+        "total": {"amount": 4999, "currency": "EUR"},
+        "lines": [{"sku": "SKU-204", "quantity": 1}],
+        "placed_at": "2026-01-05T10:00:00Z",
+    },
+    "refund.requested": {
+        "order_id": "3f0c5a8e-0d4b-4bb1-9a53-5d2f0c7e2a10",
+        "amount": {"amount": 4999, "currency": "EUR"},
+        "requested_by": "support",
+    },
+}
+
 FLOWS = [
     {
         "name": "Checkout",
@@ -360,8 +377,16 @@ def seed() -> dict[str, int]:
 def _register(event: EventType, schema: dict, changelog: str, *, as_draft: bool = False) -> None:
     """Register `schema` through the registry unless the event already has it (any version, any state)."""
     known = {registry.canonical_json(s) for s in event.versions.values_list("schema", flat=True)}
+    examples = [EXAMPLES[event.name]] if event.name in EXAMPLES and not as_draft else []
     if registry.canonical_json(schema) not in known:
-        registry.register_version(event, schema, changelog=changelog, as_draft=as_draft)
+        registry.register_version(event, schema, changelog=changelog, examples=examples, as_draft=as_draft)
+    elif examples:
+        # A demo seeded before the examples existed gets them (examples document a version,
+        # they are not part of its compatibility); a user's own examples are left alone.
+        for version in event.versions.filter(examples=[]):
+            if registry.canonical_json(version.schema) == registry.canonical_json(schema):
+                version.examples = examples
+                version.save(update_fields=["examples"])
 
 
 # --------------------------------------------------------------------------- layout

@@ -75,6 +75,8 @@ class RegisterVersionForm(forms.Form):
         help_text="Optional: a JSON array of example events; each must match the schema.",
     )
     action = forms.ChoiceField(choices=ACTIONS, required=False)
+    # Set once the author has seen which real events the version would reject (register_version).
+    accept_traffic = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     def clean_schema(self) -> Any:
         return _parse_json(self.cleaned_data["schema"], "schema")

@@ -7,7 +7,7 @@ comes from here: topics by bus and address, consumer groups, schemas.
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.validators import RegexValidator
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.utils.text import slugify
 
@@ -287,6 +287,10 @@ class FlowStep(models.Model):
     consumer = models.ForeignKey(Service, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     logic = models.CharField(max_length=300, blank=True)
     store = models.CharField(max_length=200, blank=True)
+    # What a flow check (eventstore.flow_checks) allows this step's event to take.
+    time_budget_s = models.PositiveIntegerField(
+        default=30, validators=[MinValueValidator(1)], help_text="Seconds after the step it follows."
+    )
 
     class Meta:
         ordering = ["flow", "order", "id"]

@@ -15,6 +15,7 @@ from typing import Any
 import jsonschema
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils.module_loading import import_string
 from jsonschema.exceptions import best_match
 
 from designer import compat, fieldtree, search
@@ -196,6 +197,19 @@ def check_candidate(
         mode or event_type.compatibility_mode,
         policy or event_type.compatibility_policy,
     )
+
+
+def traffic_check(event_type: EventType, schema: Any, *, limit: int | None = None, user=None) -> dict[str, Any] | None:
+    """How many of the type's last `limit` real events `schema` would reject; None when traffic is not checked.
+
+    The event store answers (settings.EVENTHUB_TRAFFIC_CHECK names its function, so this
+    layer does not import it): {"checked", "failing", "examples": [{"offset", "path",
+    "message"}], "unread"}. Call it with a schema `validate_document` accepted.
+    """
+    limit = settings.EVENTHUB_TRAFFIC_CHECK_EVENTS if limit is None else limit
+    if not limit or not settings.EVENTHUB_TRAFFIC_CHECK:
+        return None
+    return import_string(settings.EVENTHUB_TRAFFIC_CHECK)(event_type.name, schema, limit=limit, user=user)
 
 
 def breaking_consumers(event_type: EventType, result: compat.CompatResult, schema: Any) -> list[Consumer]:

@@ -261,7 +261,7 @@ class ConsumerSerializer(serializers.ModelSerializer):
 class FlowStepSerializer(serializers.ModelSerializer):
     class Meta:
         model = FlowStep
-        fields = ["id", "order", "after", "producer", "event_type", "consumer", "logic", "store"]
+        fields = ["id", "order", "after", "producer", "event_type", "consumer", "logic", "store", "time_budget_s"]
 
     def validate_after(self, after: FlowStep | None) -> FlowStep | None:
         flow = self.context.get("flow")
@@ -393,6 +393,13 @@ class CompatibilityRequestSerializer(serializers.Serializer):
     schema = serializers.JSONField()
     mode = _ModeField(choices=EventType.MODES, required=False, help_text="Defaults to the event's mode.")
     policy = _PolicyField(choices=EventType.POLICIES, required=False, help_text="Defaults to the event's policy.")
+    traffic_limit = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=10_000,
+        help_text="Replay the candidate on this many of the type's latest real events (0: none; "
+        "default EVENTHUB_TRAFFIC_CHECK_EVENTS).",
+    )
 
 
 class ChangeSerializer(serializers.Serializer):
@@ -409,6 +416,19 @@ class BreakingConsumerSerializer(serializers.Serializer):
     fields_used = serializers.ListField(child=serializers.CharField())
 
 
+class TrafficExampleSerializer(serializers.Serializer):
+    offset = serializers.CharField(help_text="bus:topic/partition@offset of the real event.")
+    path = serializers.CharField(help_text="Where it fails, as a JSON path ($ when it is not JSON).")
+    message = serializers.CharField(help_text="Why; values the caller may not see are hidden.")
+
+
+class TrafficSerializer(serializers.Serializer):
+    checked = serializers.IntegerField(help_text="Real events replayed against the candidate.")
+    failing = serializers.IntegerField(help_text="Of those, how many it would reject.")
+    examples = TrafficExampleSerializer(many=True)
+    unread = serializers.IntegerField(help_text="Indexed events whose payload is no longer on the bus.")
+
+
 class CompatibilitySerializer(serializers.Serializer):
     compatible = serializers.BooleanField()
     mode = serializers.CharField()
@@ -416,6 +436,9 @@ class CompatibilitySerializer(serializers.Serializer):
     changes = ChangeSerializer(many=True)
     reason = serializers.CharField()
     breaking_consumers = BreakingConsumerSerializer(many=True)
+    traffic = TrafficSerializer(
+        required=False, allow_null=True, help_text="The candidate on real traffic (compatibility checks only)."
+    )
 
 
 class SchemaProblemSerializer(serializers.Serializer):

@@ -27,6 +27,7 @@ LOOPS = {
     "ingester": "deadletters.ingest:run_forever",
     "redrive-resumer": "deadletters.redrive:run_resumer",
     "indexer": "eventstore.indexer:run_forever",
+    "flow-checks": "eventstore.flow_checks:run_forever",
 }
 
 _stop = threading.Event()

@@ -171,6 +171,10 @@ CELERY_BEAT_SCHEDULE = {
     "dead-letters-redrive-resume": {"task": "deadletters.redrive_resume", "schedule": 30.0},
     # Indexed events older than their topic's retention (the indexer also purges every 10 minutes).
     "event-store-purge": {"task": "eventstore.purge_expired", "schedule": 600.0},
+    # Flow checks (docs/event-store.md): judge the running ones' steps; start the scheduled ones
+    # (each flow every EVENTHUB_FLOW_CHECK_EVERY_S; the task decides which are due).
+    "flow-checks-evaluate": {"task": "eventstore.evaluate_flow_checks", "schedule": 3.0},
+    "flow-checks-schedule": {"task": "eventstore.run_scheduled_flow_checks", "schedule": 30.0},
 }
 
 # --- Product limits and knobs ------------------------------------------------
@@ -178,6 +182,8 @@ EVENTHUB_MAX_SCHEMA_BYTES = env.integer("EVENTHUB_MAX_SCHEMA_BYTES", 256 * 1024,
 EVENTHUB_MAX_UPLOAD_BYTES = env.integer("EVENTHUB_MAX_UPLOAD_BYTES", 2 * 1024 * 1024, minimum=1024)
 EVENTHUB_DLQ_PAYLOAD_CAP = env.integer("EVENTHUB_DLQ_PAYLOAD_CAP", 1024 * 1024, minimum=1024)
 EVENTHUB_DLQ_PATTERNS = env.items("EVENTHUB_DLQ_PATTERNS", "*.dlq,*.DLT,*-dlt,*:dlq")
+# The topic browser's live tail: messages per second to each browser tab, the excess skipped.
+EVENTHUB_TAIL_MAX_PER_S = env.integer("EVENTHUB_TAIL_MAX_PER_S", 20, minimum=1)
 EVENTHUB_TICK_SECONDS = env.number("EVENTHUB_TICK_SECONDS", 2.0, minimum=0.2)
 EVENTHUB_METRICS_TOKEN = env.text("EVENTHUB_METRICS_TOKEN")
 EVENTHUB_ALERT_WEBHOOK_URL = env.text("EVENTHUB_ALERT_WEBHOOK_URL")
@@ -190,6 +196,13 @@ EVENTHUB_MONITOR_NAMESPACE = env.text("EVENTHUB_MONITOR_NAMESPACE", "eventhub:mo
 EVENTHUB_INDEX_INCLUDE = env.items("EVENTHUB_INDEX_INCLUDE", "*")
 EVENTHUB_INDEX_EXCLUDE = env.items("EVENTHUB_INDEX_EXCLUDE", "_*,eventhub*")
 EVENTHUB_INDEX_RETENTION_DAYS = env.integer("EVENTHUB_INDEX_RETENTION_DAYS", 7, minimum=1)
+# The compatibility check also replays a candidate schema against the last N real events of
+# its type (0: never). The registry asks the event store through a dotted path, so the design
+# layer does not import it (docs/architecture.md).
+EVENTHUB_TRAFFIC_CHECK_EVENTS = env.integer("EVENTHUB_TRAFFIC_CHECK_EVENTS", 1000, minimum=0)
+EVENTHUB_TRAFFIC_CHECK = "eventstore.traffic.check"
+# Every flow is checked synthetically this often (seconds; 0: only when asked).
+EVENTHUB_FLOW_CHECK_EVERY_S = env.integer("EVENTHUB_FLOW_CHECK_EVERY_S", 300, minimum=0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = EVENTHUB_MAX_UPLOAD_BYTES
 
 REST_FRAMEWORK = {

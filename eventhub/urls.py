@@ -13,10 +13,11 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # Before designer's: /api/v1/flows/{id}/checks is the event store's, under designer's /api/v1/flows/.
+    path("", include("eventstore.urls")),
     path("", include("designer.urls")),
     path("", include("monitor.urls")),
     path("", include("deadletters.urls")),
-    path("", include("eventstore.urls")),
 ]
 
 # JSON for /api/ paths, Django's pages elsewhere (eventhub/api_errors.py).

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from eventstore.models import IndexedEvent, TopicIndexSetting
+from eventstore.models import FlowCheck, FlowCheckStep, IndexedEvent, TopicIndexSetting
 
 
 @admin.register(TopicIndexSetting)
@@ -17,6 +17,31 @@ class IndexedEventAdmin(admin.ModelAdmin):
     search_fields = ("=ce_id", "=correlation_id", "=trace_id", "=key_hash")
     raw_id_fields = ("schema_version",)
     show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class FlowCheckStepInline(admin.TabularInline):
+    model = FlowCheckStep
+    fk_name = "flow_check"
+    fields = ("position", "event_type", "time_budget_s", "status", "latency_ms", "observed")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+@admin.register(FlowCheck)
+class FlowCheckAdmin(admin.ModelAdmin):
+    """Read-only: checks are made by eventstore.flow_checks.start and judged by evaluate."""
+
+    list_display = ("id", "flow", "status", "started_at", "finished_at", "scheduled", "started_by")
+    list_filter = ("status", "scheduled")
+    search_fields = ("=correlation_id", "flow__name")
+    inlines = [FlowCheckStepInline]
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -6,7 +6,8 @@ settings.EVENTHUB_INDEX_INCLUDE and none of EVENTHUB_INDEX_EXCLUDE, never a dead
 topic (the dead-letter ingester owns those) nor a heartbeat topic. The set is
 re-discovered every few seconds and the group re-subscribed when it changed.
 
-Exactly once per position, whatever crashes, as deadletters/ingest.py does it:
+Exactly once per position, whatever crashes (eventhub/bus/follow.py, shared with the
+dead-letter ingester):
 1. poll a batch;
 2. insert its rows in one transaction, ignoring a position (bus, topic, partition,
    offset) already stored (the unique constraint decides);
@@ -27,7 +28,6 @@ import socket
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,14 +37,15 @@ from django.utils import timezone
 from jsonschema.exceptions import best_match
 
 from designer import privileged
-from designer.models import EventType, SchemaVersion, Topic
+from designer.models import Topic
 from eventhub import connections
-from eventhub.bus import Bus, BusError, GroupConsumer, Record, open_bus
+from eventhub.bus import Bus, Record, open_bus
+from eventhub.bus.follow import Follower
 from eventhub.sdk import headers as h
 from eventhub.sdk.payload import MAX_BYTES, PayloadDecodeError
-from eventhub.sdk.schemas import check_schema_is_safe, python_validator
-from eventstore import columns
+from eventstore import columns, schema_discovery
 from eventstore.models import IndexedEvent, TopicIndexSetting, purge_expired
+from eventstore.validity import Schemas as _Schemas  # shared with the topic browser
 
 log = logging.getLogger(__name__)
 
@@ -75,39 +76,20 @@ def _max(name: str) -> int:
 
 
 # --------------------------------------------------------------------------- schemas
-class _Schemas:
-    """Registered schema versions by event type, and their validators (versions never change)."""
-
-    def __init__(self) -> None:
-        self._validators: dict[int, Any] = {}  # SchemaVersion id -> validator, None when unsafe
-
-    def versions_for(self, names: set[str]) -> dict[str, dict[int, int]]:
-        """{type name: {version number: SchemaVersion id}} of the registered versions of these types."""
-        names = names - {""}
-        found: dict[str, dict[int, int]] = {}
-        for pk, name, number in (
-            SchemaVersion.objects.registered()
-            .filter(event_type__in=EventType.objects.filter(name__in=names))
-            .values_list("id", "event_type__name", "version")
-        ):
-            found.setdefault(name, {})[number] = pk
-        return found
-
-    def validator(self, version_id: int):
-        if version_id not in self._validators:
-            schema = SchemaVersion.objects.values_list("schema", flat=True).get(pk=version_id)
-            unsafe = check_schema_is_safe(schema)
-            if unsafe:
-                log.warning("indexer: schema version #%s cannot be checked safely: %s", version_id, unsafe[0])
-            self._validators[version_id] = None if unsafe else python_validator(schema)
-        return self._validators[version_id]
+_UNREADABLE = object()  # the event's data is not JSON
 
 
-def _check(record: Record, event, max_bytes: int, validator) -> tuple[str, str, str]:
-    """(validity, invalid_path, invalid_rule) of the event's data against a validator."""
+def _data(record: Record, event, max_bytes: int) -> Any:
+    """The event's data as JSON, or _UNREADABLE."""
     try:
-        payload = columns.data(record, event, max_bytes)
+        return columns.data(record, event, max_bytes)
     except PayloadDecodeError:
+        return _UNREADABLE
+
+
+def _check(payload: Any, validator) -> tuple[str, str, str]:
+    """(validity, invalid_path, invalid_rule) of the event's data against a validator."""
+    if payload is _UNREADABLE:
         return IndexedEvent.INVALID, "$", "json"
     error = best_match(validator.iter_errors(payload))
     if error is None:
@@ -116,20 +98,6 @@ def _check(record: Record, event, max_bytes: int, validator) -> tuple[str, str, 
 
 
 # --------------------------------------------------------------------------- the indexer
-@dataclass
-class _Tail:
-    """One bus: the topics indexed there and the group consumer reading them."""
-
-    bus: Bus
-    topics: frozenset[str] = frozenset()
-    consumer: GroupConsumer | None = None
-
-    def close(self) -> None:
-        consumer, self.consumer = self.consumer, None
-        if consumer is not None:
-            consumer.close()
-
-
 class Indexer:
     """Indexes the selected topics of the given buses. For one thread.
 
@@ -153,8 +121,6 @@ class Indexer:
         batch: int = BATCH,
     ) -> None:
         buses = buses or {}
-        self._owned = [kind for kind in kinds if kind not in buses]
-        self.tails = {kind: _Tail(buses.get(kind) or open_bus(kind, **connections.bus_options(kind))) for kind in kinds}
         self.group = group or default_group()
         self.include = list(settings.EVENTHUB_INDEX_INCLUDE if include is None else include)
         self.exclude = list(settings.EVENTHUB_INDEX_EXCLUDE if exclude is None else exclude)
@@ -163,25 +129,34 @@ class Indexer:
         )
         self.cap = cap or settings.EVENTHUB_DLQ_PAYLOAD_CAP
         self.max_bytes = MAX_BYTES  # the largest value whose JSON is read to check it (the SDK's limit)
-        # Stable per host: a restarted indexer gets back the Redis entries it had not acked.
-        self.client_id = client_id or f"{self.group}-{socket.gethostname()}"
-        self.discover_every_s = discover_every_s
+        self.follower = Follower(
+            {kind: buses.get(kind) or open_bus(kind, **connections.bus_options(kind)) for kind in kinds},
+            self.group,
+            # Stable per host: a restarted indexer gets back the Redis entries it had not acked.
+            client_id or f"{self.group}-{socket.gethostname()}",
+            select=self.indexed_topics,
+            store=self.store,
+            what="indexer",
+            owned=[kind for kind in kinds if kind not in buses],
+            discover_every_s=discover_every_s,
+        )
         self.purge_every_s = purge_every_s
         self.batch = batch
         self.schemas = _Schemas()
-        self._next_discovery = 0.0
+        self.observer = schema_discovery.Observer()
         self._next_purge = time.monotonic() + purge_every_s
-        self._down: set[str] = set()
+
+    @property
+    def tails(self):
+        return self.follower.tails
 
     # -- the loop -----------------------------------------------------------------------
     def step(self, timeout_s: float = 1.0) -> int:
         """Discover (when due), poll each bus once, store, commit; purge when due. Returns new rows."""
-        now = time.monotonic()
-        if now >= self._next_discovery:
+        if self.follower.discovery_due():
             self.discover()
-            self._next_discovery = now + self.discover_every_s
-        reading = [kind for kind, tail in self.tails.items() if tail.consumer is not None]
-        created = sum(self._step_bus(kind, timeout_s / len(reading)) for kind in reading)
+            self.observer.flush()
+        created = self.follower.poll(timeout_s, self.batch)
         if time.monotonic() >= self._next_purge:
             deleted = purge_expired()
             if deleted:
@@ -189,41 +164,16 @@ class Indexer:
             self._next_purge = time.monotonic() + self.purge_every_s
         return created
 
-    def _step_bus(self, kind: str, timeout_s: float) -> int:
-        tail = self.tails[kind]
-        try:
-            records = tail.consumer.poll(timeout_s, self.batch)
-            if not records:
-                return 0
-            created = self.store(kind, records)
-            tail.consumer.commit(records)  # only after the rows are committed
-        except BusError as error:
-            self._bus_failed(kind, error)
-            return 0
-        except Exception:
-            # The consumer is past a batch that is not stored: leave the group, so that
-            # the next poll starts again from the last commit.
-            self._restart(kind)
-            raise
-        self._down.discard(kind)
-        return created
-
-    def _bus_failed(self, kind: str, error: BusError) -> None:
-        if kind not in self._down:
-            log.warning("indexer: %s bus failed (%s: %s); retrying", kind, type(error).__name__, error)
-            self._down.add(kind)
-        self._restart(kind)
-
-    def _restart(self, kind: str) -> None:
-        self.tails[kind].close()
-        self.tails[kind].topics = frozenset()
-        self._next_discovery = 0.0
+    def discover(self) -> None:
+        """Re-subscribe each bus' group when its set of topics changed."""
+        self.follower.discover()
 
     def close(self) -> None:
-        for kind, tail in self.tails.items():
-            tail.close()
-            if kind in self._owned:
-                tail.bus.close()
+        try:
+            self.observer.flush()
+        except Exception:  # closing must not fail: the samples are a sketch, not data
+            log.exception("indexer: the last schema samples were not written")
+        self.follower.close()
 
     # -- which topics -------------------------------------------------------------------
     def indexed_topics(self, kind: str) -> frozenset[str]:
@@ -245,21 +195,6 @@ class Indexer:
             and not columns.matches(name, self.exclude)
             and not h.is_dead_letter_topic(name, self.dead_letter_patterns)
         )
-
-    def discover(self) -> None:
-        """Re-subscribe each bus' group when its set of topics changed."""
-        for kind, tail in self.tails.items():
-            try:
-                wanted = self.indexed_topics(kind)
-                if wanted == tail.topics and (tail.consumer is not None or not wanted):
-                    continue
-                tail.close()
-                tail.topics = wanted
-                if wanted:
-                    tail.consumer = tail.bus.consumer(self.group, sorted(wanted), client_id=self.client_id)
-                    log.info("indexer reads %d topic(s) on %s", len(wanted), kind)
-            except BusError as error:
-                self._bus_failed(kind, error)
 
     # -- storing ------------------------------------------------------------------------
     def rows(self, kind: str, records: list[Record]) -> list[IndexedEvent]:
@@ -297,10 +232,15 @@ class Indexer:
         version_id = registered.get(number) if number is not None else None
         checked_id = version_id or (registered[max(registered)] if registered else None)
         validator = self.schemas.validator(checked_id) if checked_id else None
+        subject = schema_discovery.subject_of(kind, record.topic, ce_type)
+        sampled = self.observer.wants(subject)
+        payload = _data(record, event, self.max_bytes) if validator is not None or sampled else _UNREADABLE
         if validator is None:
             validity, path, rule = IndexedEvent.NO_SCHEMA, "", ""
         else:
-            validity, path, rule = _check(record, event, self.max_bytes, validator)
+            validity, path, rule = _check(payload, validator)
+        if sampled and payload is not _UNREADABLE:
+            self.observer.add(subject, kind, record.topic, ce_type, payload, _moment(record.timestamp_ms))
         value = record.value or b""
         return IndexedEvent(
             bus=kind,
@@ -320,6 +260,8 @@ class Indexer:
                 columns.attribute(record, event, h.TRACEPARENT, 200) or columns.header_text(record, h.TRACEPARENT, 200)
             ),
             schema_version_number=number,
+            replay_of=columns.header_int(record, h.REPLAY_OF),
+            replay_count=columns.header_int(record, h.REPLAY_COUNT) or 0,
             schema_version_id=checked_id if validator is not None else version_id,
             size=len(value),
             validity=validity,

@@ -16,6 +16,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from designer.models import SchemaVersion
+
 BUS_CHOICES = [("kafka", "Kafka"), ("redis", "Redis Streams")]
 
 
@@ -53,6 +55,9 @@ class IndexedEvent(models.Model):
     schema_version = models.ForeignKey(
         "designer.SchemaVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # A dead letter sent again (deadletters/actions.py): x-eventhub-replay-of and -count.
+    replay_of = models.BigIntegerField(null=True, blank=True, help_text="The dead letter this event replays.")
+    replay_count = models.PositiveIntegerField(default=0, help_text="Its replays so far, this one included.")
     size = models.PositiveBigIntegerField(help_text="The value's size in bytes.")
     validity = models.CharField(max_length=10, choices=VALIDITY_CHOICES)
     # Where an invalid payload first fails ("$.amount"; "$" when it is not JSON) and the
@@ -73,6 +78,8 @@ class IndexedEvent(models.Model):
             models.Index(fields=["ce_id"], name="indexed_event_ce_id"),
             models.Index(fields=["trace_id"], name="indexed_event_trace"),
             models.Index(fields=["ce_type", "timestamp"], name="indexed_event_type_time"),
+            # The traces list filtered by service (eventstore/traces.py), newest first.
+            models.Index(fields=["ce_source", "timestamp"], name="indexed_event_source_time"),
             models.Index(fields=["timestamp"], name="indexed_event_time"),
         ]
 
@@ -124,3 +131,115 @@ def purge_expired(now=None) -> int:
     default_cutoff = now - timedelta(days=settings.EVENTHUB_INDEX_RETENTION_DAYS)
     deleted += IndexedEvent.objects.older_than(default_cutoff).exclude(custom).delete()[0]
     return deleted
+
+
+# --------------------------------------------------------------------------- flow checks
+class FlowCheckQuerySet(models.QuerySet):
+    def running(self):
+        return self.filter(status=FlowCheck.RUNNING)
+
+    def for_flow(self, flow_id: int):
+        return self.filter(flow_id=flow_id)
+
+
+class FlowCheck(models.Model):
+    """One synthetic run of a designed flow (eventstore/flow_checks.py says how it is judged)."""
+
+    RUNNING, PASSED, FAILED = "running", "passed", "failed"
+    STATUS_CHOICES = [(RUNNING, "Running"), (PASSED, "Passed"), (FAILED, "Failed")]
+
+    flow = models.ForeignKey("designer.Flow", on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=10, choices=STATUS_CHOICES, default=RUNNING)
+    correlation_id = models.CharField(max_length=200, unique=True)
+    started_at = models.DateTimeField(help_text="When the check was asked for.")
+    published_at = models.DateTimeField(null=True, blank=True, help_text="When the broker took the trigger.")
+    finished_at = models.DateTimeField(null=True, blank=True)
+    trigger_event_id = models.CharField(max_length=200, blank=True, help_text="The trigger's ce_id.")
+    # Who pressed "Run check"; null for scheduled runs (and when the user is deleted).
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    scheduled = models.BooleanField(default=False)
+    # Claimed by the task that publishes the trigger (a conditional UPDATE), so it is sent once.
+    publish_claimed = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+
+    objects = FlowCheckQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["flow", "started_at"], name="flow_check_flow_started")]
+
+    def __str__(self) -> str:
+        return f"check #{self.pk} of flow {self.flow_id} ({self.status})"
+
+
+class FlowCheckStep(models.Model):
+    """What a check saw of one flow step: when its event showed up, and where."""
+
+    PASSED, FAILED, LATE, PENDING = "passed", "failed", "late", "pending"
+    STATUS_CHOICES = [(PASSED, "Passed"), (FAILED, "Failed"), (LATE, "Late"), (PENDING, "Pending")]
+
+    # Not `check`: that name is Model.check(), Django's system checks.
+    flow_check = models.ForeignKey(FlowCheck, on_delete=models.CASCADE, related_name="steps")
+    # The design may change under a check's history: the step goes, its event type's name stays,
+    # and so do the budget and the step it followed, copied when the check started.
+    step = models.ForeignKey("designer.FlowStep", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    event_type = models.CharField(max_length=200)
+    position = models.PositiveIntegerField(default=0, help_text="The step's place in the flow when the check ran.")
+    after = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    time_budget_s = models.PositiveIntegerField(default=30)
+    status = models.CharField(max_length=10, choices=STATUS_CHOICES, default=PENDING)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True, help_text="After the event it waited for.")
+    observed = models.JSONField(default=dict, blank=True, help_text="topic, partition, offset, ce_id, time.")
+
+    class Meta:
+        ordering = ["flow_check", "position", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.flow_check_id}: {self.event_type} ({self.status})"
+
+
+# --------------------------------------------------------------------------- schemas seen in traffic
+class ObservedSchemaQuerySet(models.QuerySet):
+    def discovered(self):
+        """Subjects with no registered schema: event types unknown to the registry, and topics of untyped events."""
+        registered = SchemaVersion.objects.registered().values("event_type__name")
+        return self.exclude(kind=ObservedSchema.TYPE, event_type_name__in=registered).filter(approved_version=None)
+
+
+class ObservedSchema(models.Model):
+    """What the events of one type (or, for untyped events, one topic) look like: a JSON Schema inferred from samples.
+
+    For a type without a registered schema it is a draft a Designer may approve
+    (eventstore/schema_discovery.py); for a registered type it tells the fields
+    traffic carries that the schema does not name (drift).
+    """
+
+    TYPE, TOPIC = "type", "topic"
+    KIND_CHOICES = [(TYPE, "Event type"), (TOPIC, "Topic")]
+
+    subject = models.CharField(max_length=520, unique=True, help_text='"type:<name>" or "topic:<bus>:<topic>".')
+    kind = models.CharField(max_length=10, choices=KIND_CHOICES)
+    event_type_name = models.CharField(max_length=200, blank=True, help_text="The CloudEvents type; blank for a topic.")
+    bus = models.CharField(max_length=10, choices=BUS_CHOICES, help_text="Where it was seen last.")
+    topic = models.CharField(max_length=249, help_text="Where it was seen last.")
+    schema = models.JSONField(default=dict, help_text="Inferred by genson from the samples.")
+    sample_count = models.PositiveBigIntegerField(default=0)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    # Samples whose fields would have grown the schema past its size cap (map-like payloads): left out.
+    too_varied = models.BooleanField(default=False)
+    approved_version = models.ForeignKey(
+        "designer.SchemaVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = ObservedSchemaQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-last_seen", "subject"]
+
+    def __str__(self) -> str:
+        return self.subject
+
+    @property
+    def name(self) -> str:
+        return self.event_type_name or f"{self.bus}:{self.topic}"

@@ -17,7 +17,7 @@ Two halves:
 
 Subjects start with the bus: ``kafka:orders/billing`` (group on a topic),
 ``kafka:orders.dlq`` (dead-letter topic), ``kafka:consumer:7`` (designed edge),
-``kafka:billing`` (service). A rule's ``target`` is an fnmatch pattern tried
+``kafka:billing`` (service), ``kafka:flow:checkout`` (flow check). A rule's ``target`` is an fnmatch pattern tried
 against the names a subject is known by (topic, group, ``topic/group``, service,
 event, edge id).
 """
@@ -78,6 +78,9 @@ class Decision:
     resolve: list[tuple[int, str]] = field(default_factory=list)
 
 
+MIN_EVENTS_FOR_RATE = 10  # an invalid-event share over fewer events is noise, not a rate
+
+
 def _matches(target: str, *names: str | None) -> bool:
     target = target or "*"
     return any(name is not None and fnmatch.fnmatchcase(name, target) for name in names)
@@ -134,6 +137,25 @@ def breaches(rule: Rule, part: dict[str, Any]) -> list[Breach]:
             silent = service.get("silent_s")
             message = f"No heartbeat from {service['service']} for {_fmt(silent)} s."
             found.append(Breach(rule.id, f"{bus}:{service['service']}", silent, message))
+    elif kind == "flow_check":
+        # The latest finished check of each flow (eventstore.flow_checks.latest_by_flow), on the
+        # bus of its trigger; the alert resolves when a later check passes.
+        for flow in part.get("flow_checks", ()):
+            if flow["status"] != "failed" or not _matches(rule.target, flow["flow"]):
+                continue
+            message = f"Flow check of {flow['flow']} failed (check #{flow['check']}): {flow['error']}"
+            found.append(Breach(rule.id, f"{bus}:flow:{flow['flow']}", None, message[:500]))
+    elif kind == "invalid_rate":
+        # Each event type's share of events that failed their registered schema (monitor/lineage.py).
+        for row in part.get("validity", ()):
+            share = 100.0 * row["invalid"] / row["events"] if row["events"] >= MIN_EVENTS_FOR_RATE else None
+            if share is None or share <= limit or not _matches(rule.target, row["event_type"]):
+                continue
+            message = (
+                f"{_fmt(share)} % of {row['event_type']} events are invalid "
+                f"({row['invalid']} of {row['events']} in 5 minutes; limit {_fmt(limit)} %)."
+            )
+            found.append(Breach(rule.id, f"{bus}:type:{row['event_type']}", share, message))
     return found
 
 

@@ -12,12 +12,13 @@ from datetime import UTC, datetime, timedelta
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import serializers
-from rest_framework.decorators import api_view
+from rest_framework import serializers, status
+from rest_framework.decorators import api_view, permission_classes
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from monitor import history, snapshots
+from eventhub.roles import DesignerOrReadOnly
+from monitor import history, lineage, snapshots
 from monitor.models import Sample
 
 DEFAULT_RANGE = timedelta(hours=1)
@@ -75,3 +76,47 @@ def history_series(request: Request) -> Response:
             "series": series,
         }
     )
+
+
+class AdoptRequest(serializers.Serializer):
+    """One observed edge, as the snapshot's `observed.edges` item names it."""
+
+    bus = serializers.ChoiceField(choices=["kafka", "redis"])
+    topic = serializers.CharField(max_length=249)
+    event_type = serializers.CharField(max_length=200)
+    producer = serializers.CharField(max_length=100, help_text="The edge's `from`.")
+    consumer = serializers.CharField(max_length=100, required=False, allow_blank=True, default="", help_text="`to`.")
+    group = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class AdoptedSerializer(serializers.Serializer):
+    created = serializers.ListField(child=serializers.CharField(), help_text="What the design did not have yet.")
+
+
+@extend_schema(
+    request=AdoptRequest,
+    responses={
+        201: AdoptedSerializer,
+        200: OpenApiResponse(AdoptedSerializer, description="The design had it all already."),
+        400: OpenApiResponse(description="A value missing or not valid, or an edge without an event type."),
+    },
+)
+@api_view(["POST"])
+@permission_classes([DesignerOrReadOnly])
+def adopt_observed(request: Request) -> Response:
+    """Add an observed edge to the design: services, topic, event type, producer and consumer, as missing."""
+    form = AdoptRequest(data=request.data)
+    form.is_valid(raise_exception=True)
+    data = form.validated_data
+    try:
+        created = lineage.adopt(
+            kind=data["bus"],
+            producer=data["producer"],
+            event_type=data["event_type"],
+            topic=data["topic"],
+            consumer=data["consumer"],
+            group=data["group"],
+        )
+    except lineage.CannotAdopt as error:
+        return Response({"event_type": [str(error)]}, status=status.HTTP_400_BAD_REQUEST)
+    return Response({"created": created}, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

@@ -317,6 +317,8 @@ def merge(parts: dict[str, dict[str, Any]], now: float, stale_after_s: float) ->
         snapshot["topics"] += part["topics"]
         snapshot["groups"] += part["groups"]
         snapshot["edges"] += part["edges"]
+        snapshot["observed"]["edges"] += part.get("observed", {}).get("edges", [])
+        snapshot["validity"] += [dict(row, bus=kind) for row in part.get("validity", [])]
         dead = snapshot["dead_letters"]
         dead["inflow_per_min"] = round(dead["inflow_per_min"] + part["dead_letters"]["inflow_per_min"], 3)
         for topic, per_min in part["dead_letters"]["by_topic"].items():
@@ -390,6 +392,9 @@ class Collector:
         self._design: Design | None = None
         self._design_at = 0.0
         self._pending: dict[tuple[int, str], float] = {}
+        self._observed: dict[str, list] = {"edges": []}  # monitor/lineage.py, refreshed every lineage.EVERY_S
+        self._validity: list[dict[str, Any]] = []
+        self._observed_at = 0.0
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -721,6 +726,7 @@ class Collector:
                     "silent_s": silent,
                 }
             )
+        part["observed"], part["validity"] = self._traffic(design, part["groups"], now)
         # Forget topics and groups that are gone (test suites and tenants churn through names).
         current = {("topic", name) for name in topic_rows} | {("group", g, t) for g, t in rows_by_pair}
         for key in self._moved.keys() - current:
@@ -736,6 +742,23 @@ class Collector:
                     }
                 )
         return part
+
+    def _traffic(self, design: Design, groups: list[dict[str, Any]], now: float) -> tuple[dict, list]:
+        """Observed lineage and validity per event type (monitor/lineage.py), from the event store.
+
+        Recomputed every lineage.EVERY_S, not every tick: they are database aggregates over
+        minutes of events, and change slowly; the last ones are given meanwhile.
+        """
+        from monitor import lineage  # reads models: imported once the apps are ready, as load_design does
+
+        if now - self._observed_at >= lineage.EVERY_S:
+            self._observed_at = now
+            try:
+                self._observed = lineage.observed(self.kind, design, groups)
+                self._validity = lineage.validity(self.kind)
+            except Exception:  # noqa: BLE001 - these are views on top; the numbers must go on
+                log.exception("collector %s: observed lineage and validity not computed", self.kind)
+        return self._observed, self._validity
 
     def _group_row(
         self,
@@ -791,6 +814,11 @@ class Collector:
 
     def _alerts(self, design: Design, part: dict[str, Any], now: float) -> None:
         try:
+            if any(rule.kind == "flow_check" for rule in design.rules):
+                from eventstore import flow_checks
+
+                # Read only for the rules, not broadcast: the flow-check page shows the checks.
+                part = {**part, "flow_checks": [f for f in flow_checks.latest_by_flow() if f["bus"] == self.kind]}
             decision = alerts.decide(design.rules, part, self._pending, alerts.firing_keys(self.kind), now)
             alerts.apply(decision, now)
         except Exception:  # noqa: BLE001 - a broken rule must not stop the numbers

@@ -65,6 +65,8 @@ class AlertRule(models.Model):
     DLQ_INFLOW = "dlq_inflow"
     GROUP_STATUS = "group_status"
     HEARTBEAT = "heartbeat"
+    FLOW_CHECK = "flow_check"
+    INVALID_RATE = "invalid_rate"
     KINDS = [
         (LAG_MESSAGES, "Lag above N messages"),
         (LAG_SECONDS, "Lag above N seconds"),
@@ -72,11 +74,15 @@ class AlertRule(models.Model):
         (DLQ_INFLOW, "Dead-letter inflow above N per minute"),
         (GROUP_STATUS, "Group STALL or STOP"),
         (HEARTBEAT, "Service heartbeat lost"),
+        (FLOW_CHECK, "Flow check failing"),
+        (INVALID_RATE, "Invalid events above N % of a type"),
     ]
 
     name = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=20, choices=KINDS)
-    target = models.CharField(max_length=255, default="*", help_text="Topic, group or service; fnmatch pattern.")
+    target = models.CharField(
+        max_length=255, default="*", help_text="Topic, group, service, flow slug or event type; fnmatch pattern."
+    )
     threshold = models.FloatField(default=0)
     for_seconds = models.PositiveIntegerField(default=0, help_text="Condition must hold this long before firing.")
     enabled = models.BooleanField(default=True)

@@ -6,6 +6,14 @@ What a newcomer should see within a minute of `make run`:
 - analytics is slower than its producers in bursts: its lag grows, then drains;
 - orders sometimes rejects payment.authorized (InvalidAmount): dead letters appear;
 - shipping stops heartbeating for a while every few minutes: it shows as down.
+
+Synthetic events (flow checks, `x-eventhub-synthetic: true`) are handled like real orders,
+but always down the happy path (no declined card, no missing stock, no refused amount),
+so a failing check means a broken service, not the demo's dice; analytics and
+notifications drop them (no check traffic in the warehouse or a customer's inbox).
+`stop_service("shipping")` stops a service's consumers (they stay in their groups and
+handle nothing, as a stuck deployment would) until `start_service`; `manage.py simulate`
+does it when the service is named in <EVENTHUB_VAR_DIR>/demo-stopped (`manage.py demo_service`).
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import random
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from eventhub.bus import Bus, BusError
@@ -53,6 +62,10 @@ class Shop:
         self.producers: dict[tuple[str, str], Producer] = {}
         self.consumers: list[Consumer] = []
         self.started = time.monotonic()
+        self.stopped: set[str] = set()  # services whose consumers are stopped (stop_service)
+        self._runs: dict[int, threading.Event] = {}  # id(consumer) -> what ends its current run
+        self._threads: dict[int, threading.Thread] = {}  # id(consumer) -> the thread of its last run
+        self._stop = threading.Event()
 
     # --- publishing --------------------------------------------------------------
 
@@ -109,7 +122,7 @@ class Shop:
         @payments.handler("order.placed")
         def authorise(event: Event) -> None:
             order = event.payload
-            if random.random() < 0.08:
+            if not event.synthetic and random.random() < 0.08:
                 self.publish(
                     "payments",
                     "payment.failed",
@@ -145,7 +158,7 @@ class Shop:
         def reserve(event: Event) -> None:
             order = event.payload
             skus = [line["sku"] for line in order["lines"]]
-            if random.random() < 0.04:
+            if not event.synthetic and random.random() < 0.04:
                 self.publish(
                     "inventory",
                     "inventory.out_of_stock",
@@ -167,7 +180,8 @@ class Shop:
             payment = event.payload
             # The demo's dead letters: a fraction of large payments is refused, every attempt.
             if (
-                payment["amount"]["amount"] >= 35000
+                not event.synthetic
+                and payment["amount"]["amount"] >= 35000
                 and hash(payment["order_id"]) % 100 < INVALID_AMOUNT_SHARE * 100 * 3
             ):
                 raise InvalidAmount(f"amount {payment['amount']['amount']} exceeds the single-order limit")
@@ -222,6 +236,8 @@ class Shop:
 
         @analytics.default_handler
         def record(event: Event) -> None:
+            if event.synthetic:
+                return
             phase = (time.monotonic() - self.started) % (ANALYTICS_BUSY_S + ANALYTICS_CALM_S)
             time.sleep(0.15 if phase < ANALYTICS_BUSY_S else 0.002)  # the slow consumer, on purpose
 
@@ -229,16 +245,18 @@ class Shop:
 
             @notifications.handler("notification.requested")
             def send(event: Event) -> None:
-                pass
+                if event.synthetic:
+                    return  # check traffic: nobody is e-mailed
 
     # --- running -----------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
+        self._stop = stop
         self.wire()
-        threads = [
-            threading.Thread(target=c.run, args=(stop,), daemon=True, name=f"sim-{c.service}") for c in self.consumers
-        ]
-        threads.append(threading.Thread(target=self._silence_shipping, args=(stop,), daemon=True))
+        for consumer in self.consumers:
+            if consumer.service not in self.stopped:
+                self._start_consumer(consumer)
+        threads = [threading.Thread(target=self._silence_shipping, args=(stop,), daemon=True)]
         for thread in threads:
             thread.start()
         interval = 1.0 / ORDERS_PER_SECOND
@@ -278,6 +296,47 @@ class Shop:
                     producer.heartbeat = Heartbeat(
                         producer.bus, "shipping", "producer", interval_s=self.heartbeat_s
                     ).start()
+
+    def stop_service(self, service: str) -> None:
+        """Stop `service`'s consumers: they finish the batch in hand, then handle nothing."""
+        self.stopped.add(service)
+        for consumer in self.consumers:
+            if consumer.service == service and id(consumer) in self._runs:
+                self._runs.pop(id(consumer)).set()
+        log.info("simulator: %s stopped consuming", service)
+
+    def start_service(self, service: str) -> None:
+        """Let `service`'s consumers handle events again, from where their groups left off."""
+        self.stopped.discard(service)
+        for consumer in self.consumers:
+            if consumer.service == service and id(consumer) not in self._runs:
+                self._start_consumer(consumer)
+        log.info("simulator: %s consumes again", service)
+
+    def _start_consumer(self, consumer: Consumer) -> None:
+        # run() reads its stop event on every loop: the previous run must be over before a new
+        # one replaces it, or both would go on.
+        previous = self._threads.get(id(consumer))
+        if previous is not None:
+            previous.join(timeout=30)
+        # The run ends when the service is stopped, or when close() closes the consumer (which sets it).
+        run = self._runs[id(consumer)] = threading.Event()
+        thread = threading.Thread(target=consumer.run, args=(run,), daemon=True, name=f"sim-{consumer.service}")
+        self._threads[id(consumer)] = thread
+        thread.start()
+
+    def follow_stopped(self, read: Callable[[], set[str]], every_s: float = 1.0) -> None:
+        """Keep the stopped services equal to `read()` (e.g. a control file), until the shop stops."""
+        while not self._stop.wait(every_s):
+            try:
+                wanted = read()
+            except OSError as error:
+                log.warning("simulator: cannot read the stopped services (%s)", error)
+                continue
+            for service in wanted - self.stopped:
+                self.stop_service(service)
+            for service in self.stopped - wanted:
+                self.start_service(service)
 
     def close(self) -> None:
         for consumer in self.consumers:

@@ -54,6 +54,10 @@ def empty_snapshot() -> dict[str, Any]:
         "dead_letters": {"inflow_per_min": 0.0, "by_topic": {}},
         "drift": {"undesigned_topics": [], "undesigned_groups": [], "silent_edges": []},
         "edges": [],
+        # What traffic shows, designed or not (monitor/lineage.py).
+        "observed": {"edges": []},
+        # Per event type: events checked against a registered schema in 5 minutes, and how many failed.
+        "validity": [],
     }
 
 

@@ -7,5 +7,6 @@ urlpatterns = [
     # Live monitor back end (snapshot, history, Prometheus).
     path("api/v1/monitor/snapshot", api.snapshot, name="monitor-api-snapshot"),
     path("api/v1/monitor/history", api.history_series, name="monitor-api-history"),
+    path("api/v1/monitor/observed/adopt", api.adopt_observed, name="monitor-api-adopt"),
     path("metrics", metrics.metrics_view, name="monitor-metrics"),
 ]

@@ -69,6 +69,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "socket": "/ws/monitor/",
             "history": reverse("monitor-api-history"),
             "snapshot": reverse("monitor-api-snapshot"),
+            "adopt": reverse("monitor-api-adopt"),
             "canvas": reverse("designer-canvas"),
             "login": reverse(settings.LOGIN_URL),
         },

@@ -26,13 +26,11 @@ or floods its broker never slows a neighbour's.
 from __future__ import annotations
 
 import atexit
-import glob
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
@@ -41,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import redis_answers as _redis_answers  # noqa: E402
-from bench.common import start_redis_server  # noqa: E402
+from bench.common import start_postgres, start_redis_server  # noqa: E402
 from eventhub import broker  # noqa: E402
 
 _started: list[subprocess.Popen] = []
@@ -51,80 +49,6 @@ _cleanup: list[Path] = []
 def _with_db(url: str, db: int) -> str:
     parts = urlparse(url)
     return urlunparse(parts._replace(path=f"/{db}"))
-
-
-def _missing(program: str, package: str) -> RuntimeError:
-    return RuntimeError(
-        f"{program} is not installed: run `make test` (it installs it), or `sudo apt-get install -y {package}`"
-    )
-
-
-def _postgres_bin(program: str) -> str:
-    """Debian keeps initdb and postgres out of PATH, under /usr/lib/postgresql/<version>/bin."""
-    found = shutil.which(program)
-    if found:
-        return found
-    versions = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{program}"), key=lambda p: int(Path(p).parts[-3]))
-    if not versions:
-        raise _missing(program, "postgresql")
-    return versions[-1]
-
-
-def start_postgres() -> tuple[subprocess.Popen, str, Path]:
-    """A private PostgreSQL cluster (initdb in a temporary directory) on a free port, once it answers.
-
-    PostgreSQL refuses to run as root: as root, it runs as the `postgres` user the
-    Debian package creates. Durability is off (fsync, full pages): a test cluster.
-    """
-    import psycopg
-
-    from bench.common import wait_until
-
-    initdb, postgres = _postgres_bin("initdb"), _postgres_bin("postgres")
-    home = Path(tempfile.mkdtemp(prefix="eventhub-pg-"))
-    as_user: dict = {}
-    if os.geteuid() == 0:
-        shutil.chown(home, "postgres", "postgres")
-        as_user = {"user": "postgres", "group": "postgres", "extra_groups": []}
-    data = home / "data"
-    subprocess.run(
-        [initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
-        check=True,
-        stdout=subprocess.DEVNULL,
-        **as_user,
-    )
-    port = broker.free_port()
-    settings = {
-        "listen_addresses": "127.0.0.1",
-        "unix_socket_directories": str(home),
-        "max_connections": "300",
-        "fsync": "off",
-        "synchronous_commit": "off",
-        "full_page_writes": "off",
-    }
-    options = [arg for name, value in settings.items() for arg in ("-c", f"{name}={value}")]
-    log = open(home / "postgres.log", "ab")
-    process = subprocess.Popen(
-        [postgres, "-D", str(data), "-p", str(port), *options], stdout=log, stderr=log, **as_user
-    )
-    url = f"postgres://postgres@127.0.0.1:{port}/postgres"
-
-    def answers() -> bool:
-        if process.poll() is not None:
-            raise RuntimeError(f"private postgres exited with {process.returncode}: see {home / 'postgres.log'}")
-        try:
-            psycopg.connect(url, connect_timeout=1).close()
-            return True
-        except psycopg.OperationalError:
-            return False
-
-    try:
-        wait_until(answers, 30, f"the private PostgreSQL on port {port} to answer")
-    except BaseException:
-        process.kill()
-        shutil.rmtree(home, ignore_errors=True)
-        raise
-    return process, url, home
 
 
 _RUN_LOCK = "eventhub:test-run"

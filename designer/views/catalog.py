@@ -277,7 +277,16 @@ def register_version(request: HttpRequest, name: str) -> HttpResponse:
             context["check"] = _outcome(
                 result, registry.breaking_consumers(event, result, schema) if not result.compatible else []
             )
+            context["traffic"] = registry.traffic_check(event, schema, user=request.user)
             return render(request, "designer/register_version.html", context)
+        if action == RegisterVersionForm.REGISTER and not form.cleaned_data["accept_traffic"]:
+            # Real events a compatible new version would reject: the author sees them and confirms
+            # first (an incompatible one is refused below, whatever the traffic).
+            compatible = registry.check_candidate(event, schema).compatible
+            traffic = registry.traffic_check(event, schema, user=request.user) if compatible else None
+            if traffic and traffic["failing"]:
+                context["traffic"], context["confirm_traffic"] = traffic, True
+                return render(request, "designer/register_version.html", context, status=409)
         version = registry.register_version(
             event,
             schema,

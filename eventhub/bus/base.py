@@ -99,6 +99,9 @@ class PartitionLag:
     lag: int
 
 
+# Where a scan is in one partition: a Kafka offset, or a Redis XRANGE bound ("-", "+", "(ms-seq").
+Position = int | str
+
 # Where a topic ends at one moment: {"partitions": {"0": 12}} (Kafka) or {"after": "ms-seq"} (Redis).
 Watermark = dict[str, object]
 
@@ -313,6 +316,55 @@ class Bus(abc.ABC):
         none) when the partition ends first or `start` is gone (compacted, trimmed, past
         the end). Raises UnknownTopic for a missing topic or partition.
         """
+
+    # -- scans, for the topic browser -------------------------------------------------
+    # A scan reads a topic group-less, partition by partition, in batches, from a start
+    # position per partition: oldest first up to where each partition ended when the scan
+    # began, or newest first down to its log start. A position is opaque to callers:
+    # `scan_positions` makes the first ones and `next_position` the one after a record,
+    # so a caller can stop anywhere and continue later from exactly there.
+
+    @abc.abstractmethod
+    def scan_positions(
+        self,
+        topic: str,
+        *,
+        newest_first: bool = True,
+        from_time_ms: int | None = None,
+        from_offset: int | str | None = None,
+        partitions: list[int] | None = None,
+    ) -> dict[int, Position]:
+        """Where a scan of `partitions` (default all) starts: the end (newest first), the
+        first record at or after `from_time_ms`, `from_offset`, else the log start.
+
+        Raises UnknownTopic for a missing topic or partition.
+        """
+
+    @abc.abstractmethod
+    def scan(
+        self,
+        topic: str,
+        positions: dict[int, Position],
+        *,
+        newest_first: bool = True,
+        batch: int = 500,
+        timeout_s: float = 10.0,
+    ) -> Iterator[list[Record]]:
+        """Batches of records from `positions` on; each batch is of one partition, in scan order.
+
+        Oldest first stops at each partition's end as it was when the scan began (a
+        busy topic does not keep it going); newest first stops at the log start.
+        Raises BusTimeout when no record came for `timeout_s` although some were due.
+        Closing the iterator early releases its client.
+        """
+
+    def tail_positions(self, topic: str) -> dict[int, Position]:
+        """Where an oldest-first scan sees only records written from now on (a live tail starts here)."""
+        return self.scan_positions(topic, newest_first=True)
+
+    @abc.abstractmethod
+    def next_position(self, record: Record, newest_first: bool = True) -> Position:
+        """The position a scan in that direction continues from, `record` being the last one read."""
 
     @abc.abstractmethod
     def describe_group(self, group: str) -> GroupInfo:

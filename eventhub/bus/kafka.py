@@ -82,6 +82,8 @@ _LATEST = -1  # ListOffsets timestamps meaning "the end of the log"
 _EARLIEST = -2  # and "the log start"
 # Fetch v13+ names topics by id; v12 still takes names and has everything we need.
 _FETCH_MAX_VERSION = 12
+# The largest window of a newest-first scan (KafkaBus._scan_backwards), in offsets.
+_MAX_WINDOW = 10_000
 # Tansu answers a Fetch with max_wait_ms=0 with no partitions at all; 1 ms works on
 # both brokers (Kafka returns at once since min_bytes=0 is always satisfied).
 _FETCH_MAX_WAIT_MS = 1
@@ -381,6 +383,18 @@ class _Admin(KafkaAdminClient):
     def leaders(self, topics: list[str] | None) -> dict[str, dict[int, int]]:
         return self._manager.run(self._leaders, topics)
 
+    async def _offsets_at(self, topic: str, timestamp_ms: int) -> dict[int, int]:
+        """ListOffsets(timestamp) for every partition of `topic`: the first offset at or after it, -1 for none."""
+        leaders = (await self._leaders([topic]))[topic]
+        by_node: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+        for partition, leader in leaders.items():
+            by_node[leader][topic].append(partition)
+        [found] = await self._list_offsets(by_node, timestamp_ms)
+        return {p: found[(topic, p)] for p in leaders}
+
+    def offsets_at(self, topic: str, timestamp_ms: int) -> dict[int, int]:
+        return self._manager.run(self._retrying_leader_moves, self._offsets_at, topic, timestamp_ms)
+
     def end_offsets(self, topics: list[str], skip_missing: bool = False) -> dict[str, dict[int, tuple[int, int]]]:
         return self._manager.run(self._retrying_leader_moves, self._end_offsets, topics, skip_missing)
 
@@ -473,6 +487,7 @@ class KafkaBus(Bus):
         self._producer_client: KafkaProducer | None = None
         self._known_topics: set[str] = set()
         self._send_error: Exception | None = None
+        self._lookup_by_time: bool | None = None  # see _timestamp_lookup_works
         self._closed = False
 
     def __repr__(self) -> str:
@@ -615,7 +630,9 @@ class KafkaBus(Bus):
         producer = self._producer()
         # kafka-python accepts only bytes (not bytearray/memoryview) header values. A null value
         # (other clients write them; we read them back as None) goes out as an empty one.
-        wire_headers = [(name, b"" if data is None else bytes(data)) for name, data in headers or ()]
+        wire_headers = headers or []
+        if not all(type(data) is bytes for _, data in wire_headers):  # the SDK's are: no copy then
+            wire_headers = [(name, b"" if data is None else bytes(data)) for name, data in wire_headers]
         try:
             with _kafka_errors():
                 return producer.send(topic, value=value, key=key, headers=wire_headers)
@@ -875,6 +892,195 @@ class KafkaBus(Bus):
             return found
         finally:
             consumer.close(autocommit=False)
+
+    # -- scans, for the topic browser -------------------------------------------------
+
+    def _ends(self, topic: str) -> dict[int, tuple[int, int]]:
+        """{partition: (end offset, log start offset)}; UnknownTopic for a missing topic."""
+        with _kafka_errors():
+            return self._admin().end_offsets([topic])[topic]
+
+    def scan_positions(
+        self,
+        topic: str,
+        *,
+        newest_first: bool = True,
+        from_time_ms: int | None = None,
+        from_offset: int | str | None = None,
+        partitions: list[int] | None = None,
+    ) -> dict[int, int]:
+        ends = self._ends(topic)
+        chosen = sorted(ends) if partitions is None else list(partitions)
+        missing = set(chosen) - set(ends)
+        if missing:
+            raise UnknownTopic(f"topic {topic!r} has no partition {sorted(missing)[0]}")
+        if from_time_ms is not None:
+            found = self._offsets_for_time(topic, from_time_ms, {p: ends[p] for p in chosen})
+            return {p: found[p] for p in chosen}
+        if from_offset is not None:
+            return {p: max(int(from_offset), ends[p][1]) for p in chosen}
+        return {p: ends[p][0] if newest_first else ends[p][1] for p in chosen}
+
+    def _offsets_for_time(self, topic: str, ms: int, ends: dict[int, tuple[int, int]]) -> dict[int, int]:
+        """The first offset whose timestamp is at or after `ms`, per partition (the end when none is).
+
+        Apache Kafka: ListOffsets with the timestamp. Tansu answers that request without
+        looking at the timestamp (the probe in `_timestamp_lookup_works`), so there the
+        offset is found by bisection over the records' own timestamps: a few single-record
+        reads per partition, assuming timestamps grow with offsets (CreateTime from one
+        clock); docs/kafka-compat.md.
+        """
+        if self._timestamp_lookup_works(topic, ends):
+            with _kafka_errors():
+                found = self._admin().offsets_at(topic, ms)
+            return {p: ends[p][0] if found.get(p, -1) < 0 else found[p] for p in ends}
+        consumer = self._groupless_consumer(auto_offset_reset="earliest", max_poll_records=1)
+        try:
+            return {p: self._bisect_time(consumer, topic, p, ms, start, end) for p, (end, start) in ends.items()}
+        finally:
+            consumer.close(autocommit=False)
+
+    def _timestamp_lookup_works(self, topic: str, ends: dict[int, tuple[int, int]]) -> bool:
+        """Whether ListOffsets honours timestamps here: every Apache Kafka does; probed on Tansu-like brokers.
+
+        The probe asks for a timestamp far in the future on a partition that has records:
+        the right answer is -1 ("no such record"); Tansu 0.6 answers an offset. Cached
+        per adapter once a topic with records gave an answer.
+        """
+        admin = self._admin()
+        if not admin.tansu_like:
+            return True
+        if self._lookup_by_time is None:
+            if not any(end > start for end, start in ends.values()):
+                return False  # nothing to probe with; bisection finds the end at once
+            with _kafka_errors():
+                far = admin.offsets_at(topic, 2**62)
+            self._lookup_by_time = all(offset < 0 for p, offset in far.items() if ends[p][0] > ends[p][1])
+            log.info("ListOffsets by timestamp %s on this broker", "works" if self._lookup_by_time else "is ignored")
+        return self._lookup_by_time
+
+    def _bisect_time(self, consumer: KafkaConsumer, topic: str, partition: int, ms: int, low: int, high: int) -> int:
+        """The first offset in [low, high) whose record's timestamp is >= ms; `high` when none is."""
+        tp = TopicPartition(topic, partition)
+        consumer.assign([tp])
+        while low < high:
+            middle = (low + high) // 2
+            found = self._first_at(consumer, tp, middle, high)
+            if found is None:  # nothing left from there (a gap at the end): look lower
+                high = middle
+            elif (found.timestamp if found.timestamp is not None else -1) >= ms:
+                high = middle
+            else:
+                low = found.offset + 1
+        return low
+
+    def _first_at(self, consumer: KafkaConsumer, tp: TopicPartition, offset: int, end: int):
+        """The first record at or after `offset` and before `end`, or None."""
+        consumer.seek(tp, offset)
+        deadline = time.monotonic() + self.request_timeout_ms / 1000
+        while consumer.position(tp) < end:
+            if time.monotonic() > deadline:
+                raise BusTimeout(f"reading {tp.topic}/{tp.partition} at {offset} took too long")
+            with _kafka_errors():
+                polled = consumer.poll(timeout_ms=200, max_records=1)
+            for record in polled.get(tp, ()):
+                if offset <= record.offset < end:
+                    return record
+        return None
+
+    def scan(
+        self,
+        topic: str,
+        positions: dict[int, int | str],
+        *,
+        newest_first: bool = True,
+        batch: int = 500,
+        timeout_s: float = 10.0,
+    ):
+        ends = self._ends(topic)
+        missing = set(positions) - set(ends)
+        if missing:
+            raise UnknownTopic(f"topic {topic!r} has no partition {sorted(missing)[0]}")
+        if newest_first:
+            todo = {p: (ends[p][1], min(int(pos), ends[p][0])) for p, pos in positions.items()}
+        else:
+            todo = {p: (max(int(pos), ends[p][1]), ends[p][0]) for p, pos in positions.items()}
+        todo = {p: (low, high) for p, (low, high) in todo.items() if low < high}
+        if not todo:
+            return
+        consumer = self._groupless_consumer(auto_offset_reset="earliest", max_poll_records=batch)
+        try:
+            if newest_first:
+                yield from self._scan_backwards(consumer, topic, todo, batch, timeout_s)
+            else:
+                yield from self._scan_forwards(consumer, topic, todo, batch, timeout_s)
+        finally:
+            consumer.close(autocommit=False)
+
+    def _scan_forwards(self, consumer: KafkaConsumer, topic: str, todo: dict[int, tuple[int, int]], batch, timeout_s):
+        tps = {p: TopicPartition(topic, p) for p in todo}
+        consumer.assign(list(tps.values()))
+        for p, (low, _high) in todo.items():
+            consumer.seek(tps[p], low)
+        stops = {p: high for p, (_low, high) in todo.items()}
+        quiet_since = time.monotonic()
+        while stops:
+            with _kafka_errors():
+                polled = consumer.poll(timeout_ms=200, max_records=batch)
+            got = False
+            for tp in sorted(polled):
+                stop = stops.get(tp.partition)
+                records = [_record(r) for r in polled[tp] if stop is not None and r.offset < stop]
+                if records:
+                    got = True
+                    yield records
+            for p in list(stops):
+                if consumer.position(tps[p]) >= stops[p]:
+                    consumer.pause(tps[p])  # caught up: records written since are not this scan's
+                    del stops[p]
+            if got:
+                quiet_since = time.monotonic()
+            elif stops and time.monotonic() - quiet_since > timeout_s:
+                raise BusTimeout(f"scanning {topic!r}: no record for {timeout_s} s although some were due")
+
+    def _scan_backwards(self, consumer: KafkaConsumer, topic: str, todo: dict[int, tuple[int, int]], batch, timeout_s):
+        """Newest first: windows of offsets read forwards, from the end down, partition by partition
+        in turn (one window each per round), each window handed out reversed.
+
+        The first window is `batch` offsets (a page of the newest answers at once); each next
+        one is twice the last, up to _MAX_WINDOW: every window costs a seek and a fetch
+        round trip, which small windows would pay per few hundred records.
+        """
+        tops = {p: high for p, (_low, high) in todo.items()}
+        sizes = dict.fromkeys(tops, batch)
+        while tops:
+            for p in list(tops):
+                log_start, top = todo[p][0], tops[p]
+                low = max(log_start, top - sizes[p])
+                sizes[p] = min(sizes[p] * 2, max(batch, _MAX_WINDOW))
+                tp = TopicPartition(topic, p)
+                consumer.assign([tp])
+                consumer.seek(tp, low)
+                window: list[Record] = []
+                quiet_since = time.monotonic()
+                while consumer.position(tp) < top:
+                    with _kafka_errors():
+                        polled = consumer.poll(timeout_ms=200, max_records=batch)
+                    records = [_record(r) for r in polled.get(tp, ()) if low <= r.offset < top]
+                    window += records
+                    if records:
+                        quiet_since = time.monotonic()
+                    elif time.monotonic() - quiet_since > timeout_s:
+                        raise BusTimeout(f"scanning {topic!r}/{p}: no record for {timeout_s} s")
+                if low <= log_start:
+                    del tops[p]
+                else:
+                    tops[p] = low
+                if window:
+                    yield window[::-1]
+
+    def next_position(self, record: Record, newest_first: bool = True) -> int:
+        return int(record.offset) if newest_first else int(record.offset) + 1
 
     def _groupless_consumer(self, **options: Any) -> KafkaConsumer:
         """A consumer outside any group, for reads that must not join, rebalance or commit anything."""

@@ -295,7 +295,7 @@ class RedisBus(Bus):
         )
         # Replies that carry entries are parsed here, not by redis-py, which would
         # merge repeated header fields into one dict key.
-        for command in ("XREADGROUP", "XAUTOCLAIM", "XRANGE"):
+        for command in ("XREADGROUP", "XAUTOCLAIM", "XRANGE", "XREVRANGE"):
             self._client.set_response_callback(command, lambda response, **options: response)
         self._count_after = self._client.register_script(_COUNT_AFTER)
         self._release_script = self._client.register_script(_RELEASE)
@@ -549,6 +549,72 @@ class RedisBus(Bus):
         with _redis_errors():
             entries = self._client.xrange(topic, min=str(start), max="+", count=limit)
         return [_decode(topic, entry_id, fields, None) for entry_id, fields in entries]
+
+    # -- scans, for the topic browser -------------------------------------------------
+
+    def scan_positions(
+        self,
+        topic: str,
+        *,
+        newest_first: bool = True,
+        from_time_ms: int | None = None,
+        from_offset: int | str | None = None,
+        partitions: list[int] | None = None,
+    ) -> dict[int, str]:
+        """XRANGE bounds: "+" (newest first), "<ms>-0" for a time, the entry id, else "-"."""
+        if any(p != 0 for p in partitions or ()) or not self.topic_exists(topic):
+            raise UnknownTopic(f"stream {topic!r} has no partition {(partitions or [0])[-1]}")
+        if from_time_ms is not None:
+            return {0: f"{max(0, from_time_ms)}-0"}
+        if from_offset is not None:
+            return {0: str(from_offset)}
+        return {0: "+" if newest_first else "-"}
+
+    def scan(
+        self,
+        topic: str,
+        positions: dict[int, int | str],
+        *,
+        newest_first: bool = True,
+        batch: int = 500,
+        timeout_s: float = 10.0,
+    ):
+        """XRANGE (XREVRANGE newest first) COUNT `batch` at a time; oldest first ends at the stream's
+        last id as the scan began."""
+        if any(p != 0 for p in positions) or not self.topic_exists(topic):
+            raise UnknownTopic(f"stream {topic!r} has no partition {max(positions, default=0)}")
+        if 0 not in positions:
+            return
+        position = str(positions[0])
+        if not newest_first:
+            with _redis_errors():
+                end = _text(self._client.xinfo_stream(topic)["last-generated-id"])
+        while True:
+            with _redis_errors():
+                if newest_first:
+                    entries = self._client.xrevrange(topic, max=position, min="-", count=batch)
+                else:
+                    entries = self._client.xrange(topic, min=position, max=end, count=batch)
+            if not entries:
+                return
+            yield [_decode(topic, entry_id, fields, None) for entry_id, fields in entries]
+            if len(entries) < batch:
+                return
+            position = "(" + _text(entries[-1][0])
+
+    def tail_positions(self, topic: str) -> dict[int, str]:
+        """After the stream's last generated id ("+" means the end only when reading backwards)."""
+        try:
+            with _redis_errors():
+                last = _text(self._client.xinfo_stream(topic)["last-generated-id"])
+        except BusError as error:
+            if not self.topic_exists(topic):
+                raise UnknownTopic(f"stream {topic!r} does not exist") from error
+            raise
+        return {0: f"({last}"}
+
+    def next_position(self, record: Record, newest_first: bool = True) -> str:
+        return f"({record.offset}"
 
     def handled_check(self):
         """An entry is handled once delivered to the group and no longer pending there."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Self
 
@@ -17,6 +16,7 @@ from eventhub.bus.base import Bus, Headers, Published
 from eventhub.sdk import causation
 from eventhub.sdk import headers as h
 from eventhub.sdk.heartbeat import DEFAULT_INTERVAL_S, Heartbeat
+from eventhub.sdk.ids import new_event_id
 from eventhub.sdk.schemas import EventSchema, SchemaSource, Validators
 
 if TYPE_CHECKING:
@@ -183,7 +183,7 @@ class Producer:
         topic = topic or schema.topic
         if not topic:
             raise NoTopic(f"no topic for {event_type}: pass topic= or give the schema source one")
-        event_id = str(uuid.uuid4())
+        event_id = new_event_id()
         caller = _caller_headers(headers)
         reaction: Headers = []
         if caused_by is not None:

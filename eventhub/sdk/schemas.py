@@ -437,10 +437,13 @@ def _pointer(parts: list) -> str:
     return "#/" + "/".join(escaped) if escaped else "#"
 
 
-def rust_validator(schema: dict | bool) -> jsonschema_rs.Validator:
+def rust_validator(schema: dict | bool, *, validate_formats: bool | None = None) -> jsonschema_rs.Validator:
     """`schema` compiled by jsonschema_rs, offline (a remote $ref fails to compile instead of
-    being fetched) and with patterns on the linear-time `regex` crate instead of fancy-regex."""
-    return jsonschema_rs.validator_for(schema, offline=True, pattern_options=_RUST_PATTERNS)
+    being fetched) and with patterns on the linear-time `regex` crate instead of fancy-regex.
+    `validate_formats=True` checks `format` as `python_validator` does (None: the draft's default)."""
+    return jsonschema_rs.validator_for(
+        schema, offline=True, pattern_options=_RUST_PATTERNS, validate_formats=validate_formats
+    )
 
 
 def python_validator(schema: dict | bool, *, default: Any = None, format_checker: bool = True):

@@ -266,3 +266,95 @@ def test_closed_port_raises_bus_unavailable_instead_of_retrying(kind):
             assert caught.value.__cause__ is not None
     finally:
         returns_within(bus.close, HANG_AFTER_S, "close on a closed port")
+
+
+# --------------------------------------------------------------------------- scans (the topic browser)
+def _scanned(bus, topic, positions, newest_first, batch=3) -> list[bytes]:
+    return [r.value for chunk in bus.scan(topic, positions, newest_first=newest_first, batch=batch) for r in chunk]
+
+
+def test_scan_oldest_first_newest_first_and_continuing(bus, topic):
+    values = [f"v{i}".encode() for i in range(7)]
+    for value in values:
+        bus.publish(topic, value, key=b"k")
+
+    oldest = bus.scan_positions(topic, newest_first=False)
+    newest = bus.scan_positions(topic, newest_first=True)
+    assert _scanned(bus, topic, oldest, newest_first=False) == values
+    assert _scanned(bus, topic, newest, newest_first=True) == values[::-1]
+
+    # Stop after the third record, continue from its next position: the rest, nothing twice.
+    for newest_first, expected in ((False, values), (True, values[::-1])):
+        start = bus.scan_positions(topic, newest_first=newest_first)
+        first = [r for chunk in bus.scan(topic, start, newest_first=newest_first, batch=2) for r in chunk][:3]
+        after = {0: bus.next_position(first[-1], newest_first)}
+        rest = _scanned(bus, topic, after, newest_first=newest_first)
+        assert [r.value for r in first] + rest == expected
+
+
+def test_scan_from_an_offset_and_from_a_time(bus, topic):
+    published = [bus.publish(topic, f"early{i}".encode()) for i in range(3)]
+    read_back = bus.read(topic, 0, published[-1].offset)[0]
+    wait_until(lambda: time.time() * 1000 > read_back.timestamp_ms + 5, 5, "the clock to move on")
+    boundary_ms = int(time.time() * 1000)
+    wait_until(lambda: time.time() * 1000 > boundary_ms + 5, 5, "the clock to move on")
+    late = [f"late{i}".encode() for i in range(4)]
+    for value in late:
+        bus.publish(topic, value)
+
+    from_time = bus.scan_positions(topic, newest_first=False, from_time_ms=boundary_ms)
+    assert _scanned(bus, topic, from_time, newest_first=False) == late
+    from_offset = bus.scan_positions(topic, newest_first=False, from_offset=published[1].offset)
+    assert _scanned(bus, topic, from_offset, newest_first=False) == [b"early1", b"early2", *late]
+    future = bus.scan_positions(topic, newest_first=False, from_time_ms=boundary_ms + 3_600_000)
+    assert _scanned(bus, topic, future, newest_first=False) == []
+
+
+def test_oldest_first_scan_ends_where_the_topic_ended_when_it_began(bus, topic):
+    for i in range(4):
+        bus.publish(topic, f"before{i}".encode())
+    scan = bus.scan(topic, bus.scan_positions(topic, newest_first=False), newest_first=False, batch=2)
+    first = next(scan)
+    bus.publish(topic, b"after")
+    rest = [r.value for chunk in scan for r in chunk]
+    assert [r.value for r in first] + rest == [f"before{i}".encode() for i in range(4)]
+
+
+def test_scan_of_an_empty_or_missing_topic(bus, topic, unique):
+    assert _scanned(bus, topic, bus.scan_positions(topic), newest_first=True) == []
+    assert _scanned(bus, topic, bus.scan_positions(topic, newest_first=False), newest_first=False) == []
+    with pytest.raises(UnknownTopic):
+        bus.scan_positions(unique("missing"))
+    with pytest.raises(UnknownTopic):
+        bus.scan_positions(topic, partitions=[7])
+    with pytest.raises(UnknownTopic):
+        list(bus.scan(unique("missing"), {0: 0 if bus.kind == "kafka" else "-"}))
+
+
+def test_a_scan_from_the_tail_positions_sees_only_later_records(bus, topic):
+    bus.publish(topic, b"before")
+    start = bus.tail_positions(topic)
+    assert _scanned(bus, topic, start, newest_first=False) == []
+    bus.publish(topic, b"after")
+    assert _scanned(bus, topic, start, newest_first=False) == [b"after"]
+
+
+def test_scans_cover_every_partition_in_order_within_each(bus, unique):
+    name = unique("spread")
+    bus.create_topic(name, partitions=3)
+    try:
+        sent = {f"v{i}".encode() for i in range(30)}
+        for i in range(30):
+            bus.publish(name, f"v{i}".encode(), key=f"key-{i}".encode())
+        for newest_first in (True, False):
+            start = bus.scan_positions(name, newest_first=newest_first)
+            records = [r for chunk in bus.scan(name, start, newest_first=newest_first, batch=4) for r in chunk]
+            assert {r.value for r in records} == sent and len(records) == 30
+            for partition in {r.partition for r in records}:
+                offsets = [r.offset for r in records if r.partition == partition]
+                key = (lambda o: tuple(map(int, o.split("-")))) if bus.kind == "redis" else int
+                assert offsets == sorted(offsets, key=key, reverse=newest_first)
+        one = bus.scan_positions(name, newest_first=False, partitions=[0])
+        assert {r.partition for chunk in bus.scan(name, one, newest_first=False) for r in chunk} <= {0}
+    finally:
+        bus.delete_topic(name)

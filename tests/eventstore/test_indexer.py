@@ -103,7 +103,12 @@ def test_cloudevents_written_by_the_official_sdk_are_indexed_in_both_modes(bus, 
         indexer.close()
 
     first, second = rows(topic).order_by("id")
-    assert (first.ce_id, first.ce_type, first.ce_source, first.trace_id) == ("ce-42", "order.placed", "/shop/web", TRACE)
+    assert (first.ce_id, first.ce_type, first.ce_source, first.trace_id) == (
+        "ce-42",
+        "order.placed",
+        "/shop/web",
+        TRACE,
+    )
     assert (first.validity, first.schema_version.version) == ("valid", 1)
     assert (second.ce_id, second.validity, second.invalid_path) == ("ce-43", "invalid", "$")
     assert second.invalid_rule == "required"
@@ -191,3 +196,16 @@ def test_sampling_keeps_about_the_rate_and_the_same_events(bus, orders):
         again.close()
     row = rows(topic).first()
     assert bytes(row.payload).startswith(b'{"order_id":"o-') and row.size == len(bytes(row.payload))
+
+
+def test_a_replayed_dead_letter_is_indexed_with_its_replay_headers(bus, orders):
+    topic = orders["topic"]
+    bus.publish(topic, b'{"order_id": "o-1", "amount": 1}', headers=[(h.CE_TYPE, b"order.placed"), (h.CE_ID, b"e-1")])
+    replay = [(h.CE_TYPE, b"order.placed"), (h.CE_ID, b"e-1"), (h.REPLAY_OF, b"42"), (h.REPLAY_COUNT, b"2")]
+    bus.publish(topic, b'{"order_id": "o-1", "amount": 1}', headers=replay)
+    indexer = make_indexer(bus, orders["prefix"], orders["group"])
+    try:
+        step_until(indexer, lambda: rows(topic).count() == 2, what="two rows")
+    finally:
+        indexer.close()
+    assert list(rows(topic).order_by("id").values_list("replay_of", "replay_count")) == [(None, 0), (42, 2)]

@@ -25,5 +25,5 @@ def test_demo_seeds_alert_rules(client_as, admin):
 
     call_command("seed_demo")
     call_command("seed_demo")
-    assert AlertRule.objects.count() == 5
+    assert AlertRule.objects.count() == 6  # lag, group status, dead letters, heartbeat, freshness, flow checks
     assert "Analytics falls behind" in client_as(admin).get("/admin/monitor/alertrule/").content.decode()

@@ -63,11 +63,15 @@ class World:
     step: object
     dead_letter: object  # discarded: every action on it is refused as a conflict, after the access check
     job: object  # done: cancel and resume are refused as conflicts
+    indexed_event: object = None  # in the event store, its payload kept (no bus read)
+    observed: object = None  # a schema discovered from traffic, not approved yet
+    flow_check: object = None  # a finished check of the flow
 
 
 def build_world(author=None) -> World:
     from deadletters.models import DeadLetter, RedriveJob
     from designer.models import Consumer, Domain, EventType, Flow, FlowStep, Producer, SchemaVersion, Service, Topic
+    from eventstore.models import FlowCheck, IndexedEvent, ObservedSchema
 
     domain = Domain.objects.create(name="Payments", slug="payments", description="Money in, money out.")
     service = Service.objects.create(name="Billing", slug="billing", domain=domain, owner_team="payments")
@@ -112,7 +116,37 @@ def build_world(author=None) -> World:
         cursor=1,
         created_by=author,
     )
-    return World(domain, service, other, topic, event, bare, producer, consumer, flow, step, dead_letter, job)
+    world = World(domain, service, other, topic, event, bare, producer, consumer, flow, step, dead_letter, job)
+    world.indexed_event = IndexedEvent.objects.create(
+        bus="kafka",
+        topic="sec-orders",
+        partition=0,
+        offset="0",
+        timestamp=now,
+        ce_id="sec-event-1",
+        ce_type="order.placed",
+        correlation_id="sec-chain-1",
+        size=33,
+        validity=IndexedEvent.INVALID,
+        invalid_path="$.amount",
+        invalid_rule="minimum",
+        payload=b'{"order_id": "o-1", "amount": -1}',
+    )
+    world.flow_check = FlowCheck.objects.create(
+        flow=flow, status=FlowCheck.PASSED, correlation_id="sec-check-1", started_at=now, finished_at=now
+    )
+    world.observed = ObservedSchema.objects.create(
+        subject="type:parcel.shipped",
+        kind=ObservedSchema.TYPE,
+        event_type_name="parcel.shipped",
+        bus="kafka",
+        topic="sec-orders",
+        schema={"type": "object", "properties": {"parcel": {"type": "string"}}},
+        sample_count=3,
+        first_seen=now,
+        last_seen=now,
+    )
+    return world
 
 
 @dataclass

@@ -63,19 +63,32 @@ MAX_EXAMPLES = 100  # drawn examples per operation in depth, after its coverage 
 QUICK_EXAMPLES = 10  # drawn examples per operation in a quick pass, no coverage phase
 
 # The design writes are the biggest share; they are split in two files that xdist runs side by side.
-CATALOG = ("/api/v1/domains/", "/api/v1/services/", "/api/v1/topics/", "/api/v1/events/", "/api/v1/registry/")
+CATALOG = (
+    "/api/v1/domains/",
+    "/api/v1/services/",
+    "/api/v1/topics/",
+    "/api/v1/events/",
+    "/api/v1/registry/",
+    "/api/v1/discovered/",
+    "/api/v1/monitor/observed/",
+)
 FLOWS = ("/api/v1/producers/", "/api/v1/consumers/", "/api/v1/flows/")
 _DESIGN = CATALOG + FLOWS
 _COMPATIBILITY = "/compatibility"  # any logged-in user: it changes nothing
+_FLOW_CHECKS = "/checks"  # running a flow check is an Operator's
 
 # role -> (method, path) -> in depth? Reads are the same for every role but for
 # dead letters, where the Operator holds view_sensitive (unmasked payloads, audited
 # reads, payload search over every event type).
 IN_DEPTH: dict[str, Callable[[str, str], bool]] = {
     VIEWER: lambda method, path: method == "GET" or path.endswith(_COMPATIBILITY),
-    DESIGNER: lambda method, path: method != "GET" and path.startswith(_DESIGN) and not path.endswith(_COMPATIBILITY),
+    DESIGNER: lambda method, path: (
+        method != "GET" and path.startswith(_DESIGN) and not path.endswith((_COMPATIBILITY, _FLOW_CHECKS))
+    ),
     OPERATOR: lambda method, path: (
-        path.startswith("/api/v1/dead-letters/") or (method != "GET" and path.startswith("/api/v1/redrive-jobs/"))
+        path.startswith("/api/v1/dead-letters/")
+        or (method != "GET" and path.startswith("/api/v1/redrive-jobs/"))
+        or (method != "GET" and path.endswith(_FLOW_CHECKS))
     ),
 }
 
@@ -103,8 +116,13 @@ def real_path_parameters(path: str, world: World) -> dict | None:
         "/api/v1/consumers/": {"id": world.consumer.pk},
         "/api/v1/flows/": {"id": world.flow.pk, "step_id": world.step.pk},
         "/api/v1/registry/events/": {"name": world.event.name, "version": 1},
+        "/api/v1/discovered/": {"id": world.observed.pk},
+        "/api/v1/flow-checks/": {"id": world.flow_check.pk},
         "/api/v1/dead-letters/": {"id": world.dead_letter.pk},
         "/api/v1/redrive-jobs/": {"id": world.job.pk},
+        "/api/v1/traces/": {"ident": world.indexed_event.correlation_id, "id": world.indexed_event.pk},
+        # The topic browser: the designed topic's address (a 404 unless a test created it on the bus).
+        "/api/v1/bus/": {"bus": world.topic.bus, "name": world.topic.address},
     }
     for prefix, values in by_prefix.items():
         if path.startswith(prefix):

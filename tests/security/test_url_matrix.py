@@ -101,6 +101,18 @@ def _event(w: World) -> str:
     return w.event.name
 
 
+def _flow_check(w: World) -> int:
+    """A finished check of the world's flow (made on first use: the world has none)."""
+    from django.utils import timezone
+
+    from eventstore.models import FlowCheck
+
+    check, _ = FlowCheck.objects.get_or_create(
+        flow=w.flow, correlation_id="sec-check", defaults={"started_at": timezone.now(), "status": "passed"}
+    )
+    return check.pk
+
+
 # --------------------------------------------------------------------------- the table
 ROUTES: dict[str, Route] = {
     # ---- project
@@ -305,6 +317,17 @@ ROUTES: dict[str, Route] = {
     # ---- monitor pages and API
     "monitor-dashboard": Route(lambda w: "/monitor/", (GET(page()),)),
     "monitor-api-snapshot": Route(lambda w: "/api/v1/monitor/snapshot", (GET(api_read()),), api=True),
+    "monitor-api-adopt": Route(
+        lambda w: "/api/v1/monitor/observed/adopt",
+        (
+            Probe(
+                "POST",
+                api_design(201),
+                body=lambda w: {"bus": "kafka", "topic": "sec-seen", "event_type": "seen.event", "producer": "seen"},
+            ),
+        ),
+        api=True,
+    ),
     "monitor-api-history": Route(
         lambda w: "/api/v1/monitor/history", (GET(api_read(), query="bus=kafka&topic=sec-orders"),), api=True
     ),
@@ -312,6 +335,20 @@ ROUTES: dict[str, Route] = {
     "monitor-metrics": Route(lambda w: "/metrics", (GET(page()),)),
     # ---- event store pages
     "event-store": Route(lambda w: "/events/", (GET(page()),)),
+    "event-store-event": Route(lambda w: f"/events/{w.indexed_event.pk}/", (GET(page()),)),
+    "discovered-schemas": Route(lambda w: "/events/discovered/", (GET(page()),)),
+    "discovered-schema": Route(
+        lambda w: f"/events/discovered/{w.observed.pk}/",
+        (GET(page()), Probe("POST", design_page(302), body=lambda w: {"schema": '{"type": "object"}'})),
+    ),
+    "event-drift": Route(lambda w: f"/events/drift/{_event(w)}", (GET(page()),)),
+    "api-discovered-list": Route(lambda w: "/api/v1/discovered/", (GET(api_read()),), api=True),
+    "api-discovered-detail": Route(lambda w: f"/api/v1/discovered/{w.observed.pk}", (GET(api_read()),), api=True),
+    "api-discovered-approve": Route(
+        lambda w: f"/api/v1/discovered/{w.observed.pk}/approve",
+        (Probe("POST", api_design(201), body=lambda w: {}),),
+        api=True,
+    ),
     "event-store-setting": Route(
         lambda w: "/events/settings",
         (
@@ -321,6 +358,34 @@ ROUTES: dict[str, Route] = {
                 body=lambda w: {"bus": "kafka", "topic": "sec-orders", "sample_rate": "1", "retention_days": "7"},
             ),
         ),
+    ),
+    # ---- traces (eventstore/traces.py): pages and REST API, read by every logged-in user
+    "traces": Route(lambda w: "/traces/", (GET(page()), GET(page(400), query="since=not-a-time"))),
+    "trace": Route(lambda w: f"/traces/{w.indexed_event.correlation_id}/", (GET(page()),)),
+    "api-traces": Route(
+        lambda w: "/api/v1/traces/", (GET(api_read()), GET(api_read(400), query="has_dead_letter=maybe")), api=True
+    ),
+    "api-trace": Route(lambda w: f"/api/v1/traces/{w.indexed_event.correlation_id}", (GET(api_read()),), api=True),
+    "api-trace-event-payload": Route(
+        lambda w: f"/api/v1/traces/events/{w.indexed_event.pk}/payload", (GET(api_read()),), api=True
+    ),
+    # ---- flow checks (eventstore/flow_checks.py): the page, and the API (Operators start one;
+    # the world's trigger event has no example in its latest version, so the start is refused)
+    "flow-checks": Route(lambda w: f"/flows/{w.flow.slug}/", (GET(page()),)),
+    "api-flow-checks": Route(
+        lambda w: f"/api/v1/flows/{w.flow.pk}/checks",
+        (GET(api_read()), Probe("POST", api_operate(400), body=lambda w: {})),
+        api=True,
+    ),
+    "api-flow-check": Route(lambda w: f"/api/v1/flow-checks/{_flow_check(w)}", (GET(api_read()),), api=True),
+    # ---- the topic browser (reads the real buses; no topic of this name exists there)
+    "topic-browser": Route(lambda w: "/browse/", (GET(page()),)),
+    "topic-browser-topic": Route(lambda w: "/browse/kafka/sec-browse-missing/", (GET(page(404)),)),
+    "api-bus-topics": Route(lambda w: "/api/v1/bus/redis/topics/", (GET(api_read()),), api=True),
+    "api-bus-messages": Route(
+        lambda w: "/api/v1/bus/kafka/topics/sec-browse-missing/messages",
+        (GET(api_read(404)), GET(api_read(400), query="limit=0")),
+        api=True,
     ),
     # ---- dead-letter pages
     "dead-letters": Route(lambda w: "/dead-letters/", (GET(page()),)),

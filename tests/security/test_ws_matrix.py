@@ -31,6 +31,7 @@ LOGGED_IN_ONLY = {ANONYMOUS: REFUSED, VIEWER: ACCEPTED, DESIGNER: ACCEPTED, OPER
 SOCKETS: dict[str, dict[str, str]] = {
     "/ws/monitor/": LOGGED_IN_ONLY,
     "/ws/dead-letters/": LOGGED_IN_ONLY,
+    "/ws/browse/": LOGGED_IN_ONLY,
 }
 SAME_ORIGIN = b"http://127.0.0.1"
 

@@ -374,3 +374,45 @@ def test_error_pages_and_reflected_input(world, inspect):
     tab.visit(f"/catalog/events/{world['event']}/compare?a={reflected}&b=2", expect_status=400)
     tab.visit(f"/catalog/events/{world['event']}/versions/new/", expect_status=403)  # a viewer: the 403 page
     tab.assert_clean()
+
+
+TRACE_SHELL = """
+import json
+from datetime import datetime, timedelta, timezone
+from deadletters.models import DeadLetter
+from eventstore.models import IndexedEvent
+
+H = json.loads({payloads!r})
+chain = {chain!r}
+now = datetime.now(timezone.utc)
+failed = DeadLetter.objects.get(pk={dl}).event_id  # the hostile dead letter belongs to this trace
+common = dict(bus="redis", partition=0, correlation_id=chain, size=2, key_text=H["key"][:100])
+IndexedEvent.objects.create(
+    topic=H["topic"][:249], offset="1-0", timestamp=now - timedelta(seconds=2), ce_id=H["id"][:200],
+    ce_type=H["type"][:200], ce_source="/services/" + H["service"][:400], validity="invalid",
+    invalid_path=H["path"][:500], invalid_rule="minimum", payload=b"{{}}", **common,
+)
+IndexedEvent.objects.create(
+    topic=H["topic"][:249], offset="2-0", timestamp=now - timedelta(seconds=1), ce_id=failed,
+    causation_id=H["id"][:200], ce_type=H["type2"][:200], ce_source=H["source"][:500], validity="no_schema", **common,
+)
+print(json.dumps(chain))
+"""
+
+
+def test_trace_pages(world, live_app, inspect):
+    """Every name on a trace comes from the bus: types, sources, topics, ids, keys, failing paths."""
+    uid = world["uid"]
+    payloads = {
+        field: f"{uid}{hostile('trace.' + field, 190)}"
+        for field in ("topic", "id", "type", "type2", "service", "source", "path", "key")
+    }
+    chain = f"xss-chain-{uid}"
+    live_app.shell(TRACE_SHELL.format(payloads=json.dumps(payloads), chain=chain, dl=world["dl"]))
+    tab = inspect("viewer")
+    tab.visit(f"/traces/{chain}/", shows=uid)
+    tab.page.wait_for_selector("#trace-timeline .ytick text")  # Plotly has drawn the lanes
+    tab.check(f"/traces/{chain}/ after the timeline")
+    tab.visit("/traces/", shows=uid)
+    tab.visit(f"/traces/?type={quote(hostile('reflected.trace_type', 150))}")
+    tab.assert_clean()

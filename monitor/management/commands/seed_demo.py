@@ -12,6 +12,7 @@ DEMO_RULES = [
     ("Payments dead-lettering", AlertRule.DLQ_INFLOW, "*", 0, 0),
     ("Service heartbeat lost", AlertRule.HEARTBEAT, "*", 0, 0),
     ("Designed connection silent", AlertRule.FRESHNESS, "*", 300, 0),
+    ("Flow check failing", AlertRule.FLOW_CHECK, "*", 0, 0),
 ]
 
 

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from designer.models import EventType
 from eventhub import connections
+from monitor import demo_control
 from monitor.simulator import Shop, wait_for
 
 
@@ -48,4 +49,7 @@ class Command(BaseCommand):
             if bus_kind in buses:
                 buses[bus_kind].create_topic(address, partitions=partitions)
         self.stdout.write("simulator: the demo shop is trading")
-        Shop(buses, schemas).run(stop)
+        shop = Shop(buses, schemas)
+        shop.stopped = demo_control.stopped()  # `manage.py demo_service stop shipping` and back
+        threading.Thread(target=shop.follow_stopped, args=(demo_control.stopped,), daemon=True).start()
+        shop.run(stop)

@@ -12,6 +12,7 @@
   const { renderDlqTotal, scheduleCharts } = dash; // charts.js
   const { loadHistory } = dash; // history.js
   const { overlayGraph } = dash; // graph.js
+  const { renderObserved, renderValidity } = dash; // observed.js
 
   const emptyState = $("monitor-empty");
 
@@ -36,6 +37,8 @@
     renderDrift();
     renderDlqTotal();
     overlayGraph();
+    renderObserved();
+    renderValidity();
     scheduleCharts();
     loadHistory();
   }

@@ -94,6 +94,9 @@
           },
           { selector: "edge.st-STOP", style: { "line-color": STATUS_COLOURS.STOP, "target-arrow-color": STATUS_COLOURS.STOP } },
           { selector: "edge.silent", style: { "line-style": "dashed", "line-dash-pattern": [6, 4] } },
+          // Observed in traffic, not designed (observed.js).
+          { selector: "edge.observed", style: { "line-color": "#7b3fb8", "target-arrow-color": "#7b3fb8", "line-style": "dashed", "line-dash-pattern": [4, 4] } },
+          { selector: "node.observed", style: { "border-color": "#7b3fb8", "border-style": "dashed", "border-width": 2 } },
           { selector: ".out", style: { display: "none" } },
         ],
       }),
@@ -178,7 +181,7 @@
     });
 
     cy.batch(function () {
-      cy.edges().forEach(function (edge) {
+      cy.edges().not(".observed").forEach(function (edge) {
         const kind = edge.data("kind");
         if (kind === "on-topic") return;
         const live = edges.get(edge.id());
@@ -201,7 +204,7 @@
         if (edge.data("overlay") !== text) edge.data("overlay", text);
         if (edge.data("width") !== width) edge.data("width", width);
       });
-      cy.nodes().forEach(function (node) {
+      cy.nodes().not(".observed").forEach(function (node) {
         const kind = node.data("kind");
         const base = node.classes().filter(function (c) {
           return c === kind || c === "redis" || c === "command" || c === "out";

@@ -7,10 +7,28 @@
   const { $, setText, setTitle } = dash; // helpers.js
 
   // A cell spec: {text, cls, title, badge: "class-suffix"} — a badge cell holds a
-  // <span class="status status-…"> with the text.
+  // <span class="status status-…"> with the text; {button: "label"} holds an action button.
   function fillCell(td, spec) {
     const cls = spec.cls || "";
     if (td.className !== cls) td.className = cls;
+    if (spec.button !== undefined) {
+      // An action on the row (observed.js): one <button data-action="adopt">, kept across ticks.
+      let button = td.firstElementChild;
+      if (!spec.button) {
+        if (button) td.textContent = "";
+        setTitle(td, spec.title);
+        return;
+      }
+      if (!button) {
+        td.textContent = "";
+        button = td.appendChild(document.createElement("button"));
+        button.type = "button";
+        button.className = "small";
+        button.dataset.action = "adopt";
+      }
+      setText(button, spec.button);
+      return;
+    }
     if (spec.badge) {
       let span = td.firstElementChild;
       if (!span) {

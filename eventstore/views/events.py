@@ -14,12 +14,12 @@ from django.conf import settings
 from django.contrib import messages
 from django.db.models import Count, Max, Min
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from eventhub import connections, roles
 from eventhub.bus import BusError
-from eventstore import indexer
+from eventstore import indexer, payloads
 from eventstore.forms import TopicIndexSettingForm
 from eventstore.models import BUS_CHOICES, IndexedEvent, TopicIndexSetting
 
@@ -95,3 +95,11 @@ def topic_setting_save(request: HttpRequest) -> HttpResponse:
         request, f"{setting.topic} on {setting.bus}: settings saved; the indexer applies them to new events."
     )
     return redirect("event-store")
+
+
+@require_GET
+def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One indexed event: its columns, and its payload read back from the bus by position."""
+    event = get_object_or_404(IndexedEvent.objects.select_related("schema_version__event_type"), pk=pk)
+    context = {"event": event, "payload": payloads.shown(event, request.user)}
+    return render(request, "eventstore/event.html", context)
