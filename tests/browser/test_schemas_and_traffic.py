@@ -91,7 +91,15 @@ def test_a_version_that_real_events_would_fail_is_registered_only_once_confirmed
 
     page = page_as("designer", app)
     page.goto(f"/catalog/events/{name}/")
-    expect(page.locator("#validity-rate")).to_contain_text("4 events indexed", timeout=30_000)
+
+    def indexed() -> bool:  # the fragment is read once per page load: reload until the indexer has them
+        page.wait_for_selector("#validity-rate")
+        if "4 events indexed" in page.locator("#validity-rate").inner_text():
+            return True
+        page.reload()
+        return False
+
+    wait_until(indexed, 60, "the four events indexed", every_s=1.0)
     page.goto(f"/catalog/events/{name}/versions/new/")
     eur_only = {"type": "object", "properties": {"currency": {"enum": ["EUR"]}}}
     page.locator("textarea[name=schema]").fill(json.dumps(eur_only))
