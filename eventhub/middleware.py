@@ -17,7 +17,8 @@ class LoginRequiredMiddleware(_LoginRequired):
 
 
 NUL_REFUSED = "NUL characters (\\u0000, %00) are not accepted: PostgreSQL text cannot hold them."
-_TEXT_BODIES = ("application/json", "application/x-www-form-urlencoded")
+# Multipart too: its parts are JSON or form text here (an AsyncAPI upload is YAML or JSON).
+_TEXT_BODIES = ("application/json", "application/x-www-form-urlencoded", "multipart/form-data")
 
 
 class RefuseNulCharacters:

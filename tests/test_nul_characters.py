@@ -37,3 +37,11 @@ def test_text_without_nul_goes_through(client_as, designer):
         "/api/v1/services/", json.dumps({"name": "billing \\u00e9"}), content_type="application/json"
     )
     assert response.status_code == 201
+
+
+def test_a_nul_in_a_multipart_body_is_refused(client_as, designer):
+    """A schema in a form-data part (as schemathesis sent it, and PostgreSQL jsonb cannot hold)."""
+    response = client_as(designer).post(
+        "/api/v1/registry/events/order.placed/versions/", {"schema": '{"title": "a\\u0000b"}', "changelog": "x"}
+    )
+    assert response.status_code == 400 and "NUL" in response.json()["detail"]

@@ -8,6 +8,7 @@ that the failing cases decide quickly; the grace after a deadline is cut to 1 s.
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import timedelta
 
@@ -213,7 +214,7 @@ def test_a_flow_whose_services_answer_passes(world, django_capture_on_commit_cal
     trigger = next(
         r for r in read_all(world.bus, world.topic_name) if r.header(h.CE_ID) == check.trigger_event_id.encode()
     )
-    assert trigger.value == b'{"order_id":"o-example","amount":1250}'
+    assert json.loads(trigger.value) == {"order_id": "o-example", "amount": 1250}  # jsonb orders keys its own way
     assert trigger.header(h.SYNTHETIC) == b"true"
     assert trigger.header(h.CORRELATION_ID) == check.correlation_id.encode()
     paid = IndexedEvent.objects.get(correlation_id=check.correlation_id, ce_type="shop.paid")
