@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 import time
 import uuid
 from collections import Counter
@@ -137,6 +139,16 @@ def subprocess_env(database_url: str, **extra: str) -> dict[str, str]:
         "DJANGO_SETTINGS_MODULE": "eventhub.settings",
         **extra,
     }
+
+
+def celery_worker(database_url: str, queue: str, tasks_module: str) -> subprocess.Popen:
+    """A real Celery worker (solo pool) on `queue`, importing `tasks_module`, on the file database."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "eventhub.celery", "worker", "--pool", "solo", "-Q", queue,
+         "-I", tasks_module, "--without-mingle", "--without-gossip", "--without-heartbeat", "-l", "warning"],
+        cwd=ROOT,
+        env=subprocess_env(database_url),
+    )  # fmt: skip
 
 
 def make_user(username: str, role: str | None = "Operator"):

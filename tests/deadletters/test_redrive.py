@@ -7,8 +7,6 @@ never by timing the test.
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 from datetime import datetime, timedelta
 
 import pytest
@@ -20,17 +18,16 @@ from deadletters.redrive import TokenBucket
 from eventhub.bus import open_bus
 from tests.conftest import bus_options
 from tests.deadletters.support import (
-    ROOT,
     Listener,
     _file_db_template,  # noqa: F401 - fixture
     bulk_dead_letters,
+    celery_worker,
     end_offset,
     file_db,  # noqa: F401 - fixture
     make_user,
     read_all,
     replays,
     stored_dead_letter,
-    subprocess_env,
     wait_until,
 )
 
@@ -159,29 +156,7 @@ def test_a_killed_worker_is_resumed_without_resending(kafka, file_db, unique, se
     kafka.create_topic(topic, partitions=3)
     user = make_user("otto")
     ids = bulk_dead_letters("kafka", topic, 400)
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "eventhub.celery",
-            "worker",
-            "--pool",
-            "solo",
-            "-Q",
-            "redrive",
-            "-I",
-            "deadletters.tasks",
-            "--without-mingle",
-            "--without-gossip",
-            "--without-heartbeat",
-            "-l",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=subprocess_env(file_db),
-    )
+    worker = celery_worker(file_db, "redrive", "deadletters.tasks")
     try:
         job = actions.start_job(actor=user, action="retry", selection={"ids": ids}, rate_per_s=2 * RATE)
         # Killed when 120 replays are on the topic: in the middle of a batch (50 at 200/s), so

@@ -8,7 +8,6 @@ The worker is a subprocess on a SQLite file (file_db) that the test process also
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import pytest
 
@@ -16,11 +15,10 @@ from eventhub.sdk import headers as h
 from eventstore import flow_checks, tasks
 from eventstore.models import FlowCheck, FlowCheckStep
 from tests.deadletters.support import (
-    ROOT,
     _file_db_template,  # noqa: F401 - fixture
+    celery_worker,
     file_db,  # noqa: F401 - fixture
     read_all,
-    subprocess_env,
     wait_until,
 )
 from tests.eventstore.test_flow_checks import World
@@ -28,29 +26,7 @@ from tests.eventstore.test_flow_checks import World
 
 @pytest.fixture
 def worker(file_db):  # noqa: F811
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "eventhub.celery",
-            "worker",
-            "--pool",
-            "solo",
-            "-Q",
-            "eventhub",
-            "-I",
-            "eventstore.tasks",
-            "--without-mingle",
-            "--without-gossip",
-            "--without-heartbeat",
-            "-l",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=subprocess_env(file_db),
-    )
+    process = celery_worker(file_db, "eventhub", "eventstore.tasks")
     yield process
     process.terminate()
     try:
