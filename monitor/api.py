@@ -22,6 +22,7 @@ from monitor import history, lineage, snapshots
 from monitor.models import Sample
 
 DEFAULT_RANGE = timedelta(hours=1)
+BUSIEST_LIMIT = 200
 
 
 @extend_schema(responses=OpenApiTypes.OBJECT)
@@ -74,6 +75,45 @@ def history_series(request: Request) -> Response:
             "until": q["until"].isoformat(),
             "resolution": resolution,
             "series": series,
+        }
+    )
+
+
+class BusiestQuery(serializers.Serializer):
+    since = serializers.DateTimeField()
+    until = serializers.DateTimeField(required=False)
+    limit = serializers.IntegerField(min_value=1, max_value=BUSIEST_LIMIT, default=30)
+
+    def validate(self, attrs):
+        until = attrs.get("until") or datetime.now(UTC)
+        if attrs["since"] >= until:
+            raise serializers.ValidationError({"since": "must be before until."})
+        if until - attrs["since"] > history.RAW_RETENTION:
+            raise serializers.ValidationError({"since": "raw points are kept for an hour; ask for a shorter range."})
+        return {**attrs, "until": until}
+
+
+@extend_schema(
+    parameters=[BusiestQuery],
+    responses={
+        200: OpenApiTypes.OBJECT,
+        400: OpenApiResponse(description="A query value that does not parse, or a range over an hour."),
+    },
+)
+@api_view(["GET"])
+def busiest_series(request: Request) -> Response:
+    """The raw series that moved most in a range (at most an hour): topics by rate, groups by lag.
+
+    What the live dashboard draws in front of its first frame, in one request.
+    """
+    query = BusiestQuery(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    q = query.validated_data
+    return Response(
+        {
+            "since": q["since"].isoformat(),
+            "until": q["until"].isoformat(),
+            **history.busiest(q["since"], q["until"], q["limit"]),
         }
     )
 

@@ -163,3 +163,49 @@ def query(
         .values(*SERIES_FIELDS)[:MAX_POINTS]
     )
     return resolution, [{**row, "at": row["at"].isoformat()} for row in rows]
+
+
+def busiest(since: datetime, until: datetime, limit: int) -> dict[str, list[dict[str, Any]]]:
+    """The raw series that moved most between `since` and `until`, oldest point first.
+
+    The `limit` topics with the highest rate and the `limit` group×topic rows with
+    the most lag in the range, those that were at zero throughout left out: what a
+    dashboard opened now draws in front of its first live frame. The choice is
+    made here because the range knows which series had traffic; the snapshot of
+    this moment does not (a burst a minute ago has a rate of 0 now).
+    """
+    window = Sample.objects.filter(resolution=Sample.RAW, at__gte=since, at__lte=until)
+    topics = list(
+        window.filter(group="")
+        .values("bus", "topic")
+        .annotate(peak=Max("rate"))
+        .filter(peak__gt=0)
+        .order_by("-peak", "bus", "topic")[:limit]
+    )
+    groups = list(
+        window.exclude(group="")
+        .values("bus", "topic", "group")
+        .annotate(peak=Max("lag"))
+        .filter(peak__gt=0)
+        .order_by("-peak", "bus", "topic", "group")[:limit]
+    )
+    return {
+        "topics": _points(window, topics, ("rate",)),
+        "groups": _points(window, groups, ("lag", "lag_seconds")),
+    }
+
+
+def _points(window, chosen: list[dict], fields: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Each chosen series (its keys from `chosen`) with its points as [at, *fields]."""
+    keys = [(row["bus"], row["topic"], row.get("group", "")) for row in chosen]
+    points: dict[tuple, list] = {key: [] for key in keys}
+    rows = (
+        window.filter(topic__in={topic for _, topic, _ in keys}, group__in={group for _, _, group in keys})
+        .order_by("at")
+        .values_list("bus", "topic", "group", "at", *fields)
+    )
+    for bus, topic, group, at, *values in rows.iterator(chunk_size=2_000):
+        series = points.get((bus, topic, group))
+        if series is not None and len(series) < MAX_POINTS:
+            series.append([at.isoformat(), *values])
+    return [{**row, "points": points[key]} for row, key in zip(chosen, keys, strict=True)]

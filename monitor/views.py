@@ -67,7 +67,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "silent_after": _silent_after(),
         "urls": {
             "socket": "/ws/monitor/",
-            "history": reverse("monitor-api-history"),
+            "history": reverse("monitor-api-history-busiest"),
             "snapshot": reverse("monitor-api-snapshot"),
             "adopt": reverse("monitor-api-adopt"),
             "canvas": reverse("designer-canvas"),

@@ -101,6 +101,45 @@ def test_api_ranges_over_an_hour_use_minute_points(client_as, viewer):
     assert forced.json()["resolution"] == "raw"
 
 
+def test_busiest_picks_the_series_that_moved_in_the_range_not_those_moving_now(client_as, viewer):
+    def tick(second, rates, lags):
+        at = T0 + timedelta(seconds=second)
+        topics = [{"name": name, "end_offset": 1, "rate": rate} for name, rate in rates.items()]
+        groups = [{**_row(at, lag, group=group), "topic": "orders"} for group, lag in lags.items()]
+        history.write("kafka", at, topics, groups)
+
+    # "burst" had traffic a minute ago and none now; "idle" never had any.
+    tick(0, {"burst": 40.0, "steady": 2.0, "idle": 0.0}, {"billing": 7, "caught-up": 0})
+    tick(60, {"burst": 0.0, "steady": 3.0, "idle": 0.0}, {"billing": 0, "caught-up": 0})
+    tick(600, {"burst": 0.0, "steady": 1.0, "idle": 0.0}, {"billing": 0, "caught-up": 0})  # after the range
+
+    range_ = {"since": T0.isoformat(), "until": (T0 + timedelta(minutes=5)).isoformat()}
+    body = client_as(viewer).get(URL + "/busiest", {**range_, "limit": 5}).json()
+    assert [t["topic"] for t in body["topics"]] == ["burst", "steady"]
+    burst = body["topics"][0]
+    assert burst["points"] == [[T0.isoformat(), 40.0], [(T0 + timedelta(seconds=60)).isoformat(), 0.0]]
+    assert [(g["group"], [p[1:] for p in g["points"]]) for g in body["groups"]] == [("billing", [[7, 0.7], [0, 0.0]])]
+
+    one = client_as(viewer).get(URL + "/busiest", {**range_, "limit": 1}).json()
+    assert [t["topic"] for t in one["topics"]] == ["burst"]
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({}, "since"),
+        ({"since": "2026-03-01T12:00Z", "until": "2026-03-01T11:00Z"}, "since"),
+        ({"since": "2026-03-01T10:00Z", "until": "2026-03-01T12:00Z"}, "since"),
+        ({"since": "2026-03-01T12:00Z", "limit": "0"}, "limit"),
+        ({"since": "2026-03-01T12:00Z", "limit": "100000"}, "limit"),
+    ],
+)
+def test_busiest_bad_input_names_the_field(client_as, viewer, params, field):
+    response = client_as(viewer).get(URL + "/busiest", params)
+    assert response.status_code == 400
+    assert field in response.json()
+
+
 @pytest.mark.parametrize(
     ("params", "field"),
     [

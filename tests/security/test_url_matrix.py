@@ -331,6 +331,11 @@ ROUTES: dict[str, Route] = {
     "monitor-api-history": Route(
         lambda w: "/api/v1/monitor/history", (GET(api_read(), query="bus=kafka&topic=sec-orders"),), api=True
     ),
+    "monitor-api-history-busiest": Route(
+        lambda w: "/api/v1/monitor/history/busiest",
+        (GET(api_read(), query="since=2026-01-01T00:00Z&until=2026-01-01T00:30Z"),),
+        api=True,
+    ),
     # Without EVENTHUB_METRICS_TOKEN a login (test_metrics_bearer_token covers the token).
     "monitor-metrics": Route(lambda w: "/metrics", (GET(page()),)),
     # ---- event store pages

@@ -11,7 +11,7 @@
 // - Charts keep their own rolling window (10 min) per series, keyed by bus + topic
 //   (+ group): a topic or group that appears later gets a new trace, and Plotly's
 //   `uid` keeps each trace's identity (colour, legend toggle) across Plotly.react.
-//   The window is filled once from /api/v1/monitor/history at load.
+//   The window is filled once from /api/v1/monitor/history/busiest at load.
 // - The socket reconnects by itself with exponential backoff and jitter. While it
 //   is down, every attempt also reads /api/v1/monitor/snapshot: a proxy that blocks
 //   websockets still leaves a page that updates, and an expired session (403) is
