@@ -34,6 +34,8 @@ from deadletters import actions, filters, forms, schemaform, sensitive
 from deadletters.models import DeadLetter, RedriveJob, UnstoredDeadLetter
 from designer.models import Consumer as DesignedConsumer
 from eventhub import roles
+from eventhub.hexdump import LIMIT as HEX_LIMIT
+from eventhub.hexdump import hexdump
 from eventhub.sdk import headers as h
 from eventhub.sdk import pii
 
@@ -42,7 +44,6 @@ PREVIEW_LENGTH = 120
 GROUPS_LIMIT = 200
 ROWS_LIMIT = 200  # ids per live rows request
 KNOWN_LIMIT = 200  # values per filter suggestion list
-HEX_LIMIT = 4096  # bytes shown in a binary payload's hex dump
 JOB_ITEMS_SHOWN = 100
 SOCKET_URL = "/ws/dead-letters/"
 QUICK_RANGES = (("15 min", timedelta(minutes=15)), ("1 hour", timedelta(hours=1)), ("24 hours", timedelta(days=1)), ("7 days", timedelta(days=7)))  # fmt: skip
@@ -222,17 +223,6 @@ def header_convention(name: str) -> str:
     return ""
 
 
-def _hexdump(raw: bytes) -> str:
-    """Offset, 16 bytes in hex, the printable ones as text: the classic dump, first HEX_LIMIT bytes."""
-    lines = []
-    for offset in range(0, min(len(raw), HEX_LIMIT), 16):
-        chunk = raw[offset : offset + 16]
-        hex_part = " ".join(f"{byte:02x}" for byte in chunk)
-        text = "".join(chr(byte) if 32 <= byte < 127 else "." for byte in chunk)
-        lines.append(f"{offset:08x}  {hex_part:<47}  {text}")
-    return "\n".join(lines)
-
-
 def _key_text(key: Any) -> str:
     if key is None:
         return ""
@@ -266,7 +256,7 @@ def _payload_view(dead_letter: DeadLetter, shown: sensitive.Shown) -> dict[str, 
     if text is not None and "\x00" not in text:
         view.update(kind="text", text=text)
     else:
-        view.update(kind="binary", text=_hexdump(raw), hex_cut=len(raw) > HEX_LIMIT)
+        view.update(kind="binary", text=hexdump(raw), hex_cut=len(raw) > HEX_LIMIT)
     return view
 
 

@@ -22,13 +22,13 @@ from deadletters import sensitive
 from designer.models import EventType
 from eventhub import connections
 from eventhub.bus import BusError, UnknownTopic
+from eventhub.hexdump import LIMIT as HEX_LIMIT
+from eventhub.hexdump import hexdump
 from eventhub.sdk.payload import PayloadDecodeError, decode_json
 from eventstore import columns
 from eventstore.models import IndexedEvent
 
 log = logging.getLogger(__name__)
-
-HEX_LIMIT = 4096  # bytes shown in the page's hex dump of a payload that is not text
 
 
 @dataclass
@@ -81,7 +81,7 @@ class Payload:
             return json.dumps(self.data, indent=2, ensure_ascii=False)
         if kind == "text":
             return "•••" if self.masked else _text(self.raw) or ""
-        return _hexdump(self.raw[:HEX_LIMIT]) if kind == "binary" else ""
+        return hexdump(self.raw) if kind == "binary" else ""
 
     @property
     def hex_cut(self) -> bool:
@@ -147,12 +147,3 @@ def _text(raw: bytes) -> str | None:
     except UnicodeDecodeError:
         return None
     return None if "\x00" in text else text
-
-
-def _hexdump(raw: bytes) -> str:
-    lines = []
-    for at in range(0, len(raw), 16):
-        chunk = raw[at : at + 16]
-        printable = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
-        lines.append(f"{at:08x}  {chunk.hex(' '):<47}  {printable}")
-    return "\n".join(lines)

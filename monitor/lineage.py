@@ -28,6 +28,7 @@ from django.utils.text import slugify
 
 from designer.models import Consumer as DesignedConsumer
 from designer.models import EventType, Producer, Service, Topic
+from eventstore.flow_checks import SOURCE as FLOW_CHECK_SOURCE
 from eventstore.models import IndexedEvent
 from monitor.models import Heartbeat
 
@@ -51,6 +52,7 @@ def observed(kind: str, design: Any, groups: list[dict[str, Any]], now=None) -> 
     for row in (
         IndexedEvent.objects.filter(bus=kind, timestamp__gte=now - timedelta(seconds=WINDOW_S))
         .exclude(ce_source="")
+        .exclude(ce_source=FLOW_CHECK_SOURCE)  # EventHub's own synthetic triggers are no producer of the system
         .values("ce_source", "ce_type", "topic")
         .annotate(events=Count("id"))
         .order_by()

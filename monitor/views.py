@@ -70,6 +70,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "history": reverse("monitor-api-history-busiest"),
             "snapshot": reverse("monitor-api-snapshot"),
             "adopt": reverse("monitor-api-adopt"),
+            "browse": reverse("topic-browser"),
             "canvas": reverse("designer-canvas"),
             "login": reverse(settings.LOGIN_URL),
         },

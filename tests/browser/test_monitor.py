@@ -112,6 +112,7 @@ def test_dashboard_follows_the_bus_without_reloading(monitor_app, page_as, kafka
     row = page.locator("#groups-table tbody tr", has_text=group)
     expect(row.locator("td").nth(4)).to_have_text("20", timeout=WAIT_MS)
     expect(row.locator("td").nth(2)).to_have_text(topic)
+    expect(row.locator("td").nth(2).locator("a")).to_have_attribute("href", f"/browse/kafka/{topic}/")  # its messages
     page.wait_for_function(HAS_TRAFFIC, arg=["chart-lag", f"{group} → {topic}"], timeout=WAIT_MS)
     expect(page.locator("#drift-groups tbody")).to_contain_text(group)
 

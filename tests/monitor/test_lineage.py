@@ -86,6 +86,26 @@ def test_designed_sides_are_marked_and_a_consumer_heartbeat_names_the_group(bus,
     assert (edge["producer_designed"], edge["consumer_designed"], edge["designed"]) == (True, False, False)
 
 
+@pytest.mark.django_db
+def test_flow_check_triggers_are_not_an_observed_producer():
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from eventstore.flow_checks import SOURCE
+
+    def indexed(offset: int, source: str) -> None:
+        IndexedEvent.objects.create(
+            bus="kafka", topic="orders", partition=0, offset=str(offset), timestamp=datetime.now(UTC),
+            ce_type="order.placed", ce_source=source, size=2, validity="valid",
+        )  # fmt: skip
+
+    indexed(0, SOURCE)
+    indexed(1, "/services/checkout")
+    design = SimpleNamespace(producers=[], pairs=set())
+    edges = lineage.observed("kafka", design, groups=[])["edges"]
+    assert [(e["from"], e["topic"]) for e in edges] == [("checkout", "orders")]
+
+
 def test_the_service_of_a_source():
     assert lineage.service_of("/services/checkout") == "checkout"
     assert lineage.service_of("urn:shop:web") == "urn:shop:web"

@@ -3,7 +3,7 @@
   "use strict";
   if (!dash) return;
 
-  const { state } = dash; // state.js
+  const { state, urls } = dash; // state.js
   const { // helpers.js
     $,
     ms,
@@ -22,6 +22,11 @@
   const { topicInScope } = dash; // scope.js
 
   const TABLE_LIMIT = 300;
+
+  // The topic browser's page of a topic (eventstore/urls.py: browse/<bus>/<topic>/).
+  function browseUrl(bus, topic) {
+    return urls.browse ? urls.browse + encodeURIComponent(bus) + "/" + encodeURIComponent(topic) + "/" : "";
+  }
   const DRIFT_LIMIT = 50;
 
   function renderAlerts() {
@@ -77,7 +82,7 @@
         return [
           { badge: status, text: status, title: g.reason || "" },
           { text: g.group, tag: g.designed ? "" : "not designed" },
-          { text: g.topic },
+          { text: g.topic, href: browseUrl(g.bus, g.topic) },
           { text: busLabel(g.bus) },
           { text: fmtInt(g.lag), cls: "num" },
           { text: fmtDuration(g.lag_seconds), cls: "num" },
@@ -151,7 +156,7 @@
         return t.bus + "\u0000" + t.name;
       },
       function (t) {
-        return [{ text: t.name }, { text: busLabel(t.bus) }];
+        return [{ text: t.name, href: browseUrl(t.bus, t.name) }, { text: busLabel(t.bus) }];
       },
       DRIFT_LIMIT
     );

@@ -16,6 +16,7 @@
     history: root.dataset.historyUrl,
     snapshot: root.dataset.snapshotUrl,
     login: root.dataset.loginUrl,
+    browse: root.dataset.browseUrl, // the topic browser, "/browse/": + bus + "/" + topic + "/"
   };
 
   const state = {

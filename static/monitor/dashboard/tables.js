@@ -7,7 +7,8 @@
   const { $, setText, setTitle } = dash; // helpers.js
 
   // A cell spec: {text, cls, title, badge: "class-suffix"} — a badge cell holds a
-  // <span class="status status-…"> with the text; {button: "label"} holds an action button.
+  // <span class="status status-…"> with the text; {button: "label"} holds an action button;
+  // {text, href} a link.
   function fillCell(td, spec) {
     const cls = spec.cls || "";
     if (td.className !== cls) td.className = cls;
@@ -50,6 +51,18 @@
       } else if (hidden) {
         hidden.remove();
       }
+      return;
+    }
+    if (spec.href) {
+      // A name that opens its page (a topic in the topic browser).
+      let link = td.firstElementChild;
+      if (!link || link.tagName !== "A") {
+        td.textContent = "";
+        link = td.appendChild(document.createElement("a"));
+      }
+      if (link.getAttribute("href") !== spec.href) link.setAttribute("href", spec.href);
+      setText(link, spec.text);
+      setTitle(link, spec.title);
       return;
     }
     setTitle(td, spec.title);
