@@ -3,6 +3,7 @@
 Every figure is measured side by side with its reference in this one run (the
 raw client, the same tick without sockets...), so ratios hold on a noisy
 machine. Parts, in the order they run: sdk, compat, push, collector,
+large (the collector at 1,000 topics x 5 partitions and 1,000 groups, bench/collector_large.py),
 deadletters, eventstore (on a private PostgreSQL and on SQLite, bench/eventstore.py),
 browse (the topic browser's filtered scan, bench/browse.py), traffic (a candidate schema
 against the last 1,000 real events, bench/traffic.py),
@@ -27,7 +28,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-PARTS = ("sdk", "compat", "push", "collector", "deadletters", "eventstore", "browse", "traffic", "load", "catalog")
+PARTS = (
+    "sdk",
+    "compat",
+    "push",
+    "collector",
+    "large",
+    "deadletters",
+    "eventstore",
+    "browse",
+    "traffic",
+    "load",
+    "catalog",
+)
 
 
 def main(argv: list[str]) -> None:
@@ -67,6 +80,10 @@ def main(argv: list[str]) -> None:
             from bench import collector
 
             collector.run(results, app, bootstrap, redis_url, log_dir)
+        if "large" in wanted:
+            from bench import collector_large
+
+            collector_large.run(results, app, bootstrap, redis_url, log_dir)
         if "deadletters" in wanted:
             from bench import deadletters
 

@@ -1,0 +1,175 @@
+"""collector_tick_s_large and collector_rss_mib_large: the collector at ten times the usual size.
+
+The system: 1,000 topics of 5 partitions (5,000 partitions) and 1,000 consumer
+groups, each with offsets committed on all partitions of 5 topics (5,000 group x
+topic rows, 25,000 group x partition offsets). Between two ticks 1% of the
+partitions (50) get a record, so rates, lag and Burrow's windows move.
+
+The collector runs in a process of its own (`python -m bench.collector_large`,
+what `run` starts), so its resident set is the collector's and not the rest of
+the bench's. Its clock is stepped (`tick(now=...)`, one tick interval a step) until
+every window is full (HISTORY_S, the longest, 300 s), so the memory is what a
+collector holds after running for hours, reached in a few minutes; the bus is real.
+The tick figure is the median wall time of the ticks after that; it includes
+writing 6,000 history rows to the app's SQLite file and storing the snapshot in Redis.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+TOPICS = 1_000
+PARTITIONS = 5
+GROUPS = 1_000
+TOPICS_PER_GROUP = 5
+CHANGING = 0.01  # the share of partitions that get a record between two ticks
+MEASURED_TICKS = 15
+
+
+def names(prefix: str = "bench-large") -> list[str]:
+    return [f"{prefix}-{i:04d}" for i in range(TOPICS)]
+
+
+def build(bootstrap: str) -> None:
+    """Create the topics, one record per partition, and every group's commits (offset 1)."""
+    from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+    from kafka.admin import NewTopic
+    from kafka.structs import OffsetAndMetadata
+
+    topics = names()
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        for start in range(0, TOPICS, 100):
+            admin.create_topics([NewTopic(name, PARTITIONS, -1) for name in topics[start : start + 100]])
+    finally:
+        admin.close()
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    for name in topics:
+        for partition in range(PARTITIONS):
+            producer.send(name, b'{"n":1}', partition=partition)
+    producer.flush()
+    producer.close()
+
+    def commit(g: int) -> None:
+        # A commit without joining (generation -1), as a tool resetting offsets does.
+        consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=f"bench-large-group-{g:04d}")
+        try:
+            consumer.commit(
+                {
+                    TopicPartition(topics[(g * 3 + k) % TOPICS], p): OffsetAndMetadata(1, "", -1)
+                    for k in range(TOPICS_PER_GROUP)
+                    for p in range(PARTITIONS)
+                }
+            )
+        finally:
+            consumer.close()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(commit, range(GROUPS)))
+
+
+def rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def measure(bootstrap: str) -> dict:
+    """In the child process: fill the windows with a stepped clock, then time ticks."""
+    import django
+
+    django.setup()
+    from kafka import KafkaProducer
+
+    from eventhub.bus import open_bus
+    from monitor.collector import HISTORY_S, Collector
+
+    collector = Collector("kafka", bus_factory=lambda: open_bus("kafka", bootstrap_servers=bootstrap))
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    partitions = [(name, p) for name in names() for p in range(PARTITIONS)]
+    rng = random.Random(7)
+    now = float(int(time.time()))
+    fill_ticks = int(HISTORY_S / collector.tick_s) + 1
+
+    def step() -> tuple[float, float, dict]:
+        nonlocal now
+        for name, partition in rng.sample(partitions, int(len(partitions) * CHANGING)):
+            producer.send(name, b'{"n":2}', partition=partition)
+        producer.flush()
+        now += collector.tick_s
+        wall, cpu = time.perf_counter(), time.thread_time()
+        snapshot = collector.tick(now=now)
+        return time.perf_counter() - wall, time.thread_time() - cpu, snapshot
+
+    try:
+        filled = time.perf_counter()
+        for _ in range(fill_ticks):
+            step()
+        filled = time.perf_counter() - filled
+        walls, cpus = [], []
+        for _ in range(MEASURED_TICKS):
+            wall, cpu, snapshot = step()
+            walls.append(wall)
+            cpus.append(cpu)
+        return {
+            "tick_s": statistics.median(walls),
+            "tick_cpu_s": statistics.median(cpus),
+            "rss_mib": rss_mib(),
+            "topics": len(snapshot["topics"]),
+            "group_rows": len(snapshot["groups"]),
+            "fill_ticks": fill_ticks,
+            "fill_s": filled,
+            "frame_kib": len(json.dumps(snapshot, separators=(",", ":"))) / 1024,
+        }
+    finally:
+        producer.close()
+        collector.close()
+
+
+def run(results, app, bootstrap: str, redis_url: str, log_dir: Path) -> None:
+    from bench import live
+
+    built = time.perf_counter()
+    build(bootstrap)
+    built = time.perf_counter() - built
+    env = live.django_env(app.db_path, redis_url, bootstrap)
+    log = log_dir / "collector-large.log"
+    with log.open("w") as err:
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.collector_large", bootstrap],
+            env=env,
+            cwd=live.ROOT,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            check=False,
+        )
+    if done.returncode != 0:
+        raise RuntimeError(f"the large collector run failed (exit {done.returncode}); see {log}")
+    m = json.loads(done.stdout.strip().splitlines()[-1])
+    shape = f"{m['topics']} topics x {PARTITIONS} partitions, {m['group_rows']} group rows"
+    results.add(
+        "collector_tick_s_large",
+        m["tick_s"],
+        "s",
+        f"median of {MEASURED_TICKS} after the windows filled; {shape}; cpu {m['tick_cpu_s']:.3f} s; "
+        f"frame {m['frame_kib']:.0f} KiB (setup {built:.0f} s)",
+    )
+    results.add(
+        "collector_rss_mib_large",
+        m["rss_mib"],
+        "MiB",
+        f"collector process after {m['fill_ticks']} ticks ({m['fill_s']:.0f} s) filled its 300 s windows",
+    )
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure(sys.argv[1])))
