@@ -255,12 +255,14 @@ def _end_offsets(bus: Bus, names: list[str]) -> dict[str, dict[int, int]]:
 def _committed(bus: Bus, groups: dict[str, GroupInfo], ends: dict[str, dict[int, int]]) -> dict:
     """Committed offsets of every group on every topic it has committed on or is assigned.
 
-    One batched ``committed_offsets_many`` (Kafka: one OffsetFetch for all groups;
-    Redis: two pipelines); when a topic vanishes in the middle of it, one
+    The offsets the group listing read already (Kafka), else one batched
+    ``committed_offsets_many`` (Redis: two pipelines); when a topic vanishes in the middle of it, one
     ``committed_offsets`` per group and topic, skipping what is gone.
     """
     if not groups:
         return {}
+    if all(info.committed is not None for info in groups.values()):  # read with the listing
+        return {g: {t: dict(p) for t, p in info.committed.items() if t in ends} for g, info in groups.items()}
     try:
         found = bus.committed_offsets_many(sorted(groups))
         return {g: {t: dict(p) for t, p in topics.items() if t in ends} for g, topics in found.items()}
@@ -647,12 +649,16 @@ class Collector:
         patterns = list(settings.EVENTHUB_DLQ_PATTERNS)
         window = self.rate_window_s
         topic_rows: dict[str, dict[str, Any]] = {}
+        end_series: dict[str, dict[int, rates.EndSeries]] = {}  # per topic and partition, for its groups too
         for name in sorted(reading.ends):
             if is_internal_topic(kind, name):
                 continue
             partitions = reading.ends[name]
             end_total = sum(partitions.values())
-            produce = rates.topic_produce_rate(self.end_history, name, partitions, now, window)
+            series = end_series[name] = {
+                p: rates.EndSeries(self.end_history.points(rates.end_key(name, p)), now, window) for p in partitions
+            }
+            produce = rates.total(s.rate for s in series.values())
             dead = name in design.dead_letter_topics or is_dead_letter_topic(name, patterns)
             designed = name in design.topics or name in design.dead_letter_topics
             row = {
@@ -683,7 +689,7 @@ class Collector:
             for topic in sorted(reading.committed[group]):
                 if topic not in topic_rows:
                     continue
-                row = self._group_row(group, info, topic, reading, design, topic_rows[topic], now)
+                row = self._group_row(group, info, topic, reading, design, topic_rows[topic], end_series[topic], now)
                 rows_by_pair[(group, topic)] = row
                 part["groups"].append(row)
                 status = Status(row["status"])
@@ -768,6 +774,7 @@ class Collector:
         reading: Reading,
         design: Design,
         topic_row: dict[str, Any],
+        end_series: dict[int, rates.EndSeries],
         now: float,
     ) -> dict[str, Any]:
         window = self.rate_window_s
@@ -783,8 +790,7 @@ class Collector:
             start = offset if offset is not None else 0
             committed_total += start
             lag_total += max(0, end - start)
-            end_points = self.end_history.points(rates.end_key(topic, partition))
-            age = rates.lag_seconds(end_points, start, now, rates.rate(end_points, now, window))
+            age = end_series[partition].lag_seconds(start, now)
             if age is not None:
                 ages.append(age)
             if (group, topic, partition) in self._samples:

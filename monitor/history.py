@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Max, Min
 
 from monitor.burrow import Status
@@ -42,26 +42,55 @@ SERIES_FIELDS = ("at", "end_offset", "committed", "lag", "lag_seconds", "rate", 
 
 
 def write(kind: str, at: datetime, topics: Iterable[dict], groups: Iterable[dict]) -> int:
-    """One raw sample per topic and per group×topic row of a bus part."""
-    rows = [Sample(bus=kind, topic=t["name"], at=at, end_offset=t["end_offset"], rate=t["rate"]) for t in topics]
+    """One raw sample per topic and per group×topic row of a bus part.
+
+    One executemany of plain tuples: at 1,000 topics and 5,000 group rows a tick,
+    bulk_create spent half a second per tick running each of the 66,000 values
+    through Django's SQL compiler; every value here is a string, a number or None,
+    and the one datetime is adapted once (bench: collector_tick_s_large).
+    """
+    connection = connections[Sample.objects.db]
+    ops = connection.ops
+    raw, at = Sample.RAW, ops.adapt_datetimefield_value(at)
+    rows = [(kind, t["name"], "", raw, at, t["end_offset"], None, None, None, t["rate"], "") for t in topics]
     rows += [
-        Sample(
-            bus=kind,
-            topic=g["topic"],
-            group=g["group"],
-            at=at,
-            end_offset=g.get("end_offset"),
-            committed=g.get("committed"),
-            lag=g["lag"],
-            lag_seconds=g["lag_seconds"],
-            rate=g["consume_rate"],
-            status=g["status"] or "",
+        (
+            kind,
+            g["topic"],
+            g["group"],
+            raw,
+            at,
+            g.get("end_offset"),
+            g.get("committed"),
+            g["lag"],
+            g["lag_seconds"],
+            g["consume_rate"],
+            g["status"] or "",
         )
         for g in groups
     ]
-    with transaction.atomic():  # one commit, not one per batch (SQLite splits big inserts)
-        Sample.objects.bulk_create(rows, batch_size=500)
+    if not rows:
+        return 0
+    columns = ", ".join(ops.quote_name(c) for c in _WRITE_COLUMNS)
+    sql = f"INSERT INTO {ops.quote_name(Sample._meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(_WRITE_COLUMNS))})"
+    with transaction.atomic(using=Sample.objects.db), connection.cursor() as cursor:  # one commit
+        cursor.executemany(sql, rows)
     return len(rows)
+
+
+_WRITE_COLUMNS = (
+    "bus",
+    "topic",
+    "group",
+    "resolution",
+    "at",
+    "end_offset",
+    "committed",
+    "lag",
+    "lag_seconds",
+    "rate",
+    "status",
+)
 
 
 def _minute(at: datetime) -> datetime:

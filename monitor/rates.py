@@ -9,7 +9,7 @@ Rates. The rate of a series is ``(last - first) / (t_last - t_first)`` over the 
 inside the window. An offset that drops means the topic was deleted and recreated (end
 offset) or the group was reset (committed offset); the series then starts again after
 the drop, so a recreation never shows as a huge negative or positive rate. A topic's
-produce rate is the sum of its partitions' rates, a group's consume rate on a topic the
+produce rate is the sum of its partitions' rates (``EndSeries``), a group's consume rate on a topic the
 sum of its committed-offset rates; partitions with fewer than two points are left out.
 
 Lag in messages is ``end - committed`` per partition, clamped at zero (the two are read
@@ -108,10 +108,32 @@ def since_reset(points: Sequence[Point]) -> list[Point]:
 
 def rate(points: Sequence[Point], now: float, window_s: float) -> float | None:
     """Offsets per second over the last ``window_s`` seconds; None below 2 points."""
-    recent = [p for p in since_reset(points) if p[0] >= now - window_s]
+    return _window_rate(since_reset(points), now, window_s)
+
+
+def _window_rate(points: Sequence[Point], now: float, window_s: float) -> float | None:
+    """The rate of points that have no drop in offset (since_reset's)."""
+    since = now - window_s
+    recent = points[bisect.bisect_left(points, (since, -1)) :] if points and points[0][0] < since else points
     if len(recent) < 2 or recent[-1][0] <= recent[0][0]:
         return None
     return (recent[-1][1] - recent[0][1]) / (recent[-1][0] - recent[0][0])
+
+
+class EndSeries:
+    """One partition's end offsets since their last drop, with their rate: read once per
+    tick and shared by every group on that partition (a topic read by many groups would
+    otherwise have its history walked once per group)."""
+
+    __slots__ = ("offsets", "points", "rate")
+
+    def __init__(self, points: Sequence[Point], now: float, window_s: float) -> None:
+        self.points = since_reset(points)
+        self.offsets = [offset for _, offset in self.points]
+        self.rate = _window_rate(self.points, now, window_s)
+
+    def lag_seconds(self, committed: int | None, now: float) -> float | None:
+        return _lag_seconds(self.points, self.offsets, committed, now, self.rate)
 
 
 def lag_messages(end: int, committed: int | None) -> int | None:
@@ -128,13 +150,19 @@ def lag_seconds(
 ) -> float | None:
     """Age in seconds of a partition's oldest unconsumed message (see module doc)."""
     points = since_reset(end_points)
+    return _lag_seconds(points, [offset for _, offset in points], committed, now, produce_rate)
+
+
+def _lag_seconds(
+    points: Sequence[Point], offsets: list[int], committed: int | None, now: float, produce_rate: float | None
+) -> float | None:
     if committed is None or not points:
         return None
     end = points[-1][1]
     if committed >= end:
         return 0.0
     # since_reset leaves the offsets non-decreasing, so they can be bisected.
-    after = bisect.bisect_right([offset for _, offset in points], committed)
+    after = bisect.bisect_right(offsets, committed)
     if after > 0:
         (t0, e0), (t1, e1) = points[after - 1], points[after]
         written_at = t0 + (committed - e0) / (e1 - e0) * (t1 - t0)
@@ -157,12 +185,6 @@ def time_to_drain(lag: int | None, consume_rate: float | None, produce_rate: flo
     return lag / gain if gain > 0 else None
 
 
-def topic_produce_rate(
-    history: History, topic: str, partitions: Iterable[int], now: float, window_s: float
-) -> float | None:
-    return _sum_rates((history.points(end_key(topic, p)) for p in partitions), now, window_s)
-
-
 def group_consume_rate(
     history: History,
     group: str,
@@ -179,5 +201,10 @@ def group_consume_rate(
 
 
 def _sum_rates(series: Iterable[Sequence[Point]], now: float, window_s: float) -> float | None:
-    rates = [r for r in (rate(points, now, window_s) for points in series) if r is not None]
-    return sum(rates) if rates else None
+    return total(rate(points, now, window_s) for points in series)
+
+
+def total(rates: Iterable[float | None]) -> float | None:
+    """The sum of the known rates (a partition below 2 points has none); None when none is known."""
+    known = [r for r in rates if r is not None]
+    return sum(known) if known else None

@@ -143,6 +143,9 @@ class GroupInfo:
     state: str  # Stable, Empty, PreparingRebalance, Dead, Unknown...
     members: int
     topics: tuple[str, ...] = ()
+    # The committed offsets ({topic: {partition: offset}}) when listing the group read
+    # them anyway (Kafka: one OffsetFetch for all groups); None: ask committed_offsets_many.
+    committed: dict[str, dict[int, int]] | None = field(default=None, compare=False, hash=False, repr=False)
 
 
 class GroupConsumer(abc.ABC):

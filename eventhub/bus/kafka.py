@@ -791,13 +791,15 @@ class KafkaBus(Bus):
                     result[group] = {**info, "protocol_type": "consumer"}
         return result
 
-    def _group_info(self, group: str, described: dict, committed: dict[str, dict[int, int]]) -> GroupInfo:
+    def _group_info(
+        self, group: str, described: dict, committed: dict[str, dict[int, int]], *, with_offsets: bool = False
+    ) -> GroupInfo:
         topics = tuple(sorted(set(committed) | described["assigned"]))
         state = described["state"]
         # Kafka says "Dead" for a group it does not know; Tansu says "Empty".
         if state == "Empty" and not described["protocol_type"] and not topics:
             state = "Dead"
-        return GroupInfo(group, state, described["members"], topics)
+        return GroupInfo(group, state, described["members"], topics, committed if with_offsets else None)
 
     def describe_group(self, group: str) -> GroupInfo:
         return self._group_info(group, self._describe([group])[group], self._committed(group))
@@ -814,8 +816,11 @@ class KafkaBus(Bus):
             offsets = admin.list_group_offsets(groups)
         infos = []
         for group in groups:
-            committed = {tp.topic: {} for tp, meta in offsets.get(group, {}).items() if meta.offset >= 0}
-            infos.append(self._group_info(group, described[group], committed))
+            committed: dict[str, dict[int, int]] = {}
+            for tp, meta in offsets.get(group, {}).items():
+                if meta.offset >= 0:
+                    committed.setdefault(tp.topic, {})[tp.partition] = meta.offset
+            infos.append(self._group_info(group, described[group], committed, with_offsets=True))
         return infos
 
     # -- single records, for dead-letter triage ------------------------------------
