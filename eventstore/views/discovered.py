@@ -11,12 +11,10 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
-from rest_framework import status
 
-from designer import fieldtree
+from designer import fieldtree, registry
 from eventhub import roles
 from eventstore import schema_discovery
-from eventstore.api.discovered import approve_as
 from eventstore.models import ObservedSchema
 
 
@@ -38,11 +36,17 @@ def discovered_detail(request: HttpRequest, pk: int) -> HttpResponse:
         except ValueError as problem:
             error, code = f"The schema is not JSON: {problem}", 400
         else:
-            code, result = approve_as(row, request.user, {"schema": schema, "name": request.POST.get("name", "")})
-            if code == status.HTTP_201_CREATED:
-                messages.success(request, f"{result.event_type.name} v{result.version} registered from traffic.")
-                return redirect("designer-event-detail", result.event_type.name)
-            error = "; ".join(_messages(result))
+            try:
+                version = schema_discovery.approve(row, request.user, schema=schema, name=request.POST.get("name", ""))
+            except schema_discovery.ApprovalRefused as refused:
+                error, code = f"{refused.field}: {refused}", 400
+            except registry.InvalidSchema as problem:
+                error, code = "; ".join(_messages(problem.to_dict())), 400
+            except registry.IncompatibleSchema as problem:
+                error, code = "; ".join(_messages(problem.to_dict())), 409
+            else:
+                messages.success(request, f"{version.event_type.name} v{version.version} registered from traffic.")
+                return redirect("designer-event-detail", version.event_type.name)
     context = {
         "row": row,
         "text": text,

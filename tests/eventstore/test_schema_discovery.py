@@ -118,6 +118,10 @@ def test_the_pages_list_drafts_and_register_one_for_a_designer(bus, prefix, clie
 
     client = client_as(designer)
     assert client.post(f"/events/discovered/{row.pk}/", {"schema": "{not json"}).status_code == 400
+    not_a_schema = client.post(f"/events/discovered/{row.pk}/", {"schema": '{"type": 5}'})
+    assert not_a_schema.status_code == 400
+    assert "Not a valid JSON Schema" in not_a_schema.content.decode()  # said on the page, nothing registered
+    assert not SchemaVersion.objects.filter(event_type__name="refund.asked").exists()
     response = client.post(f"/events/discovered/{row.pk}/", {"schema": '{"type": "object"}'})
     assert response.status_code == 302 and response["Location"] == "/catalog/events/refund.asked/"
     assert SchemaVersion.objects.get(event_type__name="refund.asked").schema == {"type": "object"}
