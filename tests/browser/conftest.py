@@ -60,6 +60,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,6 +86,26 @@ def readme_screenshot(name: str) -> Path:
     folder = ROOT / "docs" / "screenshots" if os.environ.get("EVENTHUB_UPDATE_SCREENSHOTS") else SCREENSHOTS / "readme"
     folder.mkdir(parents=True, exist_ok=True)
     return folder / name
+
+
+@contextmanager
+def demo_shop(env: dict[str, str]) -> Iterator[subprocess.Popen]:
+    """`manage.py simulate` with this environment: the demo shop's services trading through
+    the SDK. Killed on the way out (SIGKILL): no test checks how it stops, and on SIGTERM it
+    took 13 s to more than 15 s to exit under `make test`, which teardowns used to wait for."""
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "simulate"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        yield process
+    finally:
+        process.kill()
+        process.wait(timeout=10)
 
 
 CHROMIUM = "/usr/bin/chromium"

@@ -7,14 +7,11 @@ is `manage.py simulate`, stopped and started the way a user would, with `manage.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 from playwright.sync_api import expect
 
 from eventhub.bus import open_bus
-from tests.browser.conftest import ROOT
+from tests.browser.conftest import demo_shop
 from tests.conftest import bus_options
 from tests.waiting import wait_until
 
@@ -42,25 +39,12 @@ print(IndexedEvent.objects.filter(ce_type="shipment.dispatched", timestamp__gte=
 def demo_app(make_live_app):
     app = make_live_app(env=APP_ENV, name="flowchecks")
     app.manage("seed_demo")
-    simulator = subprocess.Popen(
-        [sys.executable, "manage.py", "simulate"],
-        cwd=ROOT,
-        env=app.env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        wait_until(lambda: "True" in app.shell(TRADING).stdout, 180, "the demo shop to trade and be indexed")
-        yield app
-    finally:
-        app.manage("demo_service", "start", "shipping")
-        simulator.terminate()
+    with demo_shop(app.env):
         try:
-            simulator.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            simulator.kill()
-            simulator.wait(timeout=10)
+            wait_until(lambda: "True" in app.shell(TRADING).stdout, 180, "the demo shop to trade and be indexed")
+            yield app
+        finally:
+            app.manage("demo_service", "start", "shipping")
 
 
 def shipping_lag() -> int:

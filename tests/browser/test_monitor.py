@@ -22,7 +22,7 @@ import pytest
 from playwright.sync_api import expect
 
 from eventhub.bus import open_bus
-from tests.browser.conftest import ROOT, LiveApp, _wait_until_healthy, readme_screenshot
+from tests.browser.conftest import ROOT, LiveApp, _wait_until_healthy, demo_shop, readme_screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -141,15 +141,7 @@ def test_dashboard_follows_the_bus_without_reloading(monitor_app, page_as, kafka
 def test_demo_shop_on_the_graph_tables_and_charts(monitor_app, page_as):
     """The seeded demo design with the simulator trading: overlays on the graph, services, screenshot."""
     monitor_app.manage("seed_demo")
-    simulator = subprocess.Popen(
-        [sys.executable, "manage.py", "simulate"],
-        cwd=ROOT,
-        env=monitor_app.env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
+    with demo_shop(monitor_app.env):
         page = open_dashboard(page_as, monitor_app)
         # Designed nodes drawn read-only, with live numbers on the connections.
         assert page.evaluate("window.eventhubMonitor.cy().nodes().length") > 5
@@ -182,13 +174,6 @@ def test_demo_shop_on_the_graph_tables_and_charts(monitor_app, page_as):
         page.wait_for_function(f"() => window.eventhubMonitor.state.frames >= {seen + 5}", timeout=WAIT_MS)
         page.screenshot(path=str(readme_screenshot("dashboard.png")), full_page=True)
         assert page_as.errors(page) == []
-    finally:
-        simulator.terminate()
-        try:
-            simulator.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            simulator.kill()
-            simulator.wait(timeout=10)
 
 
 def _restart(app: LiveApp) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -30,7 +29,7 @@ from playwright.sync_api import Page, expect
 from eventhub.bus import open_bus
 from eventhub.sdk import Consumer, Event
 from eventhub.sdk import headers as h
-from tests.browser.conftest import ROOT, readme_screenshot
+from tests.browser.conftest import demo_shop, readme_screenshot
 from tests.e2e import STREAM_PREFIX
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
@@ -255,24 +254,10 @@ _OVERLAYS = """() => Object.fromEntries(window.eventhubMonitor.cy().edges()
 
 @pytest.fixture
 def simulator(world) -> Iterator[subprocess.Popen]:
-    """The demo shop's services, trading through the SDK against the world's buses.
-
-    Killed at the end (SIGKILL): nothing of how it stops is checked here, and on
-    SIGTERM `simulate` took 13 s to more than 15 s to exit under `make test`,
-    which the teardown used to wait for. Its consumer groups and streams are
-    the demo's own, on the world's buses.
-    """
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "simulate"],
-        cwd=ROOT,
-        env=world.env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    yield process
-    process.kill()
-    process.wait(timeout=10)
+    """The demo shop's services, trading through the SDK against the world's buses (its
+    consumer groups and streams are the demo's own)."""
+    with demo_shop(world.env) as process:
+        yield process
 
 
 def test_monitor_charts_and_graph_follow_the_traffic_without_a_reload(world, simulator, page_as):
