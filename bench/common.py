@@ -268,6 +268,21 @@ def rate(count: int, fn: Callable[[], None]) -> float:
     return count / (time.perf_counter() - started)
 
 
+def stored_rate(step: Callable[[float], int], n: int, timeout_s: float = 300) -> tuple[float, float]:
+    """(rows per second, CPU microseconds of this thread per row) of a loop whose `step(0.5)`
+    stores and returns a batch, counted from the end of its first batch (which also pays for
+    joining the group) until `n` rows are stored or `timeout_s` has passed."""
+    stored, started = 0, None
+    deadline = time.monotonic() + timeout_s
+    while stored < n and time.monotonic() < deadline:
+        got = step(0.5)
+        if got and started is None:
+            started, cpu_started, first = time.perf_counter(), time.thread_time(), got
+        stored += got
+    rate = (stored - first) / (time.perf_counter() - started)
+    return rate, (time.thread_time() - cpu_started) / (stored - first) * 1e6
+
+
 def best_of(runs: int, fn: Callable[[], float]) -> float:
     """The best of a few runs: the least disturbed by the rest of the machine."""
     return max(fn() for _ in range(runs))

@@ -34,7 +34,7 @@ import uuid
 
 from kafka import KafkaConsumer, KafkaProducer
 
-from bench.common import Results, wait_until
+from bench.common import Results, stored_rate, wait_until
 from eventhub.bus import open_bus
 from eventhub.bus.kafka import KafkaBus
 from eventhub.sdk import headers as h
@@ -105,15 +105,7 @@ def _ingest_rate(bus, n: int) -> tuple[float, float]:
 
     ingester = Ingester(("kafka",), buses={"kafka": bus}, group=f"bench-ingest-{uuid.uuid4().hex[:6]}")
     try:
-        stored, started = 0, None
-        deadline = time.monotonic() + 300
-        while stored < n and time.monotonic() < deadline:
-            got = ingester.step(0.5)
-            if got and started is None:
-                started, cpu_started, first = time.perf_counter(), time.thread_time(), got
-            stored += got
-        rate = (stored - first) / (time.perf_counter() - started)
-        cpu_us = (time.thread_time() - cpu_started) / (stored - first) * 1e6
+        rate, cpu_us = stored_rate(ingester.step, n)
     finally:
         ingester.close()
     assert DeadLetter.objects.count() >= n, "the ingester stored fewer rows than records"

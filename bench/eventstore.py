@@ -54,7 +54,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from bench.common import Figure, Results, median_ms, p95_ms, start_postgres, stop_postgres, wait_until
+from bench.common import Figure, Results, median_ms, p95_ms, start_postgres, stop_postgres, stored_rate, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -186,19 +186,18 @@ def _index_rate(bus, topic: str, n: int, profile_to: Path | None) -> tuple[float
 
     indexer = Indexer(("kafka",), buses={"kafka": bus}, group=f"bench-indexer-{uuid.uuid4().hex[:6]}", include=[topic])
     profiler = cProfile.Profile() if profile_to else None
+    timed = False  # after the first batch (joining the group), which is neither timed nor profiled
+
+    def step(timeout_s: float) -> int:
+        nonlocal timed
+        if profiler and timed:
+            return profiler.runcall(indexer.step, timeout_s)
+        got = indexer.step(timeout_s)
+        timed = timed or bool(got)
+        return got
+
     try:
-        stored, started = 0, None
-        deadline = time.monotonic() + 300
-        while stored < n and time.monotonic() < deadline:
-            if profiler and started is not None:
-                got = profiler.runcall(indexer.step, 0.5)
-            else:
-                got = indexer.step(0.5)
-            if got and started is None:
-                started, cpu_started, first = time.perf_counter(), time.thread_time(), got
-            stored += got
-        rate = (stored - first) / (time.perf_counter() - started)
-        cpu_us = (time.thread_time() - cpu_started) / (stored - first) * 1e6
+        rate, cpu_us = stored_rate(step, n)
     finally:
         indexer.close()
     if profiler:
