@@ -16,7 +16,7 @@ from django.conf import settings
 from django.http import QueryDict
 
 from deadletters import filters, schemaform
-from deadletters.models import DeadLetter, RedriveJob
+from deadletters.models import MAX_ID, DeadLetter, RedriveJob
 from eventhub.sdk.payload import PayloadDecodeError, decode_json
 
 EVERY_GROUP = ""  # target_group value: replay to every group reading the topic
@@ -208,8 +208,9 @@ class IdListField(forms.Field):
                 part = part.strip()
                 if not part:
                     continue
-                if not part.isdigit():
-                    raise forms.ValidationError(f"{part!r} is not a dead-letter id.")
+                # isdigit() alone takes "²" and numbers past any id.
+                if not (part.isascii() and part.isdigit()) or int(part) > MAX_ID:
+                    raise forms.ValidationError(f"{part[:40]!r} is not a dead-letter id.")
                 ids.append(int(part))
         return list(dict.fromkeys(ids))
 

@@ -75,6 +75,11 @@ class DeadLetterQuerySet(models.QuerySet):
         return self.filter(status=DeadLetter.RETRIED).exclude(replay_topic="").exclude(models.Exists(came_back))
 
 
+# The largest id a row can have (BigAutoField). An id past it, typed or sent, is bad input
+# for the form or serializer that reads it, not a query the database refuses.
+MAX_ID = 2**63 - 1
+
+
 class DeadLetter(models.Model):
     """One record read from a dead-letter topic or stream; exactly once per position."""
 

@@ -19,7 +19,7 @@ from rest_framework import serializers
 
 from deadletters import filters, sensitive
 from deadletters import headers as dead_letter_headers
-from deadletters.models import AuditEntry, DeadLetter, RedriveJob
+from deadletters.models import MAX_ID, AuditEntry, DeadLetter, RedriveJob
 
 PREVIEW_LENGTH = 200
 
@@ -241,7 +241,9 @@ class GroupSerializer(serializers.Serializer):
 # --------------------------------------------------------------------------- redrive jobs
 class RedriveJobRequestSerializer(serializers.Serializer):
     action = serializers.ChoiceField(choices=[RedriveJob.RETRY, RedriveJob.DISCARD])
-    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=10_000)
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False, max_length=10_000
+    )
     filter = serializers.DictField(
         required=False, help_text=f"The list filters: {', '.join(filters.FIELDS)} (status may be a comma list)."
     )

@@ -31,9 +31,14 @@ class CatalogFilterForm(forms.Form):
         }
 
 
+# A version number is a PositiveIntegerField: PostgreSQL's integer. A larger one named in a URL
+# is a form error, not a query the database refuses.
+MAX_VERSION = 2**31 - 1
+
+
 class CompareForm(forms.Form):
-    a = forms.IntegerField(min_value=1, label="From version")
-    b = forms.IntegerField(min_value=1, label="To version")
+    a = forms.IntegerField(min_value=1, max_value=MAX_VERSION, label="From version")
+    b = forms.IntegerField(min_value=1, max_value=MAX_VERSION, label="To version")
 
 
 def _parse_json(text: str, what: str) -> Any:

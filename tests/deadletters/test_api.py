@@ -250,6 +250,7 @@ def test_redrive_jobs(rows, client_as, operator):
         {"action": "retry", "filter": {"status": "lost"}},
         {"action": "retry", **selection, "rate_per_s": 0},
         {"action": "explode", **selection},
+        {"action": "retry", "ids": [2**63]},  # past BigAutoField: a 400, not a server error
     ):
         assert post(client, "/api/v1/redrive-jobs/", bad).status_code == 400, bad
     empty = post(client, "/api/v1/redrive-jobs/", {"action": "retry", "filter": {"topic": "none"}})

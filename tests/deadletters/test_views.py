@@ -568,6 +568,10 @@ def test_bulk_discard_needs_a_reason_and_a_selection(client_as, operator, topic)
         JOB_NEW, {"action": "retry", "ids": [row.pk], "step": "start", "rate_per_s": 10**6, "previewed": "retry|"}
     )
     assert too_fast.status_code == 400
+    # Ids no row can have (a superscript digit, one past BigAutoField) are named, not a server error.
+    for bad in ("\u00b2", str(2**63)):
+        odd = client.post(JOB_NEW, {"action": "retry", "ids": [row.pk, bad], "step": "preview", "rate_per_s": 50})
+        assert odd.status_code == 400 and "is not a dead-letter id" in text(odd), bad
     assert not RedriveJob.objects.exists()
 
 
