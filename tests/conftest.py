@@ -9,6 +9,22 @@ import pytest
 
 from eventhub.bus import open_bus
 
+# Files whose tests run long, by marker (browser, e2e: live apps and Chromium; fault,
+# scaleout: processes killed and restarted) or by name (the schemathesis sweeps).
+_LONG_MARKERS = ("browser", "e2e", "fault", "scaleout")
+_LONG_FILES = ("test_schemathesis_", "test_load")
+
+
+def _runs_long(item: pytest.Item) -> bool:
+    return any(item.get_closest_marker(m) for m in _LONG_MARKERS) or item.path.name.startswith(_LONG_FILES)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Long files first, so that pytest-xdist (`--dist loadfile`, handing out files in this
+    order) ends the run on short ones instead of leaving a worker on a long file while
+    the others idle. Within each half, the collection order."""
+    items.sort(key=lambda item: not _runs_long(item))
+
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> str:

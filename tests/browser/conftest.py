@@ -24,10 +24,10 @@ Fixtures:
   CompletedProcess, `.shell(code)` -> CompletedProcess (`manage.py shell -c`),
   `.log_text()`, `.restart()` (same port and database: for reconnect tests).
   Roles: "admin" (superuser), "designer", "operator", "viewer".
-- `make_live_app` (session): `make_live_app(env={"EVENTHUB_RUN_LOOPS": "1"})`
+- `make_live_app` (module): `make_live_app(env={"EVENTHUB_RUN_LOOPS": "1"})`
   starts another app with its own fresh database (a copy of the migrated
-  template, so it is quick) and extra environment; stopped at session end. Use it
-  when a test needs the background loops or a pristine design.
+  template, so it is quick) and extra environment; stopped at the end of the
+  module. Use it when a test needs the background loops or a pristine design.
 - `browser` (session): Playwright's Browser (headless /usr/bin/chromium).
 - `page_as` (per test): `page_as(role, app=None)` -> a Page in a new context,
   logged in as that persona (role None: anonymous), base_url set to the app.
@@ -40,10 +40,11 @@ Other rules:
 - Use unique names (the `unique` fixture): the shared app's database lives for
   the whole session and other tests write to it too. Every live app also shares
   the test run's Redis database and broker (topics, stream keys, channel layer).
-- Browser tests run after all other tests (see `pytest_collection_modifyitems`):
-  Playwright's sync API keeps an asyncio loop registered on the main thread, and
-  Django's ORM refuses to run in a thread with a running loop, so database
-  tests scheduled after the first browser test would fail.
+- Browser tests run first (tests/conftest.py orders the long files first). The
+  `browser` fixture stops with its module: while Playwright's sync API runs, its
+  asyncio loop is registered on the main thread, and Django's ORM refuses to run
+  in a thread with a running loop, so a database test after it in the same
+  process would fail.
 - Chromium missing: the tests are skipped with the reason, except under CI
   (CI=true or CI=1), where that is an error (`tests.requirements.require`).
 """
@@ -143,11 +144,6 @@ for username, password, group in {personas!r}:
         user.groups.add(Group.objects.get(name=group))
 print("personas:", User.objects.count())
 """
-
-
-def pytest_collection_modifyitems(config, items):
-    """Run browser tests last (see the module docstring for why)."""
-    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -286,25 +282,34 @@ def _template_db(tmp_path_factory) -> Path:
     return db_path
 
 
-@pytest.fixture(scope="session")
+def _new_live_app(tmp_path_factory, template_db: Path, env: dict[str, str] | None, name: str) -> LiveApp:
+    """A LiveApp (not started yet) on a fresh copy of the template database."""
+    folder = tmp_path_factory.mktemp(f"eventhub-{name}")
+    db_path = folder / "eventhub.sqlite3"
+    shutil.copyfile(template_db, db_path)
+    app = LiveApp(
+        url=f"http://127.0.0.1:{free_port()}",
+        env=_app_env(db_path, folder / "var", env),
+        db_path=db_path,
+        log_path=folder / "daphne.log",
+        users={role: (username, password) for role, (username, password, _) in PERSONAS.items()},
+    )
+    atexit.register(app.stop)  # also when the session is torn down abnormally
+    return app
+
+
+@pytest.fixture(scope="module")
 def make_live_app(tmp_path_factory, _template_db) -> Iterator[Callable[..., LiveApp]]:
-    """make_live_app(env=None, name="app") -> a started LiveApp on a fresh copy of the template DB."""
+    """make_live_app(env=None, name="app") -> a started LiveApp on a fresh copy of the template DB.
+
+    The apps stop with the module that started them: one running its loops (collector,
+    indexer, ingester) would otherwise keep working on the run's two cores until the end.
+    """
     started: list[LiveApp] = []
 
     def start(env: dict[str, str] | None = None, name: str = "app") -> LiveApp:
-        folder = tmp_path_factory.mktemp(f"eventhub-{name}")
-        db_path = folder / "eventhub.sqlite3"
-        shutil.copyfile(_template_db, db_path)
-        app_env = _app_env(db_path, folder / "var", env)
-        app = LiveApp(
-            url=f"http://127.0.0.1:{free_port()}",
-            env=app_env,
-            db_path=db_path,
-            log_path=folder / "daphne.log",
-            users={role: (username, password) for role, (username, password, _) in PERSONAS.items()},
-        )
+        app = _new_live_app(tmp_path_factory, _template_db, env, name)
         started.append(app)
-        atexit.register(app.stop)  # also when the session is torn down abnormally
         app.start()
         return app
 
@@ -314,9 +319,12 @@ def make_live_app(tmp_path_factory, _template_db) -> Iterator[Callable[..., Live
 
 
 @pytest.fixture(scope="session")
-def live_app(make_live_app) -> LiveApp:
-    """The shared live EventHub for this test session."""
-    return make_live_app(name="shared")
+def live_app(tmp_path_factory, _template_db) -> Iterator[LiveApp]:
+    """The shared live EventHub for this test session (no loops: it idles between tests)."""
+    app = _new_live_app(tmp_path_factory, _template_db, None, "shared")
+    app.start()
+    yield app
+    app.stop()
 
 
 # --------------------------------------------------------------------------- Chromium

@@ -37,14 +37,13 @@ from tests.browser.conftest import (  # noqa: F401 - fixtures and hooks, re-expo
     live_app,
     make_live_app,
     page_as,
-    pytest_collection_modifyitems,
     pytest_runtest_makereport,
 )
 from tests.e2e import STREAM_PREFIX
 from tests.services import start_redis_server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def world_redis_url() -> Iterator[str]:
     """A private redis-server for the world app; the run's own Redis when none is installed."""
     # Requested before make_live_app by `world`, so it stops after the app.
@@ -57,7 +56,7 @@ def world_redis_url() -> Iterator[str]:
     process.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def world(world_redis_url, make_live_app) -> Iterator[LiveApp]:  # noqa: F811 - the harness fixture
     app = make_live_app(
         env={

@@ -20,8 +20,8 @@ from django.conf import settings
 from django.db import transaction
 from django.test import Client
 
-# The shared browser harness: fixtures and the two hooks it relies on (browser tests
-# last; the report on the item so a failed test leaves its screenshots).
+# The shared browser harness: fixtures and the hook it relies on (the report on the
+# item, so a failed test leaves its screenshots).
 from tests.browser.conftest import (  # noqa: F401
     _template_db,
     browser,
@@ -30,7 +30,6 @@ from tests.browser.conftest import (  # noqa: F401
     page_as,
     pytest_runtest_makereport,
 )
-from tests.browser.conftest import pytest_collection_modifyitems as _browser_tests_last
 
 ANONYMOUS, VIEWER, DESIGNER, OPERATOR, ADMIN = "anonymous", "viewer", "designer", "operator", "admin"
 ROLES = (ANONYMOUS, VIEWER, DESIGNER, OPERATOR, ADMIN)
@@ -176,8 +175,7 @@ class Shared:
 
 
 def pytest_collection_modifyitems(config, items):
-    """Browser tests last (tests/browser), and a node id of its own for each operation of a schemathesis sweep."""
-    _browser_tests_last(config, items)
+    """A node id of its own for each operation of a schemathesis sweep."""
     if any(hasattr(item, "operation_label") for item in items):  # schemathesis sweeps collected
         from tests.security.fuzzing import name_items_by_operation
 
