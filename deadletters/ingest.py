@@ -42,8 +42,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DataError, IntegrityError, close_old_connections, transaction
-from django.db import connections as databases
-from django.db.models.constants import OnConflict
 from django.utils import timezone
 
 from deadletters import actions
@@ -53,6 +51,7 @@ from designer import privileged
 from designer.models import Consumer as DesignedConsumer
 from designer.models import EventType, SchemaVersion, Topic
 from eventhub import connections
+from eventhub.bulk import insert_ignoring_conflicts
 from eventhub.bus import (
     Bus,
     BusError,
@@ -219,66 +218,6 @@ def _cloudevent_data(event: CloudEvent) -> tuple[Any, str | None]:
     if isinstance(event.data, bytes):
         return None, "the CloudEvent's data is binary (data_base64)"
     return event.data, None
-
-
-# Values the database stores as a function of the value alone (a time: of its instant):
-# prepared once per batch and column. Most columns of a fresh dead letter hold the same
-# few values row after row (the bus, the topic, "", None, 0, the batch's time).
-_SCALARS = frozenset({type(None), bool, int, str, datetime})
-
-
-def _insert_ignoring_conflicts(rows: list[dict[str, Any]]) -> None:
-    """Insert DeadLetter rows given as row_values(), skipping positions already stored.
-
-    What bulk_create(ignore_conflicts=True) does, in one executemany: bulk_create runs
-    each of the ~40 values of each row through Django's SQL compiler and cuts a batch
-    into inserts of 999 // 40 rows (SQLite's old parameter limit), which was about half
-    of the ingester's time. Here each value still goes through its field's
-    get_db_prep_save (JSON, bytes and times adapted as the ORM would), a repeated scalar
-    once, and the database gets one prepared statement. A column a row does not name
-    takes the field's default, auto_now(_add) fields the batch's moment. SQLite and
-    PostgreSQL (the back ends settings accepts) both take %s for every field.
-    """
-    if not rows:
-        return
-    connection = databases[DeadLetter.objects.db]
-    ops = connection.ops
-    fields = [f for f in DeadLetter._meta.concrete_fields if not f.primary_key]
-    sql = " ".join(
-        part
-        for part in (
-            ops.insert_statement(on_conflict=OnConflict.IGNORE),
-            ops.quote_name(DeadLetter._meta.db_table),
-            f"({', '.join(ops.quote_name(f.column) for f in fields)})",
-            f"VALUES ({', '.join(['%s'] * len(fields))})",
-            ops.on_conflict_suffix_sql(fields, OnConflict.IGNORE, None, None),
-        )
-        if part
-    )
-    now = timezone.now()
-    columns = []
-    for f in fields:
-        if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
-            columns.append([f.get_db_prep_save(now, connection)] * len(rows))
-            continue
-        default = f.get_db_prep_save(f.get_default(), connection)
-        prepared: dict[tuple[type, Any], Any] = {}
-        column = []
-        for row in rows:
-            if f.attname not in row:
-                column.append(default)
-                continue
-            value = row[f.attname]
-            if type(value) in _SCALARS:
-                key = (type(value), value)
-                if key not in prepared:
-                    prepared[key] = f.get_db_prep_save(value, connection)
-                column.append(prepared[key])
-            else:
-                column.append(f.get_db_prep_save(value, connection))
-        columns.append(column)
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, list(zip(*columns, strict=True)))
 
 
 @dataclass
@@ -480,7 +419,7 @@ class Ingester:
                     new.setdefault(position, row)  # a batch may hold a record twice after a rebalance
             fresh = list(new.values())
             self._link_replays(fresh)
-            _insert_ignoring_conflicts(fresh)
+            insert_ignoring_conflicts(DeadLetter, fresh)
             ids = [
                 pk
                 for pk, *position in _positions(kind, fresh, "id", "dlq_topic", "dlq_partition", "dlq_offset")

@@ -39,6 +39,7 @@ from jsonschema.exceptions import best_match
 from designer import privileged
 from designer.models import Topic
 from eventhub import connections
+from eventhub.bulk import insert_ignoring_conflicts
 from eventhub.bus import Bus, Record, open_bus
 from eventhub.bus.follow import Follower
 from eventhub.sdk import headers as h
@@ -197,8 +198,8 @@ class Indexer:
         )
 
     # -- storing ------------------------------------------------------------------------
-    def rows(self, kind: str, records: list[Record]) -> list[IndexedEvent]:
-        """Unsaved rows for the records their topic's sample rate keeps."""
+    def rows(self, kind: str, records: list[Record]) -> list[dict[str, Any]]:
+        """The rows (IndexedEvent's columns by attribute name) of the records their topic's sample rate keeps."""
         topic_settings = TopicIndexSetting.objects.for_topics(kind, {record.topic for record in records})
         kept = []
         for record in records:
@@ -225,7 +226,7 @@ class Indexer:
         ce_type: str,
         versions: dict[str, dict[int, int]],
         setting: TopicIndexSetting | None,
-    ) -> IndexedEvent:
+    ) -> dict[str, Any]:
         number = columns.header_int(record, h.SCHEMA_VERSION)
         registered = versions.get(ce_type, {})
         # The version the event names, else the type's latest: what a consumer would check it against.
@@ -242,33 +243,33 @@ class Indexer:
         if sampled and payload is not _UNREADABLE:
             self.observer.add(subject, kind, record.topic, ce_type, payload, _moment(record.timestamp_ms))
         value = record.value or b""
-        return IndexedEvent(
-            bus=kind,
-            topic=record.topic[: _max("topic")],
-            partition=record.partition,
-            offset=str(record.offset)[: _max("offset")],
-            timestamp=_moment(record.timestamp_ms),
-            key_hash=columns.key_hash(record.key),
-            key_text=columns.key_text(record.key),
-            ce_id=columns.attribute(record, event, "id", _max("ce_id")),
-            ce_type=ce_type,
-            ce_source=columns.attribute(record, event, "source", _max("ce_source")),
-            correlation_id=columns.header_text(record, h.CORRELATION_ID, _max("correlation_id")),
-            causation_id=columns.header_text(record, h.CAUSATION_ID, _max("causation_id")),
+        return {
+            "bus": kind,
+            "topic": record.topic[: _max("topic")],
+            "partition": record.partition,
+            "offset": str(record.offset)[: _max("offset")],
+            "timestamp": _moment(record.timestamp_ms),
+            "key_hash": columns.key_hash(record.key),
+            "key_text": columns.key_text(record.key),
+            "ce_id": columns.attribute(record, event, "id", _max("ce_id")),
+            "ce_type": ce_type,
+            "ce_source": columns.attribute(record, event, "source", _max("ce_source")),
+            "correlation_id": columns.header_text(record, h.CORRELATION_ID, _max("correlation_id")),
+            "causation_id": columns.header_text(record, h.CAUSATION_ID, _max("causation_id")),
             # The Distributed Tracing extension's attribute in structured mode, else the header.
-            trace_id=columns.trace_id(
+            "trace_id": columns.trace_id(
                 columns.attribute(record, event, h.TRACEPARENT, 200) or columns.header_text(record, h.TRACEPARENT, 200)
             ),
-            schema_version_number=number,
-            replay_of=columns.header_int(record, h.REPLAY_OF),
-            replay_count=columns.header_int(record, h.REPLAY_COUNT) or 0,
-            schema_version_id=checked_id if validator is not None else version_id,
-            size=len(value),
-            validity=validity,
-            invalid_path=path,
-            invalid_rule=rule,
-            payload=bytes(value[: self.cap]) if setting is not None and setting.keep_payloads else None,
-        )
+            "schema_version_number": number,
+            "replay_of": columns.header_int(record, h.REPLAY_OF),
+            "replay_count": columns.header_int(record, h.REPLAY_COUNT) or 0,
+            "schema_version_id": checked_id if validator is not None else version_id,
+            "size": len(value),
+            "validity": validity,
+            "invalid_path": path,
+            "invalid_rule": rule,
+            "payload": bytes(value[: self.cap]) if setting is not None and setting.keep_payloads else None,
+        }
 
     def store(self, kind: str, records: list[Record]) -> int:
         """Insert a row per kept record not stored yet, in one transaction; returns how many are new.
@@ -286,24 +287,25 @@ class Indexer:
             try:
                 created += self._insert(kind, [row])
             except _REFUSED as error:
-                log.error("indexer: %s not indexed (%s: %s)", row, type(error).__name__, error)
+                where = f"{row['bus']}:{row['topic']}/{row['partition']}@{row['offset']}"
+                log.error("indexer: %s not indexed (%s: %s)", where, type(error).__name__, error)
         return created
 
-    def _insert(self, kind: str, rows: list[IndexedEvent]) -> int:
+    def _insert(self, kind: str, rows: list[dict[str, Any]]) -> int:
         if not rows:
             return 0
         with transaction.atomic():
             stored = set(
                 IndexedEvent.objects.filter(
-                    bus=kind, topic__in={row.topic for row in rows}, offset__in={row.offset for row in rows}
+                    bus=kind, topic__in={row["topic"] for row in rows}, offset__in={row["offset"] for row in rows}
                 ).values_list("topic", "partition", "offset")
             )
-            fresh: dict[tuple[str, int, str], IndexedEvent] = {}
+            fresh: dict[tuple[str, int, str], dict[str, Any]] = {}
             for row in rows:
-                position = (row.topic, row.partition, row.offset)
+                position = (row["topic"], row["partition"], row["offset"])
                 if position not in stored:
                     fresh.setdefault(position, row)  # a batch may hold a record twice after a rebalance
-            IndexedEvent.objects.bulk_create(fresh.values(), ignore_conflicts=True, batch_size=BATCH)
+            insert_ignoring_conflicts(IndexedEvent, list(fresh.values()))
         return len(fresh)
 
 

@@ -189,7 +189,7 @@ def test_sampling_keeps_about_the_rate_and_the_same_events(bus, orders):
     again = make_indexer(bus, orders["prefix"], orders["group"])
     try:
         assert again.store(bus.kind, records) == 0
-        assert {(row.partition, row.offset) for row in again.rows(bus.kind, records)} == set(
+        assert {(row["partition"], row["offset"]) for row in again.rows(bus.kind, records)} == set(
             rows(topic).values_list("partition", "offset")
         )
     finally:
