@@ -21,6 +21,9 @@ is treated as Tansu (`_Admin.tansu_like`). Then:
 - Producing to a missing topic creates it, even with auto-creation off; the
   adapter checks the topic exists before its first record (cached) so a typo
   raises UnknownTopic on both brokers.
+- A Metadata request naming no topic is answered with every topic, so the
+  producer would forget a topic it sent to first (`_ensure_topic` names it to the
+  producer's sender).
 
 Apache Kafka 4 has its own: groups of the new consumer protocol (KIP-848, type
 `consumer`) are unknown to DescribeGroups and are described with
@@ -485,7 +488,8 @@ class KafkaBus(Bus):
         self._lock = threading.Lock()
         self._admin_client: _Admin | None = None
         self._producer_client: KafkaProducer | None = None
-        self._known_topics: set[str] = set()
+        self._known_topics: set[str] = set()  # seen to exist (created or looked up)
+        self._sendable: set[str] = set()  # checked for the producer, see _ensure_topic
         self._send_error: Exception | None = None
         self._lookup_by_time: bool | None = None  # see _timestamp_lookup_works
         self._closed = False
@@ -540,17 +544,26 @@ class KafkaBus(Bus):
 
     def _ensure_topic(self, topic: str) -> None:
         # Cached: one metadata round trip per topic per adapter, then free.
-        if topic in self._known_topics:
+        if topic in self._sendable:
             return
-        if not self.topic_exists(topic):
+        if topic not in self._known_topics and not self.topic_exists(topic):
             raise UnknownTopic(f"topic {topic!r} does not exist")
+        if self._admin().tansu_like:
+            # Tansu answers a Metadata request that names no topic with every topic (Kafka:
+            # none). The producer's first one does, so it finds this topic's partitions
+            # already known and never adds the topic to those its refreshes name: the next
+            # refresh drops it, its leader turns unknown, and kafka-python's sender loops
+            # asking for metadata, a third of a core for as long as the producer lives.
+            self._producer()._sender.add_topic(topic)
         self._known_topics.add(topic)
+        self._sendable.add(topic)
 
     def _unavailable_or_timeout(self, error: Exception, what: str, topic: str | None = None) -> BusError:
         """A producer wait ran out: tell a dead broker, a deleted topic and a slow broker apart."""
         try:
             if topic is not None and not self.topic_exists(topic):
                 self._known_topics.discard(topic)
+                self._sendable.discard(topic)
                 return UnknownTopic(f"{what}: topic {topic!r} does not exist")
             self.ping()
         except BusUnavailable as down:
@@ -598,6 +611,7 @@ class KafkaBus(Bus):
 
     def delete_topic(self, name: str) -> None:
         self._known_topics.discard(name)
+        self._sendable.discard(name)
         with _kafka_errors():
             self._admin().delete_topics([name])
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from kafka import KafkaAdminClient, TopicPartition
@@ -67,6 +69,32 @@ def test_end_offsets_survive_the_tansu_list_offsets_bug(kafka, unique, kafka_boo
     else:  # Apache Kafka answers right, and the adapter asks it directly
         assert raw[TopicPartition(topic, 0)].offset == 10
     assert kafka.end_offsets(topic) == {0: 10}
+
+
+def _thread_cpu_s(native_id: int) -> float:
+    """CPU seconds one thread of this process has used (Linux: utime + stime of its task)."""
+    fields = Path(f"/proc/self/task/{native_id}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.parametrize("deleted", [False, True], ids=["kept", "one-deleted"])
+def test_a_producer_that_sent_to_several_topics_idles_when_nothing_is_sent(kafka, unique, deleted):
+    """Its sender thread sleeps: on Tansu it looped asking for metadata (a third of a core) once
+    a producer had sent to two topics, because Tansu answers a Metadata request naming no topic
+    with every topic (docs/kafka-compat.md)."""
+    topics = [unique("idle") for _ in range(3)]
+    for topic in topics:
+        kafka.create_topic(topic)
+        kafka.publish(topic, b"x")
+    if deleted:
+        kafka.delete_topic(topics[1])
+    sender = kafka._producer_client._sender
+    time.sleep(0.3)  # let the last metadata refresh settle
+    before = _thread_cpu_s(sender.native_id)
+    time.sleep(1.0)
+    used = _thread_cpu_s(sender.native_id) - before
+    assert used < 0.1, f"the producer's sender used {used:.2f} s of CPU in an idle second"
+    kafka.publish(topics[0], b"still sends")
 
 
 def test_same_key_same_partition(kafka, unique):
