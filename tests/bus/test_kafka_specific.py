@@ -89,9 +89,8 @@ def test_a_producer_that_sent_to_several_topics_idles_when_nothing_is_sent(kafka
     if deleted:
         kafka.delete_topic(topics[1])
     sender = kafka._producer_client._sender
-    time.sleep(0.3)  # let the last metadata refresh settle
     before = _thread_cpu_s(sender.native_id)
-    time.sleep(1.0)
+    time.sleep(1.0)  # the window measured, not a wait for something
     used = _thread_cpu_s(sender.native_id) - before
     assert used < 0.1, f"the producer's sender used {used:.2f} s of CPU in an idle second"
     kafka.publish(topics[0], b"still sends")
