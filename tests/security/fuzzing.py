@@ -35,6 +35,7 @@ content type and body as documented, with no exceptions.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable, Iterator
 
@@ -59,7 +60,9 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.security.conftest import DESIGNER, OPERATOR, VIEWER, World
 
-MAX_EXAMPLES = 100  # drawn examples per operation in depth, after its coverage cases
+# Drawn examples per operation in depth, after its coverage cases. Each run draws new ones
+# (no fixed seed), so runs add up; EVENTHUB_FUZZ_EXAMPLES=500 for a deeper sweep (README).
+MAX_EXAMPLES = int(os.environ.get("EVENTHUB_FUZZ_EXAMPLES", "50"))
 QUICK_EXAMPLES = 10  # drawn examples per operation in a quick pass, no coverage phase
 
 # The design writes are the biggest share; they are split in two files that xdist runs side by side.
