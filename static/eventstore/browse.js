@@ -188,6 +188,8 @@
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();
+    // The scan's address: reloaded or shared, it scans the same way.
+    history.replaceState(null, "", "?" + new URLSearchParams(new FormData(form)));
     scan();
   });
   stopButton.addEventListener("click", () => {
@@ -257,4 +259,17 @@
   });
   // Changing a filter while tailing applies it at once, on the server, to this tab only.
   form.addEventListener("change", () => send({ type: "filters", filters: tailFilters() }));
+
+  // An address with filters (a shared scan, or Scan pressed before this script ran, which
+  // submits the form as a plain GET) fills the form and scans.
+  const asked = new URLSearchParams(location.search);
+  let filled = false;
+  for (const [name, value] of asked) {
+    const field = form.elements.namedItem(name);
+    if (field && "value" in field) {
+      field.value = value;
+      filled = true;
+    }
+  }
+  if (filled) scan();
 })();

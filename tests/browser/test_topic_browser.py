@@ -91,6 +91,12 @@ def test_filter_a_busy_topic_and_open_a_messages_trace(browse_app, page_as, busy
     expect(detail.locator(".browse-headers")).to_contain_text(correlation)
     expect(detail.locator(".browse-payload")).to_contain_text(f'"order_id": "o-{RECORDS // 3}"')
 
+    # The scan is in the address: reloaded (or shared), the page scans the same way.
+    page.reload()
+    expect(page.locator("#browse-key")).to_have_value("needle")
+    expect(progress).to_contain_text(f"scanned {RECORDS:,} of 100,000, 1 matched", timeout=WAIT_MS)
+    expect(rows).to_have_count(1)
+
     # The text filter alone, newest first, a small limit: results and progress again.
     page.fill("#browse-key", "")
     page.fill("#browse-field", "")
