@@ -134,6 +134,11 @@ def _prepare() -> None:
 
 def _stop_all() -> None:
     _release_database()
+    # Clients still open in this process (eventhub.connections keeps one per bus) would log
+    # the broker stopping under them, into the output pytest has already closed.
+    connections = sys.modules.get("eventhub.connections")
+    if connections is not None:
+        connections.reset()
     for process in reversed(_started):
         if Path(process.args[0]).name == "postgres":
             process.send_signal(signal.SIGINT)  # PostgreSQL's fast shutdown
