@@ -94,8 +94,15 @@ class Follower:
                 self.bus_failed(kind, error)
 
     def poll(self, timeout_s: float, batch: int) -> int:
-        """Poll each bus being read once (sharing `timeout_s`), store, commit; the sum of what `store` returned."""
+        """Poll each bus being read once (sharing `timeout_s`), store, commit; the sum of what `store` returned.
+
+        With nothing to read it waits `timeout_s`, as an idle consumer's poll would: the loops
+        call it back to back, and returning at once spun a core until a topic appeared.
+        """
         reading = [kind for kind, tail in self.tails.items() if tail.consumer is not None]
+        if not reading:
+            time.sleep(timeout_s)
+            return 0
         return sum(self._poll_bus(kind, timeout_s / len(reading), batch) for kind in reading)
 
     def _poll_bus(self, kind: str, timeout_s: float, batch: int) -> int:
