@@ -47,7 +47,7 @@ from designer.models import Consumer as DesignedConsumer
 from designer.models import SchemaVersion
 from designer.models import Topic as DesignedTopic
 from eventhub import background, connections, sockets
-from eventhub.bus import BusError, Headers, Published, UnknownTopic
+from eventhub.bus import BusError, Headers, OutgoingRecord, Published, UnknownTopic
 from eventhub.sdk import headers as h
 from eventhub.sdk import pii
 from eventhub.sdk.cloudevents import STRUCTURED, content_mode, decode_cloudevent
@@ -446,14 +446,19 @@ def record_sent(
             transaction.on_commit(lambda: broadcast_changed([dl.pk for dl, _p, _c in items], DeadLetter.RETRIED))
 
 
-def publish_replay(dead_letter: DeadLetter, target_group: str = "") -> Published:
-    """Send replay number replay_count + 1 and wait for the ack; no database. Raises BusError."""
-    return connections.bus(dead_letter.bus).publish(
+def replay_record(dead_letter: DeadLetter, target_group: str = "") -> OutgoingRecord:
+    """Replay number replay_count + 1 as the bus takes it: (topic, value, key, headers)."""
+    return (
         dead_letter.source_topic,
         _bytes(dead_letter.payload) or b"",
-        key=_bytes(dead_letter.key),
-        headers=replay_headers(dead_letter, dead_letter.replay_count + 1, target_group),
+        _bytes(dead_letter.key),
+        replay_headers(dead_letter, dead_letter.replay_count + 1, target_group),
     )
+
+
+def publish_replay(dead_letter: DeadLetter, target_group: str = "") -> Published:
+    """Send replay number replay_count + 1 and wait for the ack; no database. Raises BusError."""
+    return connections.bus(dead_letter.bus).publish(*replay_record(dead_letter, target_group))
 
 
 def _send_claimed(dead_letter: DeadLetter, previous: str, *, actor, target_group: str) -> DeadLetter:

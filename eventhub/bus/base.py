@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 Headers = list[tuple[str, bytes]]
+OutgoingRecord = tuple[str, bytes | None, bytes | None, Headers | None]  # topic, value, key, headers
 
 
 class BusError(Exception):
@@ -199,6 +200,21 @@ class Bus(abc.ABC):
         headers: Headers | None = None,
     ) -> Published:
         """Send one record and wait for the broker's acknowledgement."""
+
+    def publish_many(self, records: list[OutgoingRecord]) -> list[Published | BusError]:
+        """Send `records` (topic, value, key, headers) together and wait for every acknowledgement.
+
+        Per record, in order: where it landed, or the BusError that kept it out (one record's
+        failure does not stop the others). Records of one topic and key keep their order.
+        The adapters keep them all in flight at once; this default sends one at a time.
+        """
+        outcomes: list[Published | BusError] = []
+        for topic, value, key, headers in records:
+            try:
+                outcomes.append(self.publish(topic, value, key, headers))
+            except BusError as error:
+                outcomes.append(error)
+        return outcomes
 
     @abc.abstractmethod
     def send(

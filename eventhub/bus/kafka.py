@@ -67,6 +67,7 @@ from eventhub.bus.base import (
     GroupConsumer,
     GroupInfo,
     Headers,
+    OutgoingRecord,
     PartitionLag,
     Published,
     Record,
@@ -629,6 +630,34 @@ class KafkaBus(Bus):
         except BusTimeout as error:
             raise self._unavailable_or_timeout(error, f"publish to {topic!r}", topic) from error.__cause__
         return Published(metadata.topic, metadata.partition, metadata.offset)
+
+    def publish_many(self, records: list[OutgoingRecord]) -> list[Published | BusError]:
+        """All sent before the first wait: the producer batches them and keeps up to five
+        requests in flight per broker; idempotence keeps each partition's order."""
+        pending: list[Any] = []
+        for topic, value, key, headers in records:
+            try:
+                pending.append(self._send(topic, value, key, headers))
+            except BusError as error:
+                pending.append(error)
+        deadline = time.monotonic() + (self.request_timeout_ms + self.linger_ms) / 1000
+        outcomes: list[Published | BusError] = []
+        timed_out: dict[str, BusError] = {}  # per topic: why its records were not acknowledged
+        for (topic, *_), future in zip(records, pending, strict=True):
+            if isinstance(future, BusError):
+                outcomes.append(future)
+                continue
+            try:
+                with _kafka_errors():
+                    metadata = future.get(timeout=max(0.0, deadline - time.monotonic()))
+                outcomes.append(Published(metadata.topic, metadata.partition, metadata.offset))
+            except BusTimeout as error:
+                if topic not in timed_out:  # asked once per topic, not once per record
+                    timed_out[topic] = self._unavailable_or_timeout(error, f"publish to {topic!r}", topic)
+                outcomes.append(timed_out[topic])
+            except BusError as error:
+                outcomes.append(error)
+        return outcomes
 
     def send(
         self,

@@ -123,6 +123,29 @@ def test_send_and_flush_batch(bus, topic, unique):
     assert [r.value for r in records] == [b"%d" % i for i in range(300)]
 
 
+def test_publish_many_acknowledges_each_record_in_order(bus, unique):
+    topic, missing = unique("many"), unique("missing")
+    bus.create_topic(topic, partitions=3)
+    records = [(topic, b"%d" % i, b"k%d" % (i % 5), [("i", b"%d" % i)]) for i in range(200)]
+    records.insert(100, (missing, b"lost", b"k0", None))  # one bad record among good ones
+
+    outcomes = bus.publish_many(records)
+
+    assert isinstance(outcomes[100], UnknownTopic)
+    landed = outcomes[:100] + outcomes[101:]
+    assert all(p.topic == topic for p in landed)
+    with bus.consumer(unique("g"), [topic]) as consumer:
+        read = consume(consumer, 200)
+    where = {(r.partition, r.offset): r.value for r in read}
+    # Each acknowledgement names the record's own position, and one key's records keep their order.
+    assert [where[(p.partition, p.offset)] for p in landed] == [b"%d" % i for i in range(200)]
+    for key in range(5):
+        mine = [r for r in read if r.key == b"k%d" % key]
+        assert [r.value for r in mine] == [b"%d" % i for i in range(200) if i % 5 == key]
+    assert not bus.topic_exists(missing)
+    assert bus.publish_many([]) == []
+
+
 def test_concurrent_publishes(bus, topic):
     published = []
 
