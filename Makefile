@@ -68,9 +68,10 @@ java:
 	$(call apt,command -v java >/dev/null && command -v mvn >/dev/null,openjdk-17-jre-headless maven,make test-kafka)
 
 # Workers of their own (pytest-xdist) with a Redis database and a broker each; most of the
-# suite waits on brokers, sockets and browsers, so four share two cores well. Whole files go
-# to one worker: their module fixtures (a live app, a browser) are set up once.
-TEST_WORKERS ?= 4
+# suite waits on brokers, sockets and browsers, so five share two cores well (four left
+# a fifth of the two cores idle). Whole files go to one worker: their module fixtures
+# (a live app, a browser) are set up once.
+TEST_WORKERS ?= 5
 XDIST := -n $(TEST_WORKERS) --dist loadfile
 # The suite starts many Python processes (apps, workers, loops): let them reuse compiled
 # bytecode even where the environment says not to write it (PYTHONDONTWRITEBYTECODE=1).
