@@ -47,6 +47,7 @@ from designer.models import Consumer as DesignedConsumer
 from designer.models import SchemaVersion
 from designer.models import Topic as DesignedTopic
 from eventhub import background, connections, sockets
+from eventhub.bulk import insert_rows
 from eventhub.bus import BusError, Headers, OutgoingRecord, Published, UnknownTopic
 from eventhub.sdk import headers as h
 from eventhub.sdk import pii
@@ -424,23 +425,28 @@ def record_sent(
             dl.status, dl.replay_count, dl.replayed_at, dl.updated_at = DeadLetter.RETRIED, count, now, now
             dl.replay_topic, dl.replay_partition = published.topic, published.partition
             dl.replay_offset, dl.replay_group = str(published.offset), target_group
-        AuditEntry.objects.bulk_create(
-            AuditEntry(
-                actor=_actor(actor),
-                action=action,
-                dead_letter=dl,
-                job=job,
-                result=f"sent to {published.topic} [{published.partition}] @ {published.offset}{note}"[:500],
-                detail={
-                    "topic": published.topic,
-                    "partition": published.partition,
-                    "offset": str(published.offset),
-                    "replay_count": count,
-                    "target_group": target_group,
-                    "sent_at": (sent_at or {}).get(dl.pk, now).isoformat(),
-                },
-            )
-            for dl, published, count in items
+        actor_id = getattr(_actor(actor), "pk", None)
+        # One statement for the batch: bulk_create's per-value compiling was a third of a job's time.
+        insert_rows(
+            AuditEntry,
+            [
+                {
+                    "actor_id": actor_id,
+                    "action": action,
+                    "dead_letter_id": dl.pk,
+                    "job_id": job.pk if job is not None else None,
+                    "result": f"sent to {published.topic} [{published.partition}] @ {published.offset}{note}"[:500],
+                    "detail": {
+                        "topic": published.topic,
+                        "partition": published.partition,
+                        "offset": str(published.offset),
+                        "replay_count": count,
+                        "target_group": target_group,
+                        "sent_at": (sent_at or {}).get(dl.pk, now).isoformat(),
+                    },
+                }
+                for dl, published, count in items
+            ],
         )
         if job is None:
             transaction.on_commit(lambda: broadcast_changed([dl.pk for dl, _p, _c in items], DeadLetter.RETRIED))

@@ -1,10 +1,12 @@
-"""Many rows into one table in one statement, skipping those whose unique position is stored.
+"""Many rows into one table in one statement.
 
 The dead-letter ingester and the event-store indexer store what they read from the bus
 exactly once per position: a batch read again after a restart or a rebalance must not
-fail or duplicate. Django's `bulk_create(ignore_conflicts=True)` does that, but runs
-each value of each row through the SQL compiler and cuts a batch into inserts of
-999 // columns rows (SQLite's old parameter limit): about half of either loop's time.
+fail or duplicate (`insert_ignoring_conflicts`). A redrive job writes an audit row per
+item it sends (`insert_rows`). Django's `bulk_create` does either, but runs each value
+of each row through the SQL compiler and cuts a batch into inserts of 999 // columns
+rows (SQLite's old parameter limit): about half of the ingester's time, and a third of
+a redrive job's.
 """
 
 from __future__ import annotations
@@ -24,9 +26,20 @@ _SCALARS = frozenset({type(None), bool, int, str, datetime})
 
 
 def insert_ignoring_conflicts(model: type[Model], rows: list[dict[str, Any]]) -> None:
-    """Insert `rows` (column values by attribute name) into `model`'s table, skipping conflicts.
+    """`insert_rows`, skipping the rows a unique constraint already holds."""
+    _insert(model, rows, OnConflict.IGNORE)
 
-    One executemany of one prepared statement. Each value still goes through its
+
+def insert_rows(model: type[Model], rows: list[dict[str, Any]]) -> None:
+    """Insert `rows` (column values by attribute name, foreign keys as `<name>_id`) into `model`'s table.
+
+    A database error (a constraint) fails the whole statement, as `bulk_create` would.
+    """
+    _insert(model, rows, None)
+
+
+def _insert(model: type[Model], rows: list[dict[str, Any]], on_conflict: OnConflict | None) -> None:
+    """One executemany of one prepared statement. Each value still goes through its
     field's get_db_prep_save (JSON, bytes and times adapted as the ORM would), a
     repeated scalar once per batch. A column a row does not name takes the field's
     default, auto_now(_add) fields the batch's moment. SQLite and PostgreSQL (the back
@@ -40,11 +53,11 @@ def insert_ignoring_conflicts(model: type[Model], rows: list[dict[str, Any]]) ->
     sql = " ".join(
         part
         for part in (
-            ops.insert_statement(on_conflict=OnConflict.IGNORE),
+            ops.insert_statement(on_conflict=on_conflict),
             ops.quote_name(model._meta.db_table),
             f"({', '.join(ops.quote_name(f.column) for f in fields)})",
             f"VALUES ({', '.join(['%s'] * len(fields))})",
-            ops.on_conflict_suffix_sql(fields, OnConflict.IGNORE, None, None),
+            ops.on_conflict_suffix_sql(fields, on_conflict, None, None),
         )
         if part
     )
