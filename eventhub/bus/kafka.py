@@ -635,11 +635,22 @@ class KafkaBus(Bus):
         """All sent before the first wait: the producer batches them and keeps up to five
         requests in flight per broker; idempotence keeps each partition's order."""
         pending: list[Any] = []
+        refused: dict[str | None, BusError] = {}  # by topic (None: every topic, the broker is down)
         for topic, value, key, headers in records:
-            try:
-                pending.append(self._send(topic, value, key, headers))
-            except BusError as error:
-                pending.append(error)
+            # A broker down refuses the records after it too, a missing or silent topic its next
+            # records (each try could block for max_block_ms); a record too large only itself.
+            error = refused.get(None) or refused.get(topic)
+            if error is None:
+                try:
+                    pending.append(self._send(topic, value, key, headers))
+                    continue
+                except BusUnavailable as refusal:
+                    error = refused[None] = refusal
+                except (UnknownTopic, BusTimeout) as refusal:
+                    error = refused[topic] = refusal
+                except BusError as refusal:
+                    error = refusal
+            pending.append(error)
         deadline = time.monotonic() + (self.request_timeout_ms + self.linger_ms) / 1000
         outcomes: list[Published | BusError] = []
         timed_out: dict[str, BusError] = {}  # per topic: why its records were not acknowledged

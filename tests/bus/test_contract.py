@@ -287,6 +287,11 @@ def test_closed_port_raises_bus_unavailable_instead_of_retrying(kind):
             with pytest.raises(BusUnavailable) as caught:
                 returns_within(call, HANG_AFTER_S, f"{name} on a closed port")
             assert caught.value.__cause__ is not None
+        # A batch: every record refused, none tried for long (a redrive job's batch is 100).
+        outcomes = returns_within(
+            lambda: bus.publish_many([("t", b"x", None, None)] * 100), HANG_AFTER_S, "publish_many on a closed port"
+        )
+        assert len(outcomes) == 100 and all(isinstance(outcome, BusUnavailable) for outcome in outcomes)
     finally:
         returns_within(bus.close, HANG_AFTER_S, "close on a closed port")
 
