@@ -44,11 +44,13 @@ run: install redis
 
 # What the tests need from Debian is installed when missing: as root with apt-get,
 # otherwise the one command to run is printed. $(call apt,TEST,PACKAGES,WHAT FOR)
+# The package lists are refreshed once per half hour (var/apt-updated), not once per package.
 define apt
 @$(1) || { \
   if [ "$$(id -u)" = 0 ]; then \
     echo "installing $(2) for $(3)"; \
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null || exit 1; \
+    { [ -n "$$(find var/apt-updated -mmin -30 2>/dev/null)" ] || { apt-get update -qq && mkdir -p var && touch var/apt-updated; }; } && \
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null || exit 1; \
   else \
     echo "missing $(2), for $(3): sudo apt-get install -y $(2)"; exit 1; \
   fi; }
