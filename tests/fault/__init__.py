@@ -290,6 +290,18 @@ def sample_series(db: AppDb, bus: str, topic: str) -> list[tuple[datetime, int]]
     return [(datetime.fromisoformat(at), end) for at, end in found]
 
 
+def assert_one_sample_per_tick(series: list[tuple[datetime, int]], tick_s: float) -> None:
+    """One collector's samples, no more than one a tick: n of them span at least n - 2 ticks.
+
+    A sample is stamped when its tick reads, after the lease call, so one slow lease call
+    brings the next sample closer than a tick (0.49 s apart at a 1 s tick, once on a busy
+    machine): a gap alone says little. Two collectors at once would write about two a tick.
+    """
+    times = [at for at, _ in series]
+    ticks = (times[-1] - times[0]).total_seconds() / tick_s
+    assert len(times) - 1 <= ticks + 1, f"{len(times)} samples in {ticks:.2f} ticks: {times}"
+
+
 # --------------------------------------------------------------------------- Daphne
 @dataclass
 class Daphne:
