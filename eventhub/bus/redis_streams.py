@@ -182,6 +182,35 @@ def _check(result: object) -> object:
     return result
 
 
+def _xadd_many(client: redis.Redis, entries: list[tuple[str, list[bytes]]]) -> list[Published | BusError]:
+    """XADD each (stream, fields) in one pipeline; per entry where it landed or why not.
+
+    NOMKSTREAM: a missing stream is an error, as a missing topic is on Kafka. A lost
+    connection fails every entry: none of them is known to be in.
+    """
+    if not entries:
+        return []
+    pipe = client.pipeline(transaction=False)
+    for topic, fields in entries:
+        pipe.execute_command("XADD", topic, "NOMKSTREAM", "*", *fields)
+    try:
+        with _redis_errors():
+            replies = pipe.execute(raise_on_error=False)
+    except BusError as error:
+        return [error] * len(entries)
+    outcomes: list[Published | BusError] = []
+    for (topic, _fields), reply in zip(entries, replies, strict=True):
+        if isinstance(reply, redis.RedisError):
+            error = _translate(reply)
+            error.__cause__ = reply
+            outcomes.append(error)
+        elif reply is None:
+            outcomes.append(UnknownTopic(f"stream {topic!r} does not exist"))
+        else:
+            outcomes.append(Published(topic, 0, _text(reply)))
+    return outcomes
+
+
 def _text(value: bytes | str) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
@@ -366,23 +395,9 @@ class RedisBus(Bus):
 
     def publish_many(self, records: list[OutgoingRecord]) -> list[Published | BusError]:
         """One pipeline of XADDs: one round trip for the lot, in order."""
-        pipe = self._client.pipeline(transaction=False)
-        for topic, value, key, headers in records:
-            pipe.execute_command("XADD", topic, "NOMKSTREAM", "*", *_encode(value, key, headers))
-        try:
-            with _redis_errors():
-                replies = pipe.execute(raise_on_error=False) if records else []
-        except BusError as error:  # the connection: none of them is known to be in
-            return [error] * len(records)
-        outcomes: list[Published | BusError] = []
-        for (topic, *_), reply in zip(records, replies, strict=True):
-            if isinstance(reply, redis.RedisError):
-                outcomes.append(_translate(reply))
-            elif reply is None:
-                outcomes.append(UnknownTopic(f"stream {topic!r} does not exist"))
-            else:
-                outcomes.append(Published(topic, 0, _text(reply)))
-        return outcomes
+        return _xadd_many(
+            self._client, [(topic, _encode(value, key, headers)) for topic, value, key, headers in records]
+        )
 
     def send(
         self,
@@ -732,7 +747,7 @@ class _Sender:
         self._queue: list[tuple[str, list[bytes]]] = []
         self._queued = 0  # records ever queued
         self._done = 0  # records ever written or failed
-        self._error: Exception | None = None
+        self._error: BusError | None = None
         self._flushing = False
         self._closed = False
         self._thread: threading.Thread | None = None
@@ -777,20 +792,9 @@ class _Sender:
                 self._done += len(batch)
                 self._cond.notify_all()
 
-    def _write(self, batch: list[tuple[str, list[bytes]]]) -> Exception | None:
-        pipe = self._client.pipeline(transaction=False)
-        for topic, fields in batch:
-            pipe.execute_command("XADD", topic, "NOMKSTREAM", "*", *fields)
-        try:
-            results = pipe.execute(raise_on_error=False)
-        except redis.RedisError as error:
-            return error
-        for (topic, _fields), result in zip(batch, results, strict=True):
-            if isinstance(result, Exception):
-                return result
-            if result is None:
-                return UnknownTopic(f"stream {topic!r} does not exist")
-        return None
+    def _write(self, batch: list[tuple[str, list[bytes]]]) -> BusError | None:
+        """The first failure of the batch, if any."""
+        return next((outcome for outcome in _xadd_many(self._client, batch) if isinstance(outcome, BusError)), None)
 
     def flush(self, timeout_s: float) -> None:
         with self._cond:
@@ -804,8 +808,6 @@ class _Sender:
             error, self._error = self._error, None
         if not finished:
             raise BusTimeout(f"flush: {target - self._done} records still unsent after {timeout_s} s")
-        if isinstance(error, redis.RedisError):
-            raise _translate(error) from error
         if error is not None:
             raise error
 
