@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: install dev run test test-postgres test-kafka lint bench browser redis postgresql java screenshots clean help
+.PHONY: install dev run test test-postgres test-kafka lint bench browser redis postgresql java in-order screenshots clean help
 
 help:
 	@echo "make run      start EventHub at http://$(HOST):$(PORT) with demo data and live traffic"
@@ -56,6 +56,15 @@ define apt
   fi; }
 endef
 
+# $(call prepare,VENV TARGET,OTHER TARGETS): the venv builds while the other targets are made
+# one after the other (apt-get holds a lock; mvn needs java): about 10 s less on a fresh machine.
+define prepare
+@$(MAKE) --no-print-directory -j2 $(1) in-order IN_ORDER="$(2)"
+endef
+
+in-order:
+	@for target in $(IN_ORDER); do $(MAKE) --no-print-directory $$target || exit 1; done
+
 # Browser tests drive Debian's Chromium through Playwright (never `playwright install`).
 browser:
 	$(call apt,test -x /usr/bin/chromium,chromium chromium-driver,the browser tests)
@@ -79,13 +88,15 @@ XDIST := -n $(TEST_WORKERS) --dist loadfile
 # bytecode even where the environment says not to write it (PYTHONDONTWRITEBYTECODE=1).
 PYTEST := PYTHONDONTWRITEBYTECODE= $(PY) -m pytest
 
-test: dev browser redis
+test:
+	$(call prepare,dev,browser redis)
 	$(PYTEST) $(XDIST) $(PYTEST_ARGS)
 
 # The database tests again, on a private PostgreSQL cluster the harness makes with initdb
 # (or on DATABASE_URL when set); browser, fault and scale-out tests ran in `make test`
 # and are not database-specific.
-test-postgres: dev redis postgresql
+test-postgres:
+	$(call prepare,dev,redis postgresql)
 	EVENTHUB_TEST_DATABASE=postgres $(PYTEST) $(XDIST) -m "not browser and not fault and not scaleout" $(PYTEST_ARGS)
 
 # The bus-facing tests again, on Apache Kafka 4 (one KRaft broker per worker, jars from
@@ -93,7 +104,8 @@ test-postgres: dev redis postgresql
 # dead letters, redrive, fault and scale-out tests, and tests/kafka (a Java client's groups).
 # Redis-only tests ran in `make test`.
 KAFKA_TESTS := tests/bus tests/sdk tests/monitor tests/deadletters tests/eventstore tests/fault tests/scaleout tests/kafka
-test-kafka: dev redis java var/apache-kafka.classpath
+test-kafka:
+	$(call prepare,dev,redis java var/apache-kafka.classpath)
 	EVENTHUB_BROKER=apache-kafka $(PYTEST) $(XDIST) -k "not redis" $(KAFKA_TESTS) $(PYTEST_ARGS)
 
 var/apache-kafka.classpath: apache-kafka/pom.xml
