@@ -29,8 +29,10 @@ Fixtures:
   template, so it is quick) and extra environment; stopped at the end of the
   module. Use it when a test needs the background loops or a pristine design.
 - `browser` (session): Playwright's Browser (headless /usr/bin/chromium).
-- `page_as` (per test): `page_as(role, app=None)` -> a Page in a new context,
-  logged in as that persona (role None: anonymous), base_url set to the app.
+- `page_as` (per test): `page_as(role, app=None)` -> a Page in a new context on the
+  home page, logged in as that persona (role None: anonymous), base_url set to the app.
+  The first page of a role on an app logs in through the login form; later ones reuse
+  that session's cookies (a login costs the app a password hash and the browser two pages).
   `page_as.errors(page)` lists uncaught JS errors and console errors seen so far.
   Contexts close at teardown; when the test failed, every page it opened is
   saved under var/screenshots/<test>-<n>.png first.
@@ -202,6 +204,8 @@ class LiveApp:
     log_path: Path
     process: subprocess.Popen | None = None
     users: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # role -> the browser storage state (session and CSRF cookies) of its first login
+    signed_in: dict[str, dict] = field(default_factory=dict)
 
     def manage(self, *args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess:
         """Run a management command against this app's database (raises on failure unless check=False)."""
@@ -380,7 +384,8 @@ class PageFactory:
 
     def __call__(self, role: str | None = "designer", app: LiveApp | None = None):
         app = app or self._default_app
-        context = self._browser.new_context(base_url=app.url, viewport=VIEWPORT)
+        state = app.signed_in.get(role) if role is not None else None
+        context = self._browser.new_context(base_url=app.url, viewport=VIEWPORT, storage_state=state)
         context.set_default_timeout(EXPECT_TIMEOUT_MS)
         page = context.new_page()
         errors: list[str] = []
@@ -389,12 +394,14 @@ class PageFactory:
         page.on("console", lambda message: _console_error(errors, message))
         self.pages.append(page)
         if role is not None:
-            username, password = app.users[role]
-            page.goto("/login/")
-            page.fill("#id_username", username)
-            page.fill("#id_password", password)
-            page.click("form button[type=submit]")
-            page.wait_for_url(lambda url: "/login/" not in url)
+            page.goto("/")
+            if "/login/" in page.url:  # the role's first page on this app, or its session ended
+                username, password = app.users[role]
+                page.fill("#id_username", username)
+                page.fill("#id_password", password)
+                page.click("form button[type=submit]")
+                page.wait_for_url(lambda url: "/login/" not in url)
+                app.signed_in[role] = context.storage_state()
         return page
 
     def errors(self, page) -> list[str]:
