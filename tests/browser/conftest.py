@@ -54,6 +54,7 @@ Other rules:
 from __future__ import annotations
 
 import atexit
+import fcntl
 import os
 import re
 import shutil
@@ -275,14 +276,29 @@ def _wait_until_healthy(app: LiveApp) -> None:
 
 
 @pytest.fixture(scope="session")
-def _template_db(tmp_path_factory) -> Path:
-    """A migrated database with the personas, copied by every live app."""
-    folder = tmp_path_factory.mktemp("eventhub-template")
+def _template_db(tmp_path_factory, worker_id) -> Path:
+    """A migrated database with the personas, copied by every live app.
+
+    Made once per run, by the first xdist worker that needs it, in the folder the workers
+    share; the others wait for it on a lock. Making it costs about 2 s of CPU (migrations
+    and four password hashes), and most workers start live apps.
+    """
+    shared = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        shared = shared.parent  # this run's folder, above every worker's own
+    folder = shared / "eventhub-template"
+    folder.mkdir(exist_ok=True)
     db_path = folder / "template.sqlite3"
-    env = _app_env(db_path, folder / "var", None)
-    # One process for both: each manage.py start costs seconds of imports.
-    personas = [(u, p, g) for u, p, g in PERSONAS.values()]
-    _run_manage(env, "shell", "-c", _CREATE_PERSONAS.format(personas=personas))
+    with open(folder / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not db_path.exists():
+            building = folder / "building.sqlite3"
+            building.unlink(missing_ok=True)
+            env = _app_env(building, folder / "var", None)
+            # One process for both: each manage.py start costs seconds of imports.
+            personas = [(u, p, g) for u, p, g in PERSONAS.values()]
+            _run_manage(env, "shell", "-c", _CREATE_PERSONAS.format(personas=personas))
+            building.replace(db_path)
     return db_path
 
 
