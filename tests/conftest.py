@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 
 import pytest
@@ -54,6 +55,21 @@ def bus(request):
 def unique():
     """unique("orders") -> "orders-3f9a1c2b": names no other test uses."""
     return lambda prefix="t": f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(autouse=True)
+def _celery_app_stays_eventhubs():
+    """A test that makes a Celery app of its own must not leave it the current app: every
+    `.delay()` of a shared task after it, in this worker, would go to that app's broker
+    (once a private Redis, gone by then: a later test failed with "connection refused")."""
+    yield
+    celery = sys.modules.get("eventhub.celery")
+    if celery is not None:
+        from celery import current_app
+
+        assert current_app._get_current_object() is celery.app, (
+            "this test left its own Celery app current: make it with set_as_current=False"
+        )
 
 
 @pytest.fixture(autouse=True)

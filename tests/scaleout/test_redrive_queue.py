@@ -54,7 +54,10 @@ def test_redrive_jobs_go_to_the_redrive_worker(procs, app_db, observed, scratch_
     assert broker.llen("redrive") == 1  # the job's task, waiting
 
     # A later task on the default queue is run: the default worker was free to take ours.
-    Celery(broker=redis.url).send_task("monitor.tasks.maintain_history", queue="eventhub")
+    # Not the current app: shared tasks (`.delay()`) of later tests in this process would go
+    # through it to this private Redis, gone by then.
+    with Celery(broker=redis.url, set_as_current=False) as sender:
+        sender.send_task("monitor.tasks.maintain_history", queue="eventhub")
     wait_until(lambda: "monitor.tasks.maintain_history" in default.log() and "succeeded" in default.log(), 30,
              "the default worker to run a task sent after the job", logs=procs.tail)  # fmt: skip
     assert broker.llen("redrive") == 1
