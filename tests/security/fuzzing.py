@@ -61,7 +61,8 @@ from schemathesis.specs.openapi.checks import (
 from tests.security.conftest import DESIGNER, OPERATOR, VIEWER, World
 
 # Drawn examples per operation in depth, after its coverage cases: the same ones each run
-# (derandomized, so a failure reproduces); EVENTHUB_FUZZ_EXAMPLES=500 for a deeper sweep (README).
+# (derandomized, so a failure reproduces). `make test` sets EVENTHUB_FUZZ_EXAMPLES=10 and
+# `make test-postgres` keeps 50 (the Makefile says why); 500 for a deeper sweep (README).
 MAX_EXAMPLES = int(os.environ.get("EVENTHUB_FUZZ_EXAMPLES", "50"))
 QUICK_EXAMPLES = 10  # drawn examples per operation in a quick pass, no coverage phase
 
