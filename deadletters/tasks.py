@@ -1,7 +1,7 @@
 """Celery tasks of the dead-letter redrive (thin: the work is in deadletters/redrive.py).
 
-Long jobs run on their own queue, "redrive", so they never hold up the
-collector's short tasks.
+Long jobs run on their own queue, "redrive" (CELERY_TASK_ROUTES in eventhub/settings.py),
+so they never hold up the collector's short tasks.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from celery import shared_task
 from deadletters import redrive
 
 
-@shared_task(name="deadletters.redrive_run", queue="redrive", acks_late=True, ignore_result=True)
+@shared_task(name="deadletters.redrive_run", acks_late=True, ignore_result=True)
 def redrive_run(job_id: int, runner: str | None = None) -> str | None:
     """Run a pending job; with `runner`, continue one taken over by `redrive_resume`."""
     return redrive.run_job(job_id, runner)

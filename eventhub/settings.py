@@ -165,6 +165,8 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "eventhub"
+# Redrive jobs run for minutes: a queue of their own, so they never hold up the short tasks.
+CELERY_TASK_ROUTES = {"deadletters.redrive_run": {"queue": "redrive"}}
 CELERY_BEAT_SCHEDULE = {
     # Roll raw samples up to 1-minute points and apply retention (the collector also
     # does it every 30 ticks, so a setup without beat keeps its history bounded).
