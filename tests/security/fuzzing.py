@@ -8,7 +8,7 @@ sent by every role, with the role's token, to the Django WSGI app in process:
   takes its own path through the code: the coverage phase (boundary and
   wrong-type values for every parameter and body property, other methods,
   other content types), then MAX_EXAMPLES examples drawn by Hypothesis, valid
-  and invalid;
+  and invalid; at DEPTH "light" (`make test`) the drawn examples only;
 - a quick pass (`quick(role)`, QUICK_EXAMPLES drawn examples, no coverage
   phase) elsewhere: where the role is refused before its input is read (DRF
   checks permissions before it parses a body), or takes the very path the
@@ -60,10 +60,16 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.security.conftest import DESIGNER, OPERATOR, VIEWER, World
 
-# Drawn examples per operation in depth, after its coverage cases: the same ones each run
-# (derandomized, so a failure reproduces). `make test` sets EVENTHUB_FUZZ_EXAMPLES=10 and
-# `make test-postgres` keeps 50 (the Makefile says why); 500 for a deeper sweep (README).
-MAX_EXAMPLES = int(os.environ.get("EVENTHUB_FUZZ_EXAMPLES", "50"))
+# How deep the in-depth pass goes. "full" (the default; `make test-postgres`): the coverage
+# phase, then 50 drawn examples per operation. "light" (`make test`, the Makefile says why):
+# 10 drawn examples, no coverage phase, whose cases are also what makes collecting this
+# package slow (about 4 CPU-s in every pytest-xdist worker). Drawn examples are the same each
+# run (derandomized, so a failure reproduces); EVENTHUB_FUZZ_EXAMPLES=500 sweeps deeper (README).
+DEPTH = os.environ.get("EVENTHUB_FUZZ_DEPTH", "full")
+if DEPTH not in ("full", "light"):
+    raise pytest.UsageError(f"EVENTHUB_FUZZ_DEPTH is {DEPTH!r}: say full or light")
+COVERAGE = DEPTH == "full"
+MAX_EXAMPLES = int(os.environ.get("EVENTHUB_FUZZ_EXAMPLES", "50" if COVERAGE else "10"))
 QUICK_EXAMPLES = 10  # drawn examples per operation in a quick pass, no coverage phase
 
 # The design writes are the biggest share; they are split in two files that xdist runs side by side.
@@ -153,7 +159,7 @@ def _schema(*, coverage: bool, max_examples: int):
     return schema
 
 
-SCHEMA = _schema(coverage=True, max_examples=MAX_EXAMPLES)
+SCHEMA = _schema(coverage=COVERAGE, max_examples=MAX_EXAMPLES)
 _QUICK = _schema(coverage=False, max_examples=QUICK_EXAMPLES)
 
 
