@@ -50,7 +50,7 @@ from deadletters.models import AuditEntry, DeadLetter, UnstoredDeadLetter
 from designer import privileged
 from designer.models import Consumer as DesignedConsumer
 from designer.models import EventType, SchemaVersion, Topic
-from eventhub import connections
+from eventhub import background, connections
 from eventhub.bulk import insert_ignoring_conflicts
 from eventhub.bus import (
     Bus,
@@ -586,6 +586,7 @@ class Ingester:
 def run_forever(stop: threading.Event, **options: Any) -> None:
     """Ingest until `stop` is set; bus and database failures are logged and retried."""
     ingester = Ingester(**options)
+    background.settle_heap()
     log.info("dead-letter ingester started (group %s)", ingester.group)
     try:
         while not stop.is_set():

@@ -38,7 +38,7 @@ from jsonschema.exceptions import best_match
 
 from designer import privileged
 from designer.models import Topic
-from eventhub import connections
+from eventhub import background, connections
 from eventhub.bulk import insert_ignoring_conflicts
 from eventhub.bus import Bus, Record, open_bus
 from eventhub.bus.follow import Follower
@@ -312,6 +312,7 @@ class Indexer:
 def run_forever(stop: threading.Event, **options: Any) -> None:
     """Index until `stop` is set; bus and database failures are logged and retried."""
     indexer = Indexer(**options)
+    background.settle_heap()
     log.info("indexer started (group %s)", indexer.group)
     try:
         while not stop.is_set():

@@ -11,6 +11,8 @@ import threading
 
 from django.db import connection
 
+from eventhub import background
+
 log = logging.getLogger(__name__)
 
 BUS_KINDS = ("kafka", "redis")
@@ -32,6 +34,7 @@ def run_collector(stop: threading.Event) -> None:
         )
         thread.start()
         threads.append(thread)
+    background.settle_heap()
     for thread in threads:
         thread.join()
 
