@@ -53,6 +53,7 @@ import enum
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 
 class Status(enum.StrEnum):
@@ -80,6 +81,7 @@ _RANKING = [
     Status.REWIND,
 ]
 _ERRORS = {Status.STOP, Status.STALL, Status.REWIND}
+_AT = attrgetter("at")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,9 +139,16 @@ def evaluate_partition(
     ``window_s`` is None. Samples older than the window only serve to date the last
     commit. Lag up to ``allowed_lag`` counts as zero (Burrow's ``allowed-lag``).
     """
-    ordered = sorted(samples, key=lambda s: s.at)
-    if not ordered:
+    if not samples:
         return PartitionVerdict(Status.NOTFOUND, "No offset samples for this partition yet.")
+    # Most partitions are caught up: their newest sample (the last of the newest ones, as the
+    # stable sort below would order them) says so, without sorting and filtering the window.
+    # A collector at 5,000 group x topic rows judges 25,000 partitions a tick.
+    newest = max(reversed(samples), key=_AT)
+    lag = newest.lag
+    if lag is not None and lag <= allowed_lag and (window_s is None or newest.at >= now - window_s):
+        return PartitionVerdict(Status.OK, "Caught up: no messages waiting.", lag)
+    ordered = sorted(samples, key=_AT)
     start = now - window_s if window_s is not None else ordered[0].at
     window = [s for s in ordered if s.at >= start and s.committed is not None]
     if not window:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import bisect
 from collections import deque
 from collections.abc import Hashable, Iterable, Sequence
+from operator import itemgetter
 
 Point = tuple[float, int]
 
@@ -97,8 +98,14 @@ def committed_key(group: str, topic: str, partition: int) -> tuple[str, str, str
     return ("committed", group, topic, partition)
 
 
+_OFFSET = itemgetter(1)
+
+
 def since_reset(points: Sequence[Point]) -> list[Point]:
     """The points after the last drop in offset: a recreated topic or reset group."""
+    offsets = list(map(_OFFSET, points))
+    if offsets == sorted(offsets):  # no drop, the usual case: found by C loops, not this one
+        return list(points)
     start = 0
     for i in range(1, len(points)):
         if points[i][1] < points[i - 1][1]:
