@@ -13,7 +13,7 @@ moves less than the wall clock when the machine is busy.
 redrive_ratio: a redrive job (`deadletters.redrive.run_job`, rate cap 10,000/s,
 effectively none) replaying M of them to `bench-orders`, over a raw kafka-python
 producer sending the same records (send, then flush). The job sends a batch (up to
-100 items, the window a crash can leave in doubt) all at once through
+500 items, the window a crash can leave in doubt) all at once through
 `Bus.publish_many` and waits for every ack, between the batch's two commits (claim,
 then record). The raw send-and-wait rate (one record, its ack, the next) is shown
 beside it: what the job would be capped at with one record in flight.
