@@ -103,14 +103,19 @@ _OFFSET = itemgetter(1)
 
 def since_reset(points: Sequence[Point]) -> list[Point]:
     """The points after the last drop in offset: a recreated topic or reset group."""
+    return _since_reset(points)[0]
+
+
+def _since_reset(points: Sequence[Point]) -> tuple[list[Point], list[int]]:
+    """since_reset's points and their offsets. A list given without a drop comes back as is."""
     offsets = list(map(_OFFSET, points))
     if offsets == sorted(offsets):  # no drop, the usual case: found by C loops, not this one
-        return list(points)
+        return (points if isinstance(points, list) else list(points)), offsets
     start = 0
     for i in range(1, len(points)):
         if points[i][1] < points[i - 1][1]:
             start = i
-    return list(points[start:])
+    return list(points[start:]), offsets[start:]
 
 
 def rate(points: Sequence[Point], now: float, window_s: float) -> float | None:
@@ -135,8 +140,7 @@ class EndSeries:
     __slots__ = ("offsets", "points", "rate")
 
     def __init__(self, points: Sequence[Point], now: float, window_s: float) -> None:
-        self.points = since_reset(points)
-        self.offsets = [offset for _, offset in self.points]
+        self.points, self.offsets = _since_reset(points)
         self.rate = _window_rate(self.points, now, window_s)
 
     def lag_seconds(self, committed: int | None, now: float) -> float | None:
@@ -156,8 +160,8 @@ def lag_seconds(
     produce_rate: float | None = None,
 ) -> float | None:
     """Age in seconds of a partition's oldest unconsumed message (see module doc)."""
-    points = since_reset(end_points)
-    return _lag_seconds(points, [offset for _, offset in points], committed, now, produce_rate)
+    points, offsets = _since_reset(end_points)
+    return _lag_seconds(points, offsets, committed, now, produce_rate)
 
 
 def _lag_seconds(
