@@ -51,10 +51,9 @@ from __future__ import annotations
 
 import bisect
 import enum
-import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from operator import attrgetter
+from operator import attrgetter, sub
 
 
 class Status(enum.StrEnum):
@@ -206,7 +205,7 @@ def evaluate_partition(
 
     # end - committed per sample, unclamped: lag <= allowed_lag (>= 0) either way, and past that
     # check every one is above zero, so clamping would change none.
-    lags = list(map(operator.sub, map(_END, window), commits))
+    lags = list(map(sub, map(_END, window), commits))
     if min(lags) <= allowed_lag:
         return PartitionVerdict(
             Status.OK,
