@@ -79,7 +79,8 @@ async def _client(
                     state.bytes += len(frame)
                     first.set()
                     if state.trace is not None and args.trace and state is args.traced:
-                        snap = json.loads(frame).get("snapshot", {})
+                        data = json.loads(frame)  # a whole snapshot, or a delta with "tick" and "set"
+                        snap = data.get("snapshot") or {**data.get("set", {}), "tick": data.get("tick")}
                         state.trace.append((now, time.time(), snap.get("tick"), snap.get("at")))
                     if needle is not None:
                         end = end_offset_in(frame, needle)

@@ -337,6 +337,7 @@ def merge(parts: dict[str, dict[str, Any]], now: float, stale_after_s: float) ->
             seen["buses"].append(kind)
             if (service["last_seen"] or "") > (seen["last_seen"] or ""):
                 seen["last_seen"] = service["last_seen"]
+                seen["silent_s"], seen["moved_at"] = service["silent_s"], service["moved_at"]
                 seen["last_error"] = service["last_error"] or seen["last_error"]
     snapshot["services"] = sorted(services.values(), key=lambda s: s["service"])
     return snapshot
@@ -568,13 +569,16 @@ class Collector:
                     "last_seen": None,
                     "last_error": None,
                     "silent_s": None,
+                    "moved_at": None,
                     "roles": [],
                     "counters": {"published": 0, "handled": 0, "failed": 0, "dead_lettered": 0},
                 },
             )
             entry["up"] = entry["up"] or up
             entry["last_seen"] = beat["last_seen"].isoformat()  # rows come oldest first
-            entry["silent_s"] = round(max(0.0, now - seen), 1)
+            # moved_at: what silent_s counts from (a delta frame leaves silent_s to the client).
+            entry["moved_at"] = round(min(now, seen), 3)
+            entry["silent_s"] = round(now - entry["moved_at"], 1)
             entry["last_error"] = beat["payload"].get("last_error") or entry["last_error"]
             if beat["role"] and beat["role"] not in entry["roles"]:
                 entry["roles"].append(beat["role"])
@@ -589,12 +593,30 @@ class Collector:
     # -- computing ----------------------------------------------------------------
 
     def _moved_at(self, key: tuple, total: int, now: float) -> float:
-        """When the total offset of `key` last changed (first sighting counts)."""
+        """When the total offset of `key` last changed (first sighting counts), to the millisecond."""
         seen = self._moved.get(key)
         if seen is None or seen[0] != total:
-            self._moved[key] = (total, now)
-            return now
+            self._moved[key] = (total, round(now, 3))
+            return round(now, 3)
         return seen[1]
+
+    def _lag_since(self, group: str, topic: str, committed: int, lag_seconds: float | None, now: float) -> float | None:
+        """When the oldest message `group` has not consumed on `topic` was written, as best known.
+
+        While the committed offsets stay put, that message is the same one, so the
+        earliest estimate so far holds: estimates from a window that has slid past the
+        write only say "at least this old", and must not make the age shrink.
+        """
+        key = ("lag", group, topic)
+        if lag_seconds is None:
+            self._moved.pop(key, None)
+            return None
+        since = round(now - lag_seconds, 3)
+        seen = self._moved.get(key)
+        if seen is not None and seen[0] == committed:
+            since = min(since, seen[1])
+        self._moved[key] = (committed, since)
+        return since
 
     def _record(self, reading: Reading, now: float) -> None:
         add_end, add_committed = self.end_history.add, self.commit_history.add
@@ -670,8 +692,10 @@ class Collector:
                 "dead_letter": dead,
                 "designed": designed,
                 "design_name": design.topics.get(name),
-                "silent_s": round(now - self._moved_at(("topic", name), end_total, now), 1),
+                "silent_s": None,
+                "moved_at": self._moved_at(("topic", name), end_total, now),
             }
+            row["silent_s"] = round(now - row["moved_at"], 1)
             topic_rows[name] = row
             part["topics"].append(row)
             if dead:
@@ -703,7 +727,7 @@ class Collector:
 
         for edge in design.producers:
             topic = topic_rows.get(edge["topic"])
-            silent = topic["silent_s"] if topic else round(now - self._started, 1)
+            moved_at = topic["moved_at"] if topic else round(self._started, 3)
             part["edges"].append(
                 {
                     "edge_id": edge["edge_id"],
@@ -713,12 +737,13 @@ class Collector:
                     "topic": edge["topic"],
                     "service": edge["service"],
                     "event": edge["event"],
-                    "silent_s": silent,
+                    "silent_s": round(now - moved_at, 1),
+                    "moved_at": moved_at,
                 }
             )
         for edge in design.consumers:
             row = rows_by_pair.get((edge["group"], edge["topic"]))
-            silent = row["silent_s"] if row else round(now - self._started, 1)
+            moved_at = row["moved_at"] if row else round(self._started, 3)
             part["edges"].append(
                 {
                     "edge_id": edge["edge_id"],
@@ -729,12 +754,15 @@ class Collector:
                     "group": edge["group"],
                     "service": edge["service"],
                     "event": edge["event"],
-                    "silent_s": silent,
+                    "silent_s": round(now - moved_at, 1),
+                    "moved_at": moved_at,
                 }
             )
         part["observed"], part["validity"] = self._traffic(design, part["groups"], now)
         # Forget topics and groups that are gone (test suites and tenants churn through names).
-        current = {("topic", name) for name in topic_rows} | {("group", g, t) for g, t in rows_by_pair}
+        current = {("topic", name) for name in topic_rows} | {
+            (what, g, t) for g, t in rows_by_pair for what in ("group", "lag")
+        }
         for key in self._moved.keys() - current:
             del self._moved[key]
         for edge in part["edges"]:
@@ -745,6 +773,7 @@ class Collector:
                         "event": edge["event"],
                         "service": edge["service"],
                         "silent_s": edge["silent_s"],
+                        "moved_at": edge["moved_at"],
                     }
                 )
         return part
@@ -797,13 +826,15 @@ class Collector:
                 samples[(topic, partition)] = self._samples[(group, topic, partition)]
         verdict = evaluate_group(samples, now, self.burrow_window_s)
         consume = rates.group_consume_rate(self.commit_history, group, topic, ends, now, window)
-        lag_seconds = max(ages) if ages else None
+        lag_since = self._lag_since(group, topic, committed_total, max(ages) if ages else None, now)
+        moved_at = self._moved_at(("group", group, topic), committed_total, now)
         return {
             "bus": self.kind,
             "group": group,
             "topic": topic,
             "lag": lag_total,
-            "lag_seconds": _round(lag_seconds, 1),
+            "lag_seconds": None if lag_since is None else round(now - lag_since, 1),
+            "lag_since": lag_since,
             "consume_rate": _round(consume),
             "time_to_drain_s": _round(rates.time_to_drain(lag_total, consume, topic_row["rate"]), 1),
             "status": verdict.status.value,
@@ -813,7 +844,8 @@ class Collector:
             "designed": (group, topic) in design.pairs,
             "end_offset": topic_row["end_offset"],
             "committed": committed_total,
-            "silent_s": round(now - self._moved_at(("group", group, topic), committed_total, now), 1),
+            "silent_s": round(now - moved_at, 1),
+            "moved_at": moved_at,
         }
 
     # -- alerts, publishing, upkeep -------------------------------------------------
@@ -845,14 +877,17 @@ class Collector:
             # Each bus's tick republishes the merged snapshot, so a dashboard sees
             # either bus's news within one of its ticks.
             snapshots.save_part(self.kind, part)
-            snapshot = merge(snapshots.load_parts(), now, stale_after)
-            snapshot["alerts"] = alerts.recent_alerts(datetime.fromtimestamp(now, UTC))
-            snapshot.update(
-                at=_iso(now),
-                tick=snapshots.next_tick(),
-                tick_ms=round((time.perf_counter() - started) * 1000, 1),
-            )
-            snapshots.broadcast(snapshots.save(snapshot))
+            # One bus at a time from here: ticks are numbered and sent in order, so each
+            # delta frame applies to the one before it.
+            with snapshots.publishing:
+                snapshot = merge(snapshots.load_parts(), now, stale_after)
+                snapshot["alerts"] = alerts.recent_alerts(datetime.fromtimestamp(now, UTC))
+                snapshot.update(
+                    at=_iso(now),
+                    tick=snapshots.next_tick(),
+                    tick_ms=round((time.perf_counter() - started) * 1000, 1),
+                )
+                snapshots.publish(snapshot)
         except Exception:  # noqa: BLE001 - the store (Redis) may be away; collecting goes on
             log.exception("publishing the %s snapshot failed", self.kind)
             snapshot = merge({self.kind: part}, now, stale_after)

@@ -16,6 +16,8 @@ Two stores, picked by ``EVENTHUB_CHANNEL_LAYER`` like the channel layer itself:
 
 Each bus has its own collector loop; each stores its *part* (``save_part``) and
 the merged snapshot is rebuilt from all parts (``monitor.collector.merge``).
+A socket gets the whole snapshot when it connects or asks ("refresh"), and after
+that only what changed, tick by tick (``publish``, monitor/deltas.py).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any
 from django.conf import settings
 
 from eventhub import sockets
+from monitor import deltas
 
 log = logging.getLogger(__name__)
 
@@ -170,9 +173,34 @@ def frame(snapshot_json: str) -> str:
 
 # --- fan-out ---------------------------------------------------------------------
 
+# Held while a snapshot is merged, numbered and sent (collector._publish): the
+# collectors of both buses run in one process and take turns.
+publishing = threading.Lock()
+# Per store: the snapshot this process sent last, the base of its next delta.
+_last_sent: dict[str, dict[str, Any]] = {}
+
+
+def publish(snapshot: dict[str, Any]) -> None:
+    """Store the snapshot and send it to every dashboard socket.
+
+    Sockets get what changed since the snapshot this process sent before
+    (monitor/deltas.py), or the whole snapshot when there is none or when the
+    delta would not be smaller. A socket that missed the base asks for a full one.
+    """
+    text = save(snapshot)
+    where = f"{settings.EVENTHUB_CHANNEL_LAYER}:{namespace()}"
+    base = _last_sent.get(where)
+    _last_sent[where] = snapshot
+    if base is not None and base.get("at") and snapshot.get("at") and base["tick"] < snapshot["tick"]:
+        delta = json.dumps(deltas.diff(base, snapshot), separators=(",", ":"))
+        if len(delta) < len(text):
+            sockets.send_to_group(MONITOR_GROUP, {"type": "monitor.snapshot", "frame": delta, "delta": True})
+            return
+    broadcast(text)
+
 
 def broadcast(snapshot_json: str) -> None:
-    """Send one snapshot frame to every dashboard socket (from the collector's thread)."""
+    """Send one full snapshot frame to every dashboard socket (from the collector's thread)."""
     sockets.send_to_group(MONITOR_GROUP, {"type": "monitor.snapshot", "frame": frame(snapshot_json)})
 
 

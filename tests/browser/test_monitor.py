@@ -124,6 +124,9 @@ def test_dashboard_follows_the_bus_without_reloading(monitor_app, page_as, kafka
         timeout=WAIT_MS,
     )
 
+    # All of it came as deltas after the first frame, none of them missed.
+    assert page.evaluate("window.eventhubMonitor.state.deltas") >= 3
+    assert page.evaluate("window.eventhubMonitor.state.refreshes") == 0
     assert page.evaluate("window.__sameDocument") is True
     assert page_as.errors(page) == []
 
@@ -167,7 +170,15 @@ def test_demo_shop_on_the_graph_tables_and_charts(monitor_app, page_as):
         page.select_option("#monitor-domain", domain)
         page.wait_for_function(f"() => window.eventhubMonitor.cy().nodes().not('.out').length < {total}")
         assert f"domain={domain}" in page.url
+        # From now on the socket carries that domain's topics only: the server trims them.
+        page.wait_for_function(
+            """() => { const s = window.eventhubMonitor.state; const topics = s.snapshot.topics;
+                return topics.length > 0 && topics.every((t) => s.scope.topics.has(t.bus + ":" + t.name)); }""",
+            timeout=WAIT_MS,
+        )
+        scoped = page.evaluate("window.eventhubMonitor.state.snapshot.topics.length")
         page.select_option("#monitor-domain", "")
+        page.wait_for_function(f"() => window.eventhubMonitor.state.snapshot.topics.length > {scoped}", timeout=WAIT_MS)
 
         # A few more seconds of traffic make a better picture; wait for frames, not time.
         seen = frames(page)
@@ -313,3 +324,61 @@ def test_each_frame_redraws_banners_alerts_tables_and_drift(quiet_app, page_as):
     expect(page.locator("#monitor-connection")).to_have_text("signed out — log in again")
     expect(page.get_by_role("link", name="log in again")).to_have_attribute("href", "/login/?next=%2Fmonitor%2F")
     assert [e for e in page_as.errors(page) if "403" not in e] == []
+
+
+def test_deltas_patch_the_page_and_a_missed_one_asks_for_the_whole_view(quiet_app, page_as):
+    """After the first frame: deltas with only the changed rows; ages of untouched rows move
+    with the clock; a delta made from a tick the page never had is not applied: the page
+    asks for the whole view ("refresh") and takes the next whole frame."""
+    page = page_as("viewer", app=quiet_app)
+    sockets: list = []
+    said: list = []
+
+    def take(ws) -> None:
+        sockets.append(ws)
+        ws.on_message(lambda message: said.append(json.loads(message)))
+
+    page.route_web_socket("**/ws/monitor/", take)
+    page.goto("/monitor/")
+    expect(page.locator("#monitor-connection")).to_have_text("live")
+
+    whole = json.loads(frame("2025-01-02T10:00:00+00:00", redis_up=True))
+    epoch = 1735812000.0  # 2025-01-02T10:00:00Z
+    stopped, billing = whole["snapshot"]["groups"]
+    stopped.update(lag_since=epoch - 95, moved_at=epoch - 600)
+    billing.update(lag_since=epoch - 0.4, moved_at=epoch)
+    sockets[-1].send(json.dumps(whole))
+    stopped_row = page.locator("#groups-table tbody tr").first
+    expect(stopped_row.locator("td").nth(5)).to_have_text("1 min 35 s")
+
+    changed = {k: v for k, v in billing.items() if k != "lag_seconds"}
+    changed.update(lag=4321, status="WARN", lag_since=epoch - 30)
+    delta = {
+        "type": "delta",
+        "tick": 8,
+        "base": 7,
+        "set": {"at": "2025-01-02T10:00:05+00:00"},
+        "rows": {"groups": {"upsert": [changed]}, "topics": {"remove": [["kafka", "orders.dlq"]]}},
+    }
+    sockets[-1].send(json.dumps(delta))
+    billing_row = page.locator("#groups-table tbody tr", has_text="billing")
+    expect(billing_row.locator("td").nth(4)).to_have_text("4,321")
+    expect(billing_row.locator("td").nth(5)).to_have_text("35 s")  # 30 s before, at a frame 5 s later
+    expect(billing_row.locator(".status")).to_have_text("WARN")
+    expect(stopped_row.locator("td").nth(5)).to_have_text("1 min 40 s")  # not in the delta: aged by 5 s
+    assert page.evaluate("window.eventhubMonitor.state.snapshot.topics.map((t) => t.name)") == ["orders"]
+    assert said == []
+
+    # Tick 9 never arrived: the delta 9 -> 10 is not applied, the page asks for the whole view.
+    sockets[-1].send(
+        json.dumps({**delta, "tick": 10, "base": 9, "rows": {"groups": {"upsert": [dict(changed, lag=1)]}}})
+    )
+    page.wait_for_function("window.eventhubMonitor.state.refreshes === 1")
+    assert said == [{"type": "refresh"}]
+    expect(billing_row.locator("td").nth(4)).to_have_text("4,321")
+    again = json.loads(frame("2025-01-02T10:00:09+00:00", redis_up=True))
+    again["snapshot"]["tick"] = 10
+    sockets[-1].send(json.dumps(again))
+    expect(billing_row.locator("td").nth(4)).to_have_text("3")
+    assert page.evaluate("window.eventhubMonitor.state.snapshot.tick") == 10
+    assert page_as.errors(page) == []

@@ -12,6 +12,7 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 
 from eventhub.asgi import application
+from monitor import deltas
 from tests.monitor.support import group_row, make_collector, monitor_store, produce_and_consume  # noqa: F401
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("monitor_store")]
@@ -31,17 +32,43 @@ def _session_of(client, user) -> str:
     return client.cookies[django_settings.SESSION_COOKIE_NAME].value
 
 
-async def _frame_where(communicator, predicate, timeout_s: float = 10.0) -> dict:
-    """The first snapshot frame for which predicate(snapshot) is true (frames of others are skipped)."""
+class View:
+    """What a dashboard holds: the whole snapshot, then each delta applied, as delta.js does."""
+
+    def __init__(self, communicator) -> None:
+        self.communicator = communicator
+        self.snapshot: dict | None = None
+        self.kinds: list[str] = []  # "snapshot" / "delta" per frame received
+        self.sizes: list[int] = []
+        self.refreshes = 0
+
+    async def next(self, timeout_s: float) -> dict | None:
+        text = await self.communicator.receive_from(timeout=timeout_s)
+        frame = json.loads(text)
+        self.kinds.append(frame["type"])
+        self.sizes.append(len(text.encode()))
+        if frame["type"] == "snapshot":
+            self.snapshot = frame["snapshot"]
+        elif self.snapshot is not None and frame["tick"] > self.snapshot["tick"]:
+            patched = deltas.patch(self.snapshot, frame)
+            if patched is None:
+                self.refreshes += 1
+                await self.communicator.send_json_to({"type": "refresh"})
+            else:
+                self.snapshot = patched
+        return self.snapshot
+
+
+async def _frame_where(view: View, predicate, timeout_s: float = 10.0) -> dict:
+    """The first snapshot shown for which predicate(snapshot) is true."""
     deadline = time.monotonic() + timeout_s
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise AssertionError("no matching snapshot frame before the deadline")
-        frame = json.loads(await communicator.receive_from(timeout=remaining))
-        assert frame["type"] == "snapshot"
-        if predicate(frame["snapshot"]):
-            return frame["snapshot"]
+            raise AssertionError("no matching snapshot before the deadline")
+        snapshot = await view.next(remaining)
+        if snapshot is not None and predicate(snapshot):
+            return snapshot
 
 
 @pytest.fixture
@@ -103,11 +130,12 @@ def test_lag_reaches_the_socket_within_two_ticks(settings, client, viewer, uniqu
         communicator = WebsocketCommunicator(application, "/ws/monitor/", headers=_headers(session))
         connected, _ = await communicator.connect(timeout=5)
         assert connected
-        await communicator.receive_from(timeout=5)  # the snapshot sent on connect
+        view = View(communicator)
+        await view.next(5)  # the snapshot sent on connect
         await sync_to_async(produce_and_consume)(bus, topic, group, 12, 5)
         for _ in range(2):
             await sync_to_async(collector.tick)()
-        snapshot = await _frame_where(communicator, lambda s: group_row(s, group, topic) is not None)
+        snapshot = await _frame_where(view, lambda s: group_row(s, group, topic) is not None)
         assert group_row(snapshot, group, topic)["lag"] == 7
         await communicator.disconnect()
 
@@ -138,3 +166,117 @@ def test_many_sockets_cost_one_encode_per_tick(settings, client, viewer, unique)
             await socket.disconnect()
 
     async_to_sync(scenario)()
+
+
+@pytest.mark.parametrize("layer", ["memory", "redis"])
+def test_after_the_first_frame_a_socket_gets_deltas_that_rebuild_the_snapshot(
+    settings, client, viewer, unique, bus, layer
+):
+    """The whole snapshot on connect, then per tick only what changed; applied in order,
+    the deltas give exactly what the collector stored."""
+    if layer == "memory":
+        settings.CHANNEL_LAYERS = MEMORY_LAYER
+        settings.EVENTHUB_CHANNEL_LAYER = "memory"
+    else:
+        settings.CHANNEL_LAYERS = {
+            "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [settings.REDIS_URL]}}
+        }
+        settings.EVENTHUB_CHANNEL_LAYER = "redis"
+    from monitor import snapshots
+
+    topic, group = unique("orders"), unique("billing")
+    session = _session_of(client, viewer)
+    collector = make_collector(bus.kind, unique)
+
+    async def scenario():
+        await sync_to_async(collector.tick)()
+        communicator = WebsocketCommunicator(application, "/ws/monitor/", headers=_headers(session))
+        assert (await communicator.connect(timeout=5))[0]
+        view = View(communicator)
+        await view.next(5)
+        await sync_to_async(produce_and_consume)(bus, topic, group, 12, 5)
+        for _ in range(3):
+            await sync_to_async(collector.tick)()
+        stored = await sync_to_async(snapshots.load)()
+        shown = await _frame_where(view, lambda s: s["tick"] == stored["tick"])
+        assert group_row(shown, group, topic)["lag"] == 7
+        assert view.kinds[0] == "snapshot" and view.kinds[1:] == ["delta"] * 3
+        assert view.refreshes == 0
+        for field in deltas.KEYS:
+            assert rows(shown, field) == rows(stored, field), field
+        assert {k: v for k, v in shown.items() if k not in deltas.KEYS} == {
+            k: v for k, v in stored.items() if k not in deltas.KEYS
+        }
+        # The last tick changed nothing but the clock: a frame far smaller than the whole view.
+        assert view.sizes[-1] * 4 < len(snapshots.frame(json.dumps(stored, separators=(",", ":"))))
+        await communicator.disconnect()
+
+    try:
+        async_to_sync(scenario)()
+    finally:
+        collector.close()
+
+
+def test_a_socket_scoped_to_a_domain_gets_only_that_domains_rows(settings, client, viewer, unique):
+    """?domain= on the handshake, or a "subscribe" frame: that domain's topics, their groups
+    and its services, in the whole view and in every delta; "subscribe" without one is everything."""
+    settings.CHANNEL_LAYERS = MEMORY_LAYER
+    settings.EVENTHUB_CHANNEL_LAYER = "memory"
+    from designer.models import Domain, Service, Topic
+    from monitor import snapshots
+
+    payments = Domain.objects.create(name="Payments", slug="payments")
+    mine, other = unique("charges"), unique("audit")
+    Topic.objects.create(name=mine, bus="kafka", address=mine, domain=payments)
+    Service.objects.create(name="charger", domain=payments)
+
+    def snap(tick: int, end: int) -> dict:
+        at = 1_800_000_000 + tick
+        topics = [{"bus": "kafka", "name": n, "end_offset": end, "moved_at": at} for n in (mine, other)]
+        groups = [{"bus": "kafka", "group": "g", "topic": n, "lag": end, "moved_at": at} for n in (mine, other)]
+        services = [{"service": n, "up": True, "moved_at": at} for n in ("charger", "auditor")]
+        snapshot = {**snapshots.empty_snapshot(), "tick": tick, "at": deltas_iso(at)}
+        snapshot.update(topics=topics, groups=groups, services=services)
+        deltas.derive(snapshot)
+        return snapshot
+
+    session = _session_of(client, viewer)
+
+    async def scenario():
+        await sync_to_async(snapshots.publish)(snap(1, 5))
+        communicator = WebsocketCommunicator(application, "/ws/monitor/?domain=payments", headers=_headers(session))
+        assert (await communicator.connect(timeout=5))[0]
+        view = View(communicator)
+        first = await view.next(5)
+        assert [t["name"] for t in first["topics"]] == [mine]
+        assert [g["topic"] for g in first["groups"]] == [mine]
+        assert [s["service"] for s in first["services"]] == ["charger"]
+
+        await sync_to_async(snapshots.publish)(snap(2, 6))
+        raw = json.loads(await communicator.receive_from(timeout=5))
+        assert raw["type"] == "delta"
+        assert [t["name"] for t in raw["rows"]["topics"]["upsert"]] == [mine]
+        assert [g["topic"] for g in raw["rows"]["groups"]["upsert"]] == [mine]
+
+        await communicator.send_json_to({"type": "subscribe"})
+        everything = await view.next(5)
+        assert sorted(t["name"] for t in everything["topics"]) == sorted([mine, other])
+
+        await communicator.send_json_to({"type": "subscribe", "topics": [f"kafka:{other}"]})
+        one = await view.next(5)
+        assert [t["name"] for t in one["topics"]] == [other]
+        assert one["services"] == []
+        await communicator.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def rows(snapshot: dict, field: str) -> list[str]:
+    """A list's rows in a comparable form: the order of rows and of their fields is not part of the contract."""
+    return sorted(json.dumps(row, sort_keys=True) for row in snapshot[field])
+
+
+def deltas_iso(epoch: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, UTC).isoformat()

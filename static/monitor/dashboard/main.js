@@ -12,6 +12,9 @@
 //   (+ group): a topic or group that appears later gets a new trace, and Plotly's
 //   `uid` keeps each trace's identity (colour, legend toggle) across Plotly.react.
 //   The window is filled once from /api/v1/monitor/history/busiest at load.
+// - After the first frame the socket sends deltas: the rows that changed, with the
+//   tick they apply to (delta.js); a page that missed one asks for the whole view.
+//   It only sends the chosen domain's topics, groups and services.
 // - The socket reconnects by itself with exponential backoff and jitter. While it
 //   is down, every attempt also reads /api/v1/monitor/snapshot: a proxy that blocks
 //   websockets still leaves a page that updates, and an expired session (403) is
@@ -22,8 +25,8 @@
 // The files, loaded in this order by templates/monitor/dashboard.html, share one
 // namespace, window.EventHubDashboard: state.js (settings and state), helpers.js,
 // tables.js, scope.js (domain filter), banners.js, panels.js, series.js, charts.js,
-// history.js, graph.js, apply.js, socket.js, and this one, which wires the controls
-// and starts the page.
+// history.js, graph.js, observed.js, delta.js, apply.js, socket.js, and this one,
+// which wires the controls and starts the page.
 (function (dash) {
   "use strict";
   if (!dash) return;
@@ -37,7 +40,7 @@
   const { scheduleCharts } = dash; // charts.js
   const { filterGraph, fitGraph, initGraph, currentGraph } = dash; // graph.js
   const { apply, rerender } = dash; // apply.js
-  const { connect, currentSocket } = dash; // socket.js
+  const { connect, currentSocket, subscribe } = dash; // socket.js
 
   if (domainSelect) {
     domainSelect.addEventListener("change", function () {
@@ -48,6 +51,7 @@
       history.replaceState(null, "", url);
       filterGraph();
       rerender();
+      subscribe();
     });
   }
   const groupFilter = $("groups-filter");

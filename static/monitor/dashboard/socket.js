@@ -1,6 +1,7 @@
-// The /ws/monitor/ connection: snapshots as they are collected, reconnects with backoff
-// and jitter, and while it is down, the latest snapshot over HTTP (which also tells
-// when the session has expired).
+// The /ws/monitor/ connection: the whole view once, then per tick what changed (a delta,
+// delta.js); a missed delta asks for the whole view again ("refresh"). The socket shows
+// the chosen domain only ("subscribe"). Reconnects with backoff and jitter, and while it
+// is down, the latest snapshot over HTTP (which also tells when the session has expired).
 (function (dash) {
   "use strict";
   if (!dash) return;
@@ -9,6 +10,7 @@
   const { ms, fetchJson } = dash; // helpers.js
   const { setConnection } = dash; // banners.js
   const { apply } = dash; // apply.js
+  const { patch } = dash; // delta.js
 
   const BACKOFF_MIN_MS = 500;
   const BACKOFF_MAX_MS = 15000;
@@ -17,9 +19,12 @@
   let attempt = 0;
   let retryTimer = 0;
   let signedOut = false;
+  let refreshAskedAt = 0; // when we last asked for the whole view after a missed delta
+  const REFRESH_AGAIN_MS = 2000;
 
   function socketUrl() {
-    return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + urls.socket;
+    const query = state.domain ? "?domain=" + encodeURIComponent(state.domain) : "";
+    return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + urls.socket + query;
   }
 
   function connect() {
@@ -45,9 +50,19 @@
       } catch (err) {
         return;
       }
-      if (message && message.type === "snapshot") {
+      if (!message) return;
+      if (message.type === "snapshot") {
         state.socketFrames += 1;
+        refreshAskedAt = 0;
         apply(message.snapshot);
+      } else if (message.type === "delta") {
+        state.socketFrames += 1;
+        state.deltas += 1;
+        const snap = state.snapshot;
+        if (snap && typeof snap.tick === "number" && message.tick <= snap.tick) return; // already shown
+        const next = patch(snap, message);
+        if (next) apply(next);
+        else askForWholeView(ws);
       }
     };
     ws.onclose = function () {
@@ -55,6 +70,20 @@
       reconnectSoon();
     };
     // onerror is always followed by onclose, which does the work.
+  }
+
+  function askForWholeView(ws) {
+    if (refreshAskedAt && Date.now() - refreshAskedAt < REFRESH_AGAIN_MS) return;
+    refreshAskedAt = Date.now();
+    state.refreshes += 1;
+    ws.send(JSON.stringify({ type: "refresh" }));
+  }
+
+  // The domain chosen on the page: the server sends that domain's rows only.
+  function subscribe() {
+    if (socket && socket.readyState === WebSocket.OPEN) {
+      socket.send(JSON.stringify({ type: "subscribe", domain: state.domain || "" }));
+    }
   }
 
   function reconnectSoon(delayMs) {
@@ -98,5 +127,5 @@
     return socket;
   }
 
-  Object.assign(dash, { connect, currentSocket });
+  Object.assign(dash, { connect, currentSocket, subscribe });
 })(window.EventHubDashboard);

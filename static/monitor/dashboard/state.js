@@ -23,6 +23,8 @@
     snapshot: null,
     frames: 0, // snapshots applied (embedded + socket + fallback reads)
     socketFrames: 0,
+    deltas: 0, // delta frames received
+    refreshes: 0, // whole views asked for after a missed delta
     lastFrameAt: 0,
     lastRecorded: 0, // ms of the newest snapshot in the chart series
     firstRecorded: 0, // ms of the first one this page saw (older points came from history)
