@@ -53,6 +53,7 @@ import bisect
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from operator import attrgetter, sub
 
 
@@ -187,8 +188,8 @@ def evaluate_partition(
     if last_commit < start and not caught_up_recently:
         return PartitionVerdict(
             Status.STOP,
-            f"No commit for {_duration(now - last_commit)} (longer than the "
-            f"{_duration(now - start)} window) while {lag} messages wait. The consumer "
+            f"No commit since {_clock(last_commit)} (longer than the "
+            f"{_duration(now - start)} window) while messages wait. The consumer "
             "has probably stopped or lost this partition.",
             lag,
         )
@@ -283,6 +284,12 @@ def _last_commit_time(ordered: Sequence[Sample], last: Sample) -> float:
             break
         since = sample.at
     return since
+
+
+def _clock(epoch: float) -> str:
+    """A moment as UTC time: unlike "for 5 min", the reason's text stays the same from tick
+    to tick, so the socket does not resend every stopped group's row (monitor/deltas.py)."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _duration(seconds: float) -> str:

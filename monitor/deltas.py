@@ -13,11 +13,11 @@ A delta frame::
 `base` is the tick of the snapshot it applies to. A client whose snapshot has another
 tick has missed a frame and asks for a full one ("refresh").
 
-Rows of the four big lists travel one by one, keyed by `KEYS`. Some of their
-fields grow with the clock (`silent_s`, `lag_seconds`): they would change every
+Rows of the four big lists travel one by one, keyed by `KEYS`: an "upsert" entry
+is a new row whole, or the key and the fields that changed of a row the client has.
+Some fields grow with the clock (`silent_s`, `lag_seconds`): they would change every
 row every tick, so a delta leaves them out and the client derives them from the
-moment they count from (`moved_at`, `lag_since`, epoch seconds) and the frame's
-`at`. A row is sent when anything else in it changed.
+moment they count from (`moved_at`, `lag_since`, epoch seconds) and the frame's `at`.
 """
 
 from __future__ import annotations
@@ -64,8 +64,12 @@ def _row_changes(old: list[dict], new: list[dict], key: tuple[str, ...]) -> dict
             return None
         seen.add(k)
         was = before.pop(k, None)
-        if was is None or (was != row and steady(was) != steady(row)):
+        if was is None:
             upsert.append(steady(row))
+        elif was != row:
+            changed = {f: v for f, v in row.items() if f not in DERIVED and (f not in was or was[f] != v)}
+            if changed:
+                upsert.append({**{f: row[f] for f in key}, **changed})
     changes: dict[str, list] = {}
     if upsert:
         changes["upsert"] = upsert
@@ -119,8 +123,9 @@ def patch(snapshot: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any] | N
         rows = {tuple(row[k] for k in key): row for row in snapshot.get(field) or []}
         for gone in changes.get("remove", []):
             rows.pop(tuple(gone), None)
-        for row in changes.get("upsert", []):
-            rows[tuple(row[k] for k in key)] = dict(row)
+        for entry in changes.get("upsert", []):
+            k = tuple(entry[f] for f in key)
+            rows[k] = {**rows.get(k, {}), **entry}
         result[field] = list(rows.values())
     derive(result)
     return result

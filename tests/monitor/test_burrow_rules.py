@@ -41,7 +41,7 @@ def plain_rules(
         return Status.OK, lag, "Caught up"
     last_commit = burrow._last_commit_time(ordered, last)
     if last_commit < start and not any(s.end <= committed + allowed_lag for s in window):
-        return Status.STOP, lag, f"No commit for {burrow._duration(now - last_commit)}"
+        return Status.STOP, lag, f"No commit since {burrow._clock(last_commit)}"
     peak = max(s.committed for s in window[:-1]) if len(window) > 1 else committed
     if committed < peak:
         return Status.REWIND, lag, f"went back from {peak} to {committed}"

@@ -68,7 +68,7 @@ def test_rows_that_only_aged_are_not_sent_and_the_client_derives_their_age():
     assert deltas.patch(old, delta) == new
 
 
-def test_a_changed_row_is_sent_alone_without_its_clock_fields():
+def test_a_changed_row_is_sent_alone_as_its_key_and_changed_fields():
     rows = [topic(f"t{i}", 10, T0 - 60) for i in range(100)]
     old = snapshot(1, T0, rows, [])
     moved = [dict(row) for row in rows]
@@ -77,11 +77,23 @@ def test_a_changed_row_is_sent_alone_without_its_clock_fields():
 
     delta = deltas.diff(old, new)
 
-    assert delta["rows"] == {"topics": {"upsert": [topic("t37", 11, T0 + 2)]}}
-    assert "silent_s" not in delta["rows"]["topics"]["upsert"][0]
+    # Not the clock fields either: silent_s follows from moved_at.
+    assert delta["rows"] == {
+        "topics": {"upsert": [{"bus": "kafka", "name": "t37", "end_offset": 11, "moved_at": T0 + 2}]}
+    }
     assert deltas.patch(old, delta)["topics"][37] == {**topic("t37", 11, T0 + 2), "silent_s": 0.0}
     whole = len(json.dumps(new))
     assert len(json.dumps(delta)) < whole / 10
+
+
+def test_a_new_row_is_sent_whole():
+    old = snapshot(1, T0, [], [])
+    new = snapshot(2, T0 + 2, [topic("a", 1, T0 + 2)], [])
+
+    delta = deltas.diff(old, new)
+
+    assert delta["rows"] == {"topics": {"upsert": [topic("a", 1, T0 + 2)]}}
+    assert deltas.patch(old, delta) == new
 
 
 def test_rows_that_go_away_are_removed_by_key():

@@ -1,8 +1,9 @@
 // `patch(snapshot, delta)`: the snapshot a delta frame leads to, or null when the delta
 // was made from another tick than ours (a frame was missed: ask for a full one).
 // The same rules as monitor/deltas.py, which makes the frames: rows of the four big
-// lists travel one by one, keyed; the fields that grow with the clock are left out of
-// them and derived here from the moment they count from and the frame's `at`.
+// lists travel one by one, keyed, a known row as its changed fields only; the fields
+// that grow with the clock are left out and derived here from the moment they count
+// from and the frame's `at`.
 (function (dash) {
   "use strict";
   if (!dash) return;
@@ -58,8 +59,10 @@
       (rows[field].remove || []).forEach(function (key) {
         byKey.delete(key.map(String).join("\u0000"));
       });
-      (rows[field].upsert || []).forEach(function (row) {
-        byKey.set(keyOf(fields, row), row);
+      // A new row whole, or the key and the changed fields of one we have.
+      (rows[field].upsert || []).forEach(function (entry) {
+        const key = keyOf(fields, entry);
+        byKey.set(key, Object.assign({}, byKey.get(key), entry));
       });
       next[field] = Array.from(byKey.values());
     });
