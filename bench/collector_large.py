@@ -11,7 +11,12 @@ the bench's. Its clock is stepped (`tick(now=...)`, one tick interval a step) un
 every window is full (HISTORY_S, the longest, 300 s), so the memory is what a
 collector holds after running for hours, reached in a few minutes; the bus is real.
 The tick figure is the median wall time of the ticks after that; it includes
-writing 6,000 history rows to the app's SQLite file and storing the snapshot in Redis.
+writing 6,000 history rows to the app's SQLite file, storing the snapshot in Redis
+and making the delta frame the sockets get.
+
+ws_steady_bytes_per_tick: that frame's size, what each open dashboard receives per
+tick once it has the whole view (monitor/deltas.py), median over the same ticks;
+beside it the whole snapshot's frame, what every socket got each tick before.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from bench.common import p95_ms
 
 TOPICS = 1_000
 PARTITIONS = 5
@@ -90,6 +97,7 @@ def measure(bootstrap: str) -> dict:
     from kafka import KafkaProducer
 
     from eventhub.bus import open_bus
+    from monitor import deltas
     from monitor.collector import HISTORY_S, Collector
 
     collector = Collector("kafka", bus_factory=lambda: open_bus("kafka", bootstrap_servers=bootstrap))
@@ -114,11 +122,15 @@ def measure(bootstrap: str) -> dict:
         for _ in range(fill_ticks):
             step()
         filled = time.perf_counter() - filled
-        walls, cpus = [], []
+        walls, cpus, delta_bytes = [], [], []
+        _, _, previous = step()
         for _ in range(MEASURED_TICKS):
             wall, cpu, snapshot = step()
             walls.append(wall)
             cpus.append(cpu)
+            # The frame the collector broadcast for this tick, made again here from the two snapshots.
+            delta_bytes.append(len(json.dumps(deltas.diff(previous, snapshot), separators=(",", ":"))))
+            previous = snapshot
         return {
             "tick_s": statistics.median(walls),
             "tick_cpu_s": statistics.median(cpus),
@@ -128,6 +140,8 @@ def measure(bootstrap: str) -> dict:
             "fill_ticks": fill_ticks,
             "fill_s": filled,
             "frame_kib": len(json.dumps(snapshot, separators=(",", ":"))) / 1024,
+            "delta_bytes": statistics.median(delta_bytes),
+            "delta_bytes_max": max(delta_bytes),
         }
     finally:
         producer.close()
@@ -164,11 +178,33 @@ def run(results, app, bootstrap: str, redis_url: str, log_dir: Path) -> None:
         f"frame {m['frame_kib']:.0f} KiB (setup {built:.0f} s)",
     )
     results.add(
+        "ws_steady_bytes_per_tick",
+        m["delta_bytes"] / 1024,
+        "KiB",
+        f"delta frame per socket per tick, 1% of partitions changing; median of {MEASURED_TICKS}, "
+        f"max {m['delta_bytes_max'] / 1024:.1f} KiB; the whole snapshot is {m['frame_kib']:.0f} KiB",
+    )
+    push_at_large(results, app, bootstrap, redis_url, log_dir)
+    results.add(
         "collector_rss_mib_large",
         m["rss_mib"],
         "MiB",
         f"collector process after {m['fill_ticks']} ticks ({m['fill_s']:.0f} s) filled its 300 s windows",
     )
+
+
+def push_at_large(results, app, bootstrap: str, redis_url: str, log_dir: Path) -> None:
+    """push_latency_p95_ms_large: bench/push.py's measure on this system, 200 dashboards, the default tick.
+
+    `manage.py run_monitor` starts with empty windows and ticks in real time, so its
+    ticks during these records are cheaper than the stepped collector's above (its
+    300 s history is not full yet).
+    """
+    from bench import push
+
+    tick_s, clients, records = 2.0, 200, 30
+    m = push.measure(app, bootstrap, redis_url, log_dir, tick_s=tick_s, clients=clients, records=records)
+    results.add("push_latency_p95_ms_large", p95_ms(m["samples"]), "ms", push.detail(m, clients, records, tick_s))
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ class Client:
     errors: list[str] = field(default_factory=list)
     frames: list[float] = field(default_factory=list)
     bytes: int = 0
+    first_bytes: int = 0  # the first frame of the first connection: the whole view
     watch: list[tuple[float, int]] = field(default_factory=list)
     trace: list[tuple[float, float, object, object]] = field(default_factory=list)
 
@@ -76,6 +77,8 @@ async def _client(
                     frame = await ws.recv(decode=False)
                     now = time.monotonic()
                     state.frames.append(now)
+                    if len(state.frames) == 1:
+                        state.first_bytes = len(frame)
                     state.bytes += len(frame)
                     first.set()
                     if state.trace is not None and args.trace and state is args.traced:
@@ -147,6 +150,7 @@ async def main(args: argparse.Namespace) -> None:
                 "errors": s.errors,
                 "frames": s.frames,
                 "bytes": s.bytes,
+                "first_bytes": s.first_bytes,
                 "watch": s.watch,
                 "trace": s.trace,
             }
