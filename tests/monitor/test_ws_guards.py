@@ -136,6 +136,26 @@ def test_refresh_requests_beyond_the_budget_are_ignored(wendy, monkeypatch):
     async_to_sync(scenario)()
 
 
+def test_subscribe_requests_beyond_the_budget_are_ignored(wendy, monkeypatch):
+    """Each "subscribe" reads the design (a domain's scope) and answers the whole view: four
+    at once are answered, the rest of a flood is not."""
+    monkeypatch.setattr(MonitorConsumer, "SUBSCRIBE_BUDGET", (4, 0.0))
+    snapshots.save({**snapshots.empty_snapshot(), "tick": 6})
+    _, session = _session_of(wendy)
+
+    async def scenario():
+        communicator = await _open("/ws/monitor/", session)
+        for n in range(8):
+            await communicator.send_json_to({"type": "subscribe", "domain": f"d{n}"})
+        await communicator.send_to(text_data="x" * 5000)
+        code, frames = await _closed_with(communicator)
+        assert code == 1009
+        assert [json.loads(frame)["snapshot"]["tick"] for frame in frames] == [6, 6, 6, 6]
+        await communicator.disconnect()
+
+    async_to_sync(scenario)()
+
+
 def test_a_flood_of_frames_closes_the_socket(wendy):
     _, session = _session_of(wendy)
 
