@@ -183,13 +183,20 @@ _last_sent: dict[str, dict[str, Any]] = {}
 def publish(snapshot: dict[str, Any]) -> None:
     """Store the snapshot and send it to every dashboard socket.
 
-    Sockets get what changed since the snapshot this process sent before
-    (monitor/deltas.py), or the whole snapshot when there is none or when the
-    delta would not be smaller. A socket that missed the base asks for a full one.
+    Sockets get what changed since the snapshot sent before (monitor/deltas.py),
+    or the whole snapshot when there is none or when the delta would not be
+    smaller. The base is the last snapshot this process sent, unless another
+    process sent one since. A socket that missed the base asks for a full one.
     """
-    text = save(snapshot)
     where = f"{settings.EVENTHUB_CHANNEL_LAYER}:{namespace()}"
     base = _last_sent.get(where)
+    stored_tick = store().get(f"{namespace()}:snapshot-tick")
+    if stored_tick is not None and (base is None or str(base["tick"]) != stored_tick):
+        # Another process sent the last one (two monitor processes, one bus each): the
+        # sockets hold that one, so it is the base.
+        base = load()
+    text = save(snapshot)
+    store().set(f"{namespace()}:snapshot-tick", str(snapshot["tick"]))
     _last_sent[where] = snapshot
     if base is not None and base.get("at") and snapshot.get("at") and base["tick"] < snapshot["tick"]:
         delta = json.dumps(deltas.diff(base, snapshot), separators=(",", ":"))

@@ -271,6 +271,47 @@ def test_a_socket_scoped_to_a_domain_gets_only_that_domains_rows(settings, clien
     async_to_sync(scenario)()
 
 
+def test_deltas_follow_the_last_snapshot_sent_whichever_process_sent_it(settings, client, viewer):
+    """Two monitor processes (one bus each) take turns: each delta applies to the snapshot
+    the sockets got last, not to the one its own process sent last."""
+    settings.CHANNEL_LAYERS = MEMORY_LAYER
+    settings.EVENTHUB_CHANNEL_LAYER = "memory"
+    from monitor import snapshots
+
+    def snap(tick: int) -> dict:
+        at = 1_800_000_000 + tick
+        snapshot = {**snapshots.empty_snapshot(), "tick": tick, "at": deltas_iso(at)}
+        snapshot["topics"] = [
+            {"bus": "kafka", "name": f"t{n}", "end_offset": n * tick, "moved_at": at} for n in range(50)
+        ]
+        deltas.derive(snapshot)
+        return snapshot
+
+    session = _session_of(client, viewer)
+
+    async def scenario():
+        mine: dict = {}
+        await sync_to_async(snapshots.publish)(snap(1))
+        communicator = WebsocketCommunicator(application, "/ws/monitor/", headers=_headers(session))
+        assert (await communicator.connect(timeout=5))[0]
+        view = View(communicator)
+        await view.next(5)
+        mine.update(snapshots._last_sent)  # this process's memory; the other process has its own
+        snapshots._last_sent.clear()
+        await sync_to_async(snapshots.publish)(snap(2))  # the other process
+        await view.next(5)
+        snapshots._last_sent.clear()
+        snapshots._last_sent.update(mine)
+        await sync_to_async(snapshots.publish)(snap(3))  # this one again
+        shown = await view.next(5)
+        assert view.kinds == ["snapshot", "delta", "delta"]
+        assert view.refreshes == 0
+        assert shown == snap(3)
+        await communicator.disconnect()
+
+    async_to_sync(scenario)()
+
+
 def rows(snapshot: dict, field: str) -> list[str]:
     """A list's rows in a comparable form: the order of rows and of their fields is not part of the contract."""
     return sorted(json.dumps(row, sort_keys=True) for row in snapshot[field])
