@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from typing import Any
 
 from bench.common import wait_until
 from eventhub.broker import free_port
+from eventhub.launcher import DAPHNE_OPTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -125,7 +127,9 @@ class Daphne:
 
 def start_daphne(env: dict[str, str], log_dir: Path, name: str = "daphne", timeout_s: float = 60) -> Daphne:
     port = free_port()
-    argv = [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "eventhub.asgi:application"]
+    # The options `make run` and the Dockerfile start it with (a whole large snapshot is over 1 MiB).
+    options = shlex.split(DAPHNE_OPTIONS)
+    argv = [PYTHON, "-m", "daphne", *options, "-b", "127.0.0.1", "-p", str(port), "eventhub.asgi:application"]
     daphne = Daphne(f"http://127.0.0.1:{port}", spawn(name, argv, env, log_dir))
 
     def healthy() -> bool:
