@@ -226,8 +226,8 @@ def evaluate_partition(
         news = f"{produced} new messages arrived" if produced > 0 else "no new messages arrived"
         return PartitionVerdict(
             Status.STALL,
-            f"The committed offset has been stuck at {committed} for "
-            f"{_duration(last.at - first.at)} while {news}; {lag} messages wait. "
+            f"The committed offset has been stuck at {committed} since {_clock(last_commit)} "
+            f"while {news}; {lag} messages wait. "
             "The consumer may be retrying a message it cannot process.",
             lag,
         )

@@ -51,7 +51,7 @@ def plain_rules(
         return Status.OK, lag, "one sample so far"
     first = window[0]
     if all(s.committed == committed for s in window):
-        return Status.STALL, lag, f"stuck at {committed} for {burrow._duration(last.at - first.at)}"
+        return Status.STALL, lag, f"stuck at {committed} since {burrow._clock(last_commit)}"
     if all(b >= a for a, b in itertools.pairwise(s.lag for s in window)):
         return Status.WARN, lag, f"lag went from {first.lag} to {lag}"
     return Status.OK, lag, "catching up"
