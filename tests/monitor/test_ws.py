@@ -71,6 +71,17 @@ async def _frame_where(view: View, predicate, timeout_s: float = 10.0) -> dict:
             return snapshot
 
 
+def _use_layer(settings, layer: str) -> None:
+    """The channel layer and snapshot store a test runs on: in memory, or Redis as in production."""
+    if layer == "memory":
+        settings.CHANNEL_LAYERS = MEMORY_LAYER
+    else:
+        settings.CHANNEL_LAYERS = {
+            "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [settings.REDIS_URL]}}
+        }
+    settings.EVENTHUB_CHANNEL_LAYER = layer
+
+
 @pytest.fixture
 def viewer(django_user_model):
     """A logged-in user with no role (roles come from a data migration a transactional test flushes)."""
@@ -114,14 +125,7 @@ def test_logged_in_socket_gets_the_latest_snapshot_at_once(settings, client, vie
 
 @pytest.mark.parametrize("layer", ["memory", "redis"])
 def test_lag_reaches_the_socket_within_two_ticks(settings, client, viewer, unique, bus, layer):
-    if layer == "memory":
-        settings.CHANNEL_LAYERS = MEMORY_LAYER
-        settings.EVENTHUB_CHANNEL_LAYER = "memory"
-    else:
-        settings.CHANNEL_LAYERS = {
-            "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [settings.REDIS_URL]}}
-        }
-        settings.EVENTHUB_CHANNEL_LAYER = "redis"
+    _use_layer(settings, layer)
     topic, group = unique("orders"), unique("billing")
     session = _session_of(client, viewer)
     collector = make_collector(bus.kind, unique)
@@ -174,14 +178,7 @@ def test_after_the_first_frame_a_socket_gets_deltas_that_rebuild_the_snapshot(
 ):
     """The whole snapshot on connect, then per tick only what changed; applied in order,
     the deltas give exactly what the collector stored."""
-    if layer == "memory":
-        settings.CHANNEL_LAYERS = MEMORY_LAYER
-        settings.EVENTHUB_CHANNEL_LAYER = "memory"
-    else:
-        settings.CHANNEL_LAYERS = {
-            "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [settings.REDIS_URL]}}
-        }
-        settings.EVENTHUB_CHANNEL_LAYER = "redis"
+    _use_layer(settings, layer)
     from monitor import snapshots
 
     topic, group = unique("orders"), unique("billing")
