@@ -142,15 +142,10 @@ class Scope:
     services: frozenset[str]
 
     def keeps(self, field: str, row: dict[str, Any]) -> bool:
-        if field == "topics":
-            return (row["bus"], row["name"]) in self.topics
-        if field == "groups":
-            return (row["bus"], row["topic"]) in self.topics
-        if field == "services":
-            return row["service"] in self.services
-        return True
+        return field not in KEYS or self._keeps_key(field, [row[k] for k in KEYS[field]])
 
     def _keeps_key(self, field: str, key: list) -> bool:
+        """Whether the row with this key (as KEYS spells it) is in view."""
         if field == "topics":
             return (key[0], key[1]) in self.topics
         if field == "groups":
