@@ -10,6 +10,10 @@ headers, the rows and the commit after each transaction, which is where its time
 goes (SQLite here). The detail adds the ingester thread's CPU time per row, which
 moves less than the wall clock when the machine is busy.
 
+dlq_ingest_ratio_postgres: the same on a private PostgreSQL (bench.common.start_postgres),
+in a process of its own (`python -m bench.deadletters postgres OUT`): Django reads its
+database once, and the rest of this part runs on the bench's SQLite file.
+
 redrive_ratio: a redrive job (`deadletters.redrive.run_job`, rate cap 10,000/s,
 effectively none) replaying M of them to `bench-orders`, over a raw kafka-python
 producer sending the same records (send, then flush). The job sends a batch (up to
@@ -30,17 +34,24 @@ worth of items): the detail says how many it sent after the cancel.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
 import uuid
+from dataclasses import asdict
+from pathlib import Path
 
 from kafka import KafkaConsumer, KafkaProducer
 
-from bench.common import Results, stored_rate, wait_until
+from bench.common import Results, start_postgres, stop_postgres, stored_rate, wait_until
 from eventhub.bus import open_bus
 from eventhub.bus.kafka import KafkaBus
 from eventhub.sdk import headers as h
 
-N = 5000
+ROOT = Path(__file__).resolve().parent.parent
+N = int(os.environ.get("EVENTHUB_BENCH_DLQ_N", 5000))
 REDRIVE_ITEMS = 1000
 CAPPED_ITEMS = 600
 CANCELLED_ITEMS = 400
@@ -173,9 +184,8 @@ def _cancel(ids: list[int], rate: float) -> tuple[float, str]:
     )
 
 
-def run(results: Results, bootstrap: str) -> None:
-    from deadletters.models import DeadLetter
-
+def _ingest(results: Results, bootstrap: str, suffix: str = "") -> tuple[str, list]:
+    """dlq_ingest_ratio<suffix> on the database Django uses; returns (source topic, records)."""
     source = f"bench-orders-{uuid.uuid4().hex[:6]}"
     dlq = f"{source}.dlq"
     bus = open_bus("kafka", bootstrap_servers=bootstrap)
@@ -186,15 +196,52 @@ def run(results: Results, bootstrap: str) -> None:
     for key, value, headers in records:
         producer.send(dlq, value=value, key=key, headers=headers)
     producer.flush()
+    producer.close()
 
     raw = max(_raw_consume_rate(bootstrap, dlq, N) for _ in range(3))
     ingest, cpu_us = _ingest_rate(bus, N)
+    bus.close()
     results.add(
-        "dlq_ingest_ratio",
+        f"dlq_ingest_ratio{suffix}",
         ingest / raw,
         "ratio",
         f"ingester {ingest:,.0f} rows/s ({cpu_us:.0f} us CPU per row), raw consumer {raw:,.0f}/s ({N} records)",
     )
+    return source, records
+
+
+def _ingest_on_postgres(results: Results) -> None:
+    """dlq_ingest_ratio_postgres, measured by a child process on a private PostgreSQL."""
+    from bench.common import Figure
+
+    process, url, home = start_postgres()
+    try:
+        with tempfile.TemporaryDirectory(prefix="eventhub-bench-dlq-") as folder:
+            out = Path(folder) / "figures.json"
+            env = {**os.environ, "PYTHONPATH": str(ROOT), "LOG_LEVEL": "WARNING", "EVENTHUB_BENCH_DATABASE_URL": url}
+            done = subprocess.run(
+                [sys.executable, "-m", "bench.deadletters", "postgres", str(out)],
+                cwd=ROOT,
+                env=env,
+                stderr=subprocess.PIPE,  # its figure's line goes to our stdout, as the others'
+                text=True,
+                check=False,
+            )
+            if done.returncode:
+                raise RuntimeError(f"bench.deadletters postgres exited with {done.returncode}:\n{done.stderr[-3000:]}")
+            results.figures += [Figure(**figure) for figure in json.loads(out.read_text())]
+    finally:
+        stop_postgres(process, home)
+
+
+def run(results: Results, bootstrap: str) -> None:
+    from deadletters.models import DeadLetter
+
+    source, records = _ingest(results, bootstrap)
+    _ingest_on_postgres(results)
+    dlq = f"{source}.dlq"
+    bus = open_bus("kafka", bootstrap_servers=bootstrap)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
 
     # Redrive the first REDRIVE_ITEMS, uncapped, then CAPPED_ITEMS more at CAP/s.
     ids = list(DeadLetter.objects.filter(dlq_topic=dlq).order_by("id").values_list("id", flat=True))
@@ -234,3 +281,23 @@ def run(results: Results, bootstrap: str) -> None:
     results.add("redrive_cancel_s", stopped_after, "s", detail)
     producer.close()
     bus.close()
+
+
+def main(argv: list[str]) -> None:
+    """python -m bench.deadletters DATABASE OUT: dlq_ingest_ratio_<database> on EVENTHUB_BENCH_DATABASE_URL."""
+    from bench import app as bench_app
+
+    database, out = argv[0], Path(argv[1])
+    results = Results()
+    with tempfile.TemporaryDirectory(prefix="eventhub-bench-dlq-") as folder:
+        bench_app.setup(Path(folder), os.environ["EVENTHUB_BENCH_DATABASE_URL"])
+        from django.db import connection
+
+        assert connection.vendor == "postgresql", connection.vendor
+        _ingest(results, os.environ["KAFKA_BOOTSTRAP_SERVERS"], f"_{database}")
+        connection.close()
+    out.write_text(json.dumps([asdict(figure) for figure in results.figures]))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -42,6 +42,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
@@ -318,24 +319,25 @@ def decode(headers: Iterable[Any] | None, value: bytes | None = None, *, max_byt
             continue
         if type(name) is not str:
             name = _as_name(name)
+        if "\x00" in name:  # no database stores NUL in text; the raw headers keep the name
+            name = name.replace("\x00", "\ufffd")
         if raw is not None and type(raw) is not bytes:
             raw = _as_bytes(raw, meta, index)
-        key = name.lower()
-        rule = _ALL_RULES.get(key)
-        if rule is None:
-            meta.headers_decoded.append((name, _render(raw)))
+        key, decoded, display, problem = (
+            _header(name, raw) if raw is None or len(raw) <= _MEMO_BYTES else _one(name, raw)
+        )
+        meta.headers_decoded.append((name, display))
+        if key is None:
             continue
-        if raw is None:
-            decoded, display, problem = None, None, "no value"
-        else:
-            decoded, display, problem = rule.decode(raw)
-        meta.headers_decoded.append((name, display if display is not None else _render(raw)))
         if problem:
             meta.problems.append(f"{name}: {problem}")
         found.setdefault(key, []).append(decoded)
 
-    counts = {convention: sum(1 for key in keys if key in found) for convention, keys in _CONVENTION_NAMES.items()}
-    best = max(counts, key=lambda c: counts[c])  # ties go to the first listed
+    counts = dict.fromkeys(_CONVENTIONS, 0)
+    for key in found:
+        for convention in _CONVENTIONS_OF.get(key, ()):
+            counts[convention] += 1
+    best = max(counts, key=counts.__getitem__)  # ties go to the first listed
     if counts[best]:
         meta.convention = best
         _fill(meta, _CONVENTION_FIELDS[best], found)
@@ -349,6 +351,26 @@ def decode(headers: Iterable[Any] | None, value: bytes | None = None, *, max_byt
         _envelope(meta, content_types[-1], value, max_bytes)
     _fill(meta, _CLOUDEVENT_FIELDS, found)
     return meta
+
+
+# Most header values repeat from record to record (the type, the source, the group, the
+# error class): a short one is decoded once. Long ones (messages, stack traces) are not kept.
+_MEMO_BYTES = 256
+
+
+def _one(name: str, raw: bytes | None) -> tuple[str | None, Any, str, str | None]:
+    """(rule key or None when no rule reads it, decoded value, display, problem) of one header."""
+    key = name.lower()
+    rule = _ALL_RULES.get(key)
+    if rule is None:
+        return None, None, _render(raw), None
+    if raw is None:
+        return key, None, _render(raw), "no value"
+    decoded, display, problem = rule.decode(raw)
+    return key, decoded, display if display is not None else _render(raw), problem
+
+
+_header = lru_cache(maxsize=4096)(_one)
 
 
 def decode_payload(value: bytes | None, cap_bytes: int) -> Payload:
@@ -440,7 +462,11 @@ def _keyed(rules: dict[str, _Rule]) -> tuple[tuple[str, _Rule], ...]:
     return tuple((name.lower(), rule) for name, rule in rules.items() if rule.field in _FIELDS)
 
 
-_CONVENTION_NAMES = {convention: tuple(name.lower() for name in rules) for convention, rules in _CONVENTIONS.items()}
+# Rule key -> the conventions that name it, in the order of _CONVENTIONS.
+_CONVENTIONS_OF: dict[str, tuple[str, ...]] = {}
+for _convention, _rules in _CONVENTIONS.items():
+    for _name in _rules:
+        _CONVENTIONS_OF[_name.lower()] = (*_CONVENTIONS_OF.get(_name.lower(), ()), _convention)
 _CONVENTION_FIELDS = {convention: _keyed(rules) for convention, rules in _CONVENTIONS.items()}
 _CLOUDEVENT_FIELDS = _keyed(_CLOUDEVENTS)
 

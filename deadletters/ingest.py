@@ -27,12 +27,12 @@ Alongside, on the same thread (so it sees the database as the ingester left it):
 
 from __future__ import annotations
 
-import base64
 import logging
 import re
 import socket
 import threading
 import time
+from binascii import b2a_base64
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -105,13 +105,23 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
-def _int_header(record: Record, name: str) -> int | None:
-    raw = record.header(name)
-    try:
-        value = int(raw.decode("ascii").strip()) if raw is not None else None
-    except (UnicodeDecodeError, ValueError):
-        return None
-    return value if value is not None and value >= 0 else None
+# The numbers EventHub's own headers carry beside the dead-letter conventions: read in one pass.
+_NUMBERED = frozenset({h.REPLAY_COUNT, h.REPLAY_OF, h.SCHEMA_VERSION})
+
+
+def _numbers(record: Record) -> dict[str, int]:
+    """The non-negative whole numbers of the last x-eventhub-replay-count, -replay-of and
+    -schema-version headers; a header that holds anything else is left out."""
+    last = {name: raw for name, raw in record.headers if name in _NUMBERED}
+    numbers = {}
+    for name, raw in last.items():
+        try:
+            value = int(raw.decode("ascii").strip()) if raw is not None else -1
+        except (AttributeError, UnicodeDecodeError, ValueError):
+            continue
+        if value >= 0:
+            numbers[name] = value
+    return numbers
 
 
 def _moment(ms: int | None) -> datetime | None:
@@ -141,8 +151,9 @@ def row_values(kind: str, record: Record, cap: int) -> dict[str, Any]:
     return _row_and_type(kind, record, cap)[0]
 
 
-def _row_and_type(kind: str, record: Record, cap: int) -> tuple[dict[str, Any], str | None]:
-    """row_values, and the event type's name (the design's EventType is looked up per batch).
+def _row_and_type(kind: str, record: Record, cap: int) -> tuple[dict[str, Any], str | None, int | None]:
+    """row_values, the event type's name and the schema version's number (the design's
+    EventType and SchemaVersion are looked up per batch).
 
     Header pairs are tuples (the same JSON): the garbage collector stops tracking a tuple
     of strings, so a batch of rows leaves it a few objects per row to walk, not thirty.
@@ -150,6 +161,7 @@ def _row_and_type(kind: str, record: Record, cap: int) -> tuple[dict[str, Any], 
     `data` is the payload's JSON: what the schema describes, shown and edited.
     """
     meta = dead_letter_headers.decode(record.headers, record.value, max_bytes=max(cap, MAX_BYTES))
+    numbers = _numbers(record)
     payload = dead_letter_headers.decode_payload(record.value, cap)
     source_topic = meta.original_topic or h.dead_letter_source(record.topic) or ""
     if meta.original_entry_id:
@@ -186,9 +198,9 @@ def _row_and_type(kind: str, record: Record, cap: int) -> tuple[dict[str, Any], 
         "payload_json": payload_json,
         "payload_problem": _clean(payload_problem, _max("payload_problem")),
         "payload_text": _clean(payload.text or "", SEARCH_TEXT_MAX),
-        "headers": [(_clean(name), _clean(value)) for name, value in meta.headers_decoded],
+        "headers": meta.headers_decoded,  # text without NUL: decode renders control characters as hex
         "raw_headers": [
-            (_clean(name), None if value is None else base64.b64encode(bytes(value)).decode("ascii"))
+            (_clean(name), None if value is None else b2a_base64(value, newline=False).decode("ascii"))
             for name, value in record.headers
         ],
         "decode_problems": [_clean(problem) for problem in meta.problems],
@@ -203,12 +215,12 @@ def _row_and_type(kind: str, record: Record, cap: int) -> tuple[dict[str, Any], 
         "event_id": _clean(meta.event_id, _max("event_id")),
         "first_failed_at": failed_at,
         "last_failed_at": failed_at,
-        "replay_count": _int_header(record, h.REPLAY_COUNT) or 0,
+        "replay_count": numbers.get(h.REPLAY_COUNT, 0),
         # Kept until the batch knows which ids exist.
-        "replay_of_id": _int_header(record, h.REPLAY_OF),
+        "replay_of_id": numbers.get(h.REPLAY_OF),
     }
     event_type = meta.event_type.strip() if meta.event_type else None
-    return row, event_type or None
+    return row, event_type or None, numbers.get(h.SCHEMA_VERSION)
 
 
 def _cloudevent_data(event: CloudEvent) -> tuple[Any, str | None]:
@@ -229,10 +241,9 @@ class _Design:
     services: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def for_rows(cls, rows: list[dict[str, Any]], records: list[Record], names: set[str]) -> _Design:
+    def for_rows(cls, rows: list[dict[str, Any]], names: set[str], numbers: set[int]) -> _Design:
         design = cls()
         design.event_types = dict(EventType.objects.filter(name__in=names).values_list("name", "id"))
-        numbers = {_int_header(record, h.SCHEMA_VERSION) for record in records} - {None}
         if design.event_types and numbers:
             for pk, event_type_id, version in SchemaVersion.objects.filter(
                 event_type_id__in=design.event_types.values(), version__in=numbers
@@ -377,20 +388,20 @@ class Ingester:
         the others nor has its batch read again forever. Any other database error is
         raised: nothing is committed on the bus and the batch comes again.
         """
-        rows, kept, names = [], [], []
+        rows, kept, names, versions = [], [], [], []
         for record in records:
             try:
-                row, name = _row_and_type(kind, record, self.cap)
+                row, name, version = _row_and_type(kind, record, self.cap)
             except Exception as error:  # noqa: BLE001 - a bug the record triggers must not stop ingestion
                 self._park(kind, record, error)
             else:
                 rows.append(row)
                 kept.append(record)
                 names.append(name)
-        design = _Design.for_rows(rows, kept, set(names) - {None})
-        for row, record, name in zip(rows, kept, names, strict=True):
+                versions.append(version)
+        design = _Design.for_rows(rows, set(names) - {None}, set(versions) - {None})
+        for row, name, version in zip(rows, names, versions, strict=True):
             row["event_type_id"] = event_type_id = design.event_types.get(name) if name else None
-            version = _int_header(record, h.SCHEMA_VERSION)
             if event_type_id and version is not None:
                 row["schema_version_id"] = design.versions.get((event_type_id, version))
             if not row["service"] and row["group"]:
