@@ -20,6 +20,7 @@ import abc
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 
 Headers = list[tuple[str, bytes]]
 OutgoingRecord = tuple[str, bytes | None, bytes | None, Headers | None]  # topic, value, key, headers
@@ -71,10 +72,19 @@ class Record:
 
     def header(self, name: str) -> bytes | None:
         """The last value of header `name`, or None."""
-        for key, value in reversed(self.headers):
-            if key == name:
-                return value
-        return None
+        return self._last_values.get(name)
+
+    @cached_property
+    def _last_values(self) -> dict[str, bytes | None]:
+        """Each header's last value, looked up by name: the indexer asks a record for ten."""
+        try:
+            return dict(self.headers)  # a later pair overwrites an earlier one
+        except (TypeError, ValueError):  # not all pairs: the ones that are
+            return {
+                item[0]: item[1]
+                for item in self.headers
+                if isinstance(item, tuple | list) and len(item) == 2 and isinstance(item[0], str)
+            }
 
 
 @dataclass(frozen=True)
