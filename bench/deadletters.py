@@ -14,8 +14,8 @@ dlq_ingest_ratio_postgres: the same on a private PostgreSQL (bench.common.start_
 in a process of its own (`python -m bench.deadletters postgres OUT`): Django reads its
 database once, and the rest of this part runs on the bench's SQLite file.
 
-redrive_ratio: a redrive job (`deadletters.redrive.run_job`, rate cap 10,000/s,
-effectively none) replaying M of them to `bench-orders`, over a raw kafka-python
+redrive_ratio: a redrive job (`deadletters.redrive.run_job`, at the highest rate an
+operator may ask, deadletters.models.MAX_RATE: no cap in practice) replaying M of them to `bench-orders`, over a raw kafka-python
 producer sending the same records (send, then flush). The job sends a batch (up to
 500 items, the window a crash can leave in doubt) all at once through
 `Bus.publish_many` and waits for every ack, between the batch's two commits (claim,
@@ -235,7 +235,7 @@ def _ingest_on_postgres(results: Results) -> None:
 
 
 def run(results: Results, bootstrap: str) -> None:
-    from deadletters.models import DeadLetter
+    from deadletters.models import MAX_RATE, DeadLetter
 
     source, records = _ingest(results, bootstrap)
     _ingest_on_postgres(results)
@@ -245,7 +245,7 @@ def run(results: Results, bootstrap: str) -> None:
 
     # Redrive the first REDRIVE_ITEMS, uncapped, then CAPPED_ITEMS more at CAP/s.
     ids = list(DeadLetter.objects.filter(dlq_topic=dlq).order_by("id").values_list("id", flat=True))
-    uncapped, state = _job(ids[:REDRIVE_ITEMS], 10_000.0)
+    uncapped, state = _job(ids[:REDRIVE_ITEMS], MAX_RATE)
     sample = records[:REDRIVE_ITEMS]
 
     def raw_async() -> float:

@@ -29,6 +29,7 @@ import base64
 import json
 import logging
 import uuid
+from binascii import a2b_base64
 from collections import defaultdict
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
@@ -42,7 +43,7 @@ from jsonschema.exceptions import best_match
 
 from deadletters import filters, sensitive
 from deadletters import headers as dead_letter_headers
-from deadletters.models import AuditEntry, DeadLetter, RedriveJob
+from deadletters.models import MAX_RATE, AuditEntry, DeadLetter, RedriveJob
 from designer.models import Consumer as DesignedConsumer
 from designer.models import SchemaVersion
 from designer.models import Topic as DesignedTopic
@@ -64,7 +65,6 @@ MAX_REPLAYS = int(getattr(settings, "EVENTHUB_DLQ_MAX_REPLAYS", 5))
 RETRYABLE, EDITABLE, DISCARDABLE = DeadLetter.RETRYABLE, DeadLetter.EDITABLE, DeadLetter.DISCARDABLE
 MAX_JOB_ITEMS = 100_000
 MAX_IDS = 10_000
-MAX_RATE = 10_000.0
 
 # Headers that describe the failure, not the event: never replayed.
 _FAILURE_HEADERS = frozenset(
@@ -193,7 +193,7 @@ def replay_headers(
         lowered = name.lower()
         if lowered in _FAILURE_HEADERS or lowered.startswith(_FAILURE_PREFIXES) or name in replace:
             continue
-        headers.append((name, base64.b64decode(value) if value is not None else b""))
+        headers.append((name, a2b_base64(value) if value is not None else b""))
     headers += list(replace.items())
     headers.append((h.REPLAY_OF, str(replay_of or dead_letter.pk).encode()))
     headers.append((h.REPLAY_COUNT, str(replay_count).encode()))
@@ -365,7 +365,7 @@ def record_parked(items: list[DeadLetter], *, actor, job: RedriveJob | None) -> 
             AuditEntry(
                 actor=_actor(actor),
                 action="park",
-                dead_letter=dl,
+                dead_letter_id=dl.pk,
                 job=job,
                 result=f"parked: already replayed {dl.replay_count} times (limit {MAX_REPLAYS})",
                 detail={"replay_count": dl.replay_count},

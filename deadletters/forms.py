@@ -16,7 +16,7 @@ from django.conf import settings
 from django.http import QueryDict
 
 from deadletters import filters, schemaform
-from deadletters.models import MAX_ID, DeadLetter, RedriveJob
+from deadletters.models import MAX_ID, MAX_RATE, DeadLetter, RedriveJob
 from eventhub.sdk.payload import PayloadDecodeError, decode_json
 
 EVERY_GROUP = ""  # target_group value: replay to every group reading the topic
@@ -228,7 +228,7 @@ class RedriveJobForm(forms.Form):
     group_key = forms.JSONField(required=False, widget=forms.HiddenInput)
     rate_per_s = forms.FloatField(
         min_value=0.1,
-        max_value=10_000,
+        max_value=MAX_RATE,
         initial=50,
         label="Rate cap (messages/s)",
         widget=forms.NumberInput(attrs={"step": "any"}),

@@ -78,6 +78,10 @@ class DeadLetterQuerySet(models.QuerySet):
 # The largest id a row can have (BigAutoField). An id past it, typed or sent, is bad input
 # for the form or serializer that reads it, not a query the database refuses.
 MAX_ID = 2**63 - 1
+# The fastest a redrive job may be asked to send, per second. High enough not to be the
+# limit: a job goes as fast as the database and the bus let it (docs/performance.md) when
+# the operator wants the queue drained; the cap is there to protect a fixed consumer.
+MAX_RATE = 100_000.0
 
 
 class DeadLetter(models.Model):

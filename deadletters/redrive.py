@@ -39,6 +39,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import close_old_connections, transaction
@@ -60,7 +61,41 @@ WAIT_CHECK_S = 0.25  # during long rate-limit waits, the job's state is read thi
 BROADCAST_EVERY_S = 0.5  # redrive.progress messages at most this often (and at every state change)
 MARKS_EVERY_S = 5.0  # how often the source topics' ends are re-read
 # What a batch reads of its rows: the claim, the loop guard and the replay record (actions.replay_record).
-REPLAY_FIELDS = ("bus", "source_topic", "key", "payload", "truncated", "raw_headers", "status", "replay_count", "job")
+REPLAY_FIELDS = (
+    "bus",
+    "source_topic",
+    "key",
+    "payload",
+    "truncated",
+    "raw_headers",
+    "status",
+    "replay_count",
+    "job_id",
+)
+
+
+@dataclass(eq=False)
+class _Item:
+    """A dead letter as a batch reads it (REPLAY_FIELDS), for the actions that claim, send and
+    record it. Plain attributes, not a model instance: making 500 instances took an eighth of
+    a job's time. record_sent writes the replay's fields back, as on a model."""
+
+    pk: int
+    bus: str
+    source_topic: str
+    key: bytes | None
+    payload: bytes | None
+    truncated: bool
+    raw_headers: list
+    status: str
+    replay_count: int
+    job_id: int | None
+    replay_topic: str = ""
+    replay_partition: int | None = None
+    replay_offset: str = ""
+    replay_group: str = ""
+    replayed_at: object = None
+    updated_at: object = None
 
 
 class TokenBucket:
@@ -300,9 +335,9 @@ class _Run:
         transaction with the progress (one commit after the sends), and that says whether to abort."""
         job = self.job
         # Not the columns shown on the pages: decoding their JSON was a tenth of a job's time.
-        rows = DeadLetter.objects.only(*REPLAY_FIELDS).in_bulk(ids)
+        rows = {row[0]: _Item(*row) for row in DeadLetter.objects.filter(pk__in=ids).values_list("id", *REPLAY_FIELDS)}
         audits: list[AuditEntry] = []
-        todo: list[DeadLetter] = []
+        todo: list[_Item] = []
         for pk in ids:
             dl = rows.get(pk)
             if pk in self.unknown:
@@ -324,7 +359,7 @@ class _Run:
             actor=self.actor, action=action, dead_letter_id=None if dead else pk, job=self.job, result=result[:500]
         )
 
-    def _discard(self, todo: list[DeadLetter], audits: list[AuditEntry]):
+    def _discard(self, todo: list[_Item], audits: list[AuditEntry]):
         def record() -> None:  # never aborts: no bus involved
             discarded = actions.discard_many(
                 [dl.pk for dl in todo], actor=self.actor, reason=self.job.reason, job=self.job
@@ -340,9 +375,9 @@ class _Run:
             self._take_token()
         return record
 
-    def _retry(self, todo: list[DeadLetter], audits: list[AuditEntry]):
+    def _retry(self, todo: list[_Item], audits: list[AuditEntry]):
         job = self.job
-        claimable: list[DeadLetter] = []
+        claimable: list[_Item] = []
         for dl in todo:
             if dl.status not in actions.RETRYABLE:
                 audits.append(self._audit(dl.pk, "skip", f"skipped: it is {dl.status}"))
@@ -355,7 +390,7 @@ class _Run:
         claimed = self._claim(claimable, audits)
         parked = [dl for dl, _previous in claimed if dl.replay_count >= actions.MAX_REPLAYS]
         outcomes = self._publish([(dl, previous) for dl, previous in claimed if dl not in parked])
-        sent: list[tuple[DeadLetter, Published, int]] = []
+        sent: list[tuple[_Item, Published, int]] = []
         released: list[tuple[int, str, Exception]] = []
         abort: _Abort | None = None
         for dl, previous, result in outcomes:
@@ -380,7 +415,7 @@ class _Run:
 
         return record
 
-    def _claim(self, items: list[DeadLetter], audits: list[AuditEntry]) -> list[tuple[DeadLetter, str]]:
+    def _claim(self, items: list[_Item], audits: list[AuditEntry]) -> list[tuple[_Item, str]]:
         """Conditionally take the items for this job, in one commit; returns (item, status it had).
 
         Committed before anything is sent: a crash after a send must find the item claimed.
@@ -406,7 +441,7 @@ class _Run:
                 self._count("skipped")
         return claimed
 
-    def _publish(self, items: list[tuple[DeadLetter, str]]) -> list[tuple[DeadLetter, str, Published | Exception]]:
+    def _publish(self, items: list[tuple[_Item, str]]) -> list[tuple[_Item, str, Published | Exception]]:
         """Send the batch as the rate allows, all of it in flight at once (`Bus.publish_many`).
 
         One record at a time would cap a job at one broker round trip per record. The bus
@@ -414,7 +449,7 @@ class _Run:
         that a crash can leave in doubt.
         """
         outcomes: dict[int, Published | Exception] = {}
-        by_bus: dict[str, list[tuple[DeadLetter, OutgoingRecord]]] = defaultdict(list)
+        by_bus: dict[str, list[tuple[_Item, OutgoingRecord]]] = defaultdict(list)
         for dl, _previous in items:
             self._take_token()
             try:

@@ -19,7 +19,7 @@ from rest_framework import serializers
 
 from deadletters import filters, sensitive
 from deadletters import headers as dead_letter_headers
-from deadletters.models import MAX_ID, AuditEntry, DeadLetter, RedriveJob
+from deadletters.models import MAX_ID, MAX_RATE, AuditEntry, DeadLetter, RedriveJob
 
 PREVIEW_LENGTH = 200
 
@@ -247,7 +247,7 @@ class RedriveJobRequestSerializer(serializers.Serializer):
     filter = serializers.DictField(
         required=False, help_text=f"The list filters: {', '.join(filters.FIELDS)} (status may be a comma list)."
     )
-    rate_per_s = serializers.FloatField(min_value=0.1, max_value=10_000, default=50)
+    rate_per_s = serializers.FloatField(min_value=0.1, max_value=MAX_RATE, default=50)
     target_group = serializers.CharField(required=False, allow_blank=True, max_length=255, default="")
     reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
     dry_run = serializers.BooleanField(default=False, help_text="Only say what the job would do.")

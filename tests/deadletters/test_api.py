@@ -249,12 +249,16 @@ def test_redrive_jobs(rows, client_as, operator):
         {"action": "discard", **selection},
         {"action": "retry", "filter": {"status": "lost"}},
         {"action": "retry", **selection, "rate_per_s": 0},
+        {"action": "retry", **selection, "rate_per_s": 100_001},  # past MAX_RATE
         {"action": "explode", **selection},
         {"action": "retry", "ids": [2**63]},  # past BigAutoField: a 400, not a server error
     ):
         assert post(client, "/api/v1/redrive-jobs/", bad).status_code == 400, bad
     empty = post(client, "/api/v1/redrive-jobs/", {"action": "retry", "filter": {"topic": "none"}})
     assert empty.status_code == 400 and "matches no" in empty.json()["detail"]
+    # As fast as the job can go: the highest rate an operator may ask.
+    fastest = post(client, "/api/v1/redrive-jobs/", {"action": "retry", **selection, "rate_per_s": 100_000})
+    assert fastest.status_code == 201 and fastest.json()["rate_per_s"] == 100_000.0
 
 
 def test_openapi_describes_the_endpoints(db, client_as, viewer):
