@@ -8,6 +8,7 @@ JSON in UTF-8. The same layout is used on Redis Streams.
 from __future__ import annotations
 
 import json
+import json.encoder
 import logging
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Self
@@ -35,6 +36,15 @@ class NoTopic(ValueError):
 
 # One encoder for all calls: json.dumps with options builds a new one each time.
 _JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+# And one C encoder behind it: JSONEncoder.encode makes a new one per call, with a fresh
+# dict for its circular-reference check (a shared one would be unsafe across threads).
+# Without that check a payload that contains itself recurses until RecursionError, which
+# encode_payload reports as the ValueError json.dumps would raise.
+_C_ENCODER = (
+    json.encoder.c_make_encoder(None, _JSON.default, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+    if json.encoder.c_make_encoder is not None
+    else None
+)
 
 # Headers the SDK sets; a caller's header of the same name would contradict them.
 _RESERVED = frozenset(
@@ -53,9 +63,17 @@ _RESERVED = frozenset(
 )
 
 
+_SYNTHETIC_HEADER = (h.SYNTHETIC, h.SYNTHETIC_TRUE.encode())
+
+
 def encode_payload(payload: Any) -> bytes:
     """Compact JSON, UTF-8 (not ASCII-escaped), as every EventHub payload."""
-    return _JSON.encode(payload).encode("utf-8")
+    if _C_ENCODER is None or isinstance(payload, str):  # JSONEncoder.encode has its own path for a str
+        return _JSON.encode(payload).encode("utf-8")
+    try:
+        return "".join(_C_ENCODER(payload, 0)).encode("utf-8")
+    except RecursionError:
+        raise ValueError("the payload refers to itself (or nests too deep) to be encoded as JSON") from None
 
 
 def _caller_headers(headers: HeadersIn | None) -> Headers:
@@ -63,7 +81,7 @@ def _caller_headers(headers: HeadersIn | None) -> Headers:
 
 
 def encode_key(key: str | bytes | None) -> bytes | None:
-    return None if key is None else h.text(key)
+    return key if key is None or type(key) is bytes else h.text(key)
 
 
 class Producer:
@@ -184,8 +202,9 @@ class Producer:
         if not topic:
             raise NoTopic(f"no topic for {event_type}: pass topic= or give the schema source one")
         event_id = new_event_id()
-        caller = _caller_headers(headers)
-        reaction: Headers = []
+        event_id_bytes = event_id.encode()
+        caller = _caller_headers(headers) if headers else ()
+        reaction: Headers | tuple = ()
         if caused_by is not None:
             # A foreign cause without a correlation id starts its chain at itself.
             correlation_id = correlation_id or caused_by.correlation_id or caused_by.id
@@ -193,15 +212,15 @@ class Producer:
             reaction = causation.causation_headers(caused_by.id, caused_by.headers, {name for name, _ in caller})
         record_headers = [
             *caller,
-            (h.CE_ID, event_id.encode()),
+            (h.CE_ID, event_id_bytes),
             *self._static_headers(schema),
-            (h.CE_TIME, h.utc_now_iso().encode()),
+            (h.CE_TIME, h.utc_now_iso_bytes()),
             # A new chain of events starts with its first event's id.
-            (h.CORRELATION_ID, (correlation_id or event_id).encode("utf-8")),
+            (h.CORRELATION_ID, correlation_id.encode("utf-8") if correlation_id else event_id_bytes),
             *reaction,
         ]
         if synthetic:
-            record_headers.append((h.SYNTHETIC, h.SYNTHETIC_TRUE.encode()))
+            record_headers.append(_SYNTHETIC_HEADER)
         return topic, encode_payload(payload), encode_key(key), record_headers, event_id
 
     def _static_headers(self, schema: EventSchema) -> Headers:
