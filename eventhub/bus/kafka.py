@@ -145,6 +145,11 @@ def _kafka_errors() -> contextlib.AbstractContextManager[None]:
     return translated_errors(Errors.KafkaError, _translate)
 
 
+def _wire_headers(headers: Headers | None) -> list[tuple[str, bytes]]:
+    """Headers as kafka-python takes them: (str, bytes) tuples, bytes-like values copied, None as b""."""
+    return [(name, b"" if data is None else bytes(data)) for name, data in headers or ()]
+
+
 def _probe_bootstrap(servers: str | list[str], timeout_s: float) -> None:
     """Raise BusUnavailable at once when no bootstrap server accepts a TCP connection.
 
@@ -680,19 +685,25 @@ class KafkaBus(Bus):
         self._send(topic, value, key, headers).add_errback(self._remember_send_error)
 
     def _send(self, topic: str, value: bytes | None, key: bytes | None, headers: Headers | None):
-        self._ensure_topic(topic)
-        producer = self._producer()
-        # kafka-python accepts only bytes (not bytearray/memoryview) header values. A null value
-        # (other clients write them; we read them back as None) goes out as an empty one.
-        wire_headers = headers or []
-        if not all(type(data) is bytes for _, data in wire_headers):  # the SDK's are: no copy then
-            wire_headers = [(name, b"" if data is None else bytes(data)) for name, data in wire_headers]
+        # Every record of a throughput run comes through here: the common case is kept to
+        # set lookups and the one producer call (no context manager, no pass over the headers).
+        if topic not in self._sendable:
+            self._ensure_topic(topic)
+        producer = self._producer_client or self._producer()
         try:
-            with _kafka_errors():
-                return producer.send(topic, value=value, key=key, headers=wire_headers)
-        except BusTimeout as error:
-            # The producer waited max_block_ms for metadata of a topic we had seen.
-            raise self._unavailable_or_timeout(error, f"send to {topic!r}", topic) from error.__cause__
+            try:
+                return producer.send(topic, value=value, key=key, headers=headers or [])
+            except TypeError:
+                # kafka-python takes only (str, bytes) tuples as headers and checks them before
+                # it queues anything: send copies. A null value (other clients write them; we
+                # read them back as None) goes out as an empty one.
+                return producer.send(topic, value=value, key=key, headers=_wire_headers(headers))
+        except Errors.KafkaError as error:
+            bus_error = _translate(error)
+            if isinstance(bus_error, BusTimeout):
+                # The producer waited max_block_ms for metadata of a topic we had seen.
+                raise self._unavailable_or_timeout(bus_error, f"send to {topic!r}", topic) from error
+            raise bus_error from error
 
     def _remember_send_error(self, error: Exception) -> None:
         with self._lock:

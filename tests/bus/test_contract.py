@@ -89,6 +89,19 @@ def test_records_round_trip_byte_exact(bus, topic, unique):
     assert all(abs(r.timestamp_ms - now_ms) < 60_000 for r in records)
 
 
+def test_bytes_like_header_values_go_out_as_bytes(bus, topic, unique):
+    headers = [("array", bytearray(b"\x00a")), ("view", memoryview(b"\xffb")), ("plain", b"c")]
+    bus.publish(topic, b"published", headers=headers)
+    bus.send(topic, b"sent", headers=headers)
+    bus.flush()
+
+    with bus.consumer(unique("g"), [topic]) as consumer:
+        records = consume(consumer, 2)
+
+    expected = [("array", b"\x00a"), ("view", b"\xffb"), ("plain", b"c")]
+    assert [(r.value, r.headers) for r in records] == [(b"published", expected), (b"sent", expected)]
+
+
 def test_read_by_position_joins_no_group(bus, topic, unique):
     sent = [(f"v{i}".encode(), f"k{i}".encode(), [("dup", b"1"), ("dup", b"2")]) for i in range(5)]
     published = [bus.publish(topic, value, key=key, headers=headers) for value, key, headers in sent]
