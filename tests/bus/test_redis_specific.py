@@ -80,6 +80,46 @@ def test_send_reaches_the_stream_without_flush(rbus, topic):
     wait_until(lambda: rbus.end_offsets(topic) == {0: 11}, timeout_s=5)
 
 
+def test_sent_entries_are_encoded_as_published_ones(rbus, raw, topic):
+    """`send` goes through the background writer's own packing; the entry must not differ."""
+    headers = [("trace", bytearray(b"\x00\xff")), ("tag", memoryview(b"a")), ("tag", b"b"), ("caf\u00e9", b"")]
+    rbus.publish(topic, b"\x00value", key=b"\xffkey", headers=headers)
+    rbus.send(topic, b"\x00value", key=b"\xffkey", headers=headers)
+    rbus.flush()
+
+    [(_id1, published), (_id2, sent)] = raw.execute_command("XRANGE", topic, "-", "+")
+
+    assert sent == published == [
+        b"v", b"\x00value", b"k", b"\xffkey",
+        b"h:trace", b"\x00\xff", b"h:tag", b"a", b"h:tag", b"b", "h:caf\u00e9".encode(), b"",
+    ]  # fmt: skip
+
+
+def test_an_entry_redis_refuses_fails_alone_and_is_reported(rbus, raw, topic, unique):
+    """A reply that is an error is that entry's: the entries around it land, `flush` raises it,
+    `publish_many` reports it in its place, and the connection reads on in step."""
+    plain = unique("plain")
+    raw.set(plain, b"not a stream")
+    for i in range(3):
+        rbus.send(topic, b"before %d" % i)
+    rbus.send(plain, b"refused")
+    for i in range(3):
+        rbus.send(topic, b"after %d" % i)
+    with pytest.raises(BusError, match="WRONGTYPE"):
+        rbus.flush()
+    rbus.flush()  # the failure was reported once
+
+    outcomes = rbus.publish_many(
+        [(topic, b"one", None, None), (plain, b"two", None, None), (topic, b"three", None, None)]
+    )
+
+    assert isinstance(outcomes[1], BusError) and "WRONGTYPE" in str(outcomes[1])
+    assert [outcome.topic for outcome in (outcomes[0], outcomes[2])] == [topic, topic]
+    values = [dict(zip(fields[::2], fields[1::2], strict=True))[b"v"] for _id, fields in raw.xrange(topic)]
+    assert values == [b"before 0", b"before 1", b"before 2", b"after 0", b"after 1", b"after 2", b"one", b"three"]
+    assert rbus.publish(topic, b"next").topic == topic
+
+
 def test_a_record_needs_a_value_or_a_key(rbus, topic):
     with pytest.raises(ValueError):
         rbus.publish(topic, None)
