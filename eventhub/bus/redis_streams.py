@@ -59,6 +59,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import redis
@@ -88,9 +89,13 @@ from eventhub.bus.base import (
 )
 
 try:  # redis-py packs commands with hiredis when it is installed (requirements.txt pins it)
-    from hiredis import pack_command as _pack_command
-except ImportError:  # then with redis-py's own packer
-    _pack_command = None
+    from hiredis import pack_command as _hiredis_pack
+except ImportError:  # then with redis-py's own packer, as redis-py would
+    _hiredis_pack = None
+    from redis._parsers import Encoder
+    from redis.connection import PythonRespSerializer
+
+    _PYTHON_PACKER = PythonRespSerializer(6000, Encoder("utf-8", "strict", False).encode)
 
 log = logging.getLogger(__name__)
 
@@ -187,29 +192,35 @@ def _check(result: object) -> object:
     return result
 
 
-def _xadd_replies(client: redis.Redis, entries: list[tuple[str, list[bytes]]]) -> list[object]:
-    """XADD each (stream, fields) in one round trip; per entry its reply: the entry id, None
-    when the stream is missing (NOMKSTREAM: a missing stream is an error, as a missing topic
-    is on Kafka), or the redis.ResponseError Redis answered.
+def _pack(*args: bytes) -> bytes:
+    """One command in the Redis protocol, as redis-py would send it."""
+    if _hiredis_pack is not None:
+        return _hiredis_pack(args)
+    return b"".join(_PYTHON_PACKER.pack(*args))
 
-    redis-py's pipeline would do the same round trip, but it inspects and packs every argument
-    in Python (24 per SDK event): here hiredis packs each command in one call, and the pool's
-    connection sends and reads them. A lost connection is retried as the pipeline retries it
-    (the client's Retry), then raised: none of the entries is known to be in.
+
+def _xadd_command(topic: str, value: bytes | None, key: bytes | None, headers: Headers | None) -> bytes:
+    """XADD of one record, packed. NOMKSTREAM: a missing stream is an error, as a missing topic
+    is on Kafka. All arguments bytes: hiredis packs bytes faster than str."""
+    return _pack(b"XADD", topic.encode("utf-8"), b"NOMKSTREAM", b"*", *_encode(value, key, headers))
+
+
+def _xadd_replies(client: redis.Redis, entries: list[tuple[str, bytes]]) -> list[object]:
+    """Send the packed XADD of each (stream, command) in one round trip; per entry its reply:
+    the entry id, None when the stream is missing, or the redis.ResponseError Redis answered.
+
+    This is redis-py's pipeline without its per-command work (it would inspect and pack each
+    of an SDK entry's 24 arguments in Python at execute time): the commands come packed by
+    the thread that made the records, and the pool's connection sends them and reads the
+    replies. A lost connection is retried as the pipeline retries it (the client's Retry),
+    then raised: none of the entries is known to be in.
     """
-    # All bytes: hiredis packs bytes faster than str (by a fifth for an SDK event).
-    names = {topic: topic.encode("utf-8") for topic, _fields in entries}
-    commands = [(b"XADD", names[topic], b"NOMKSTREAM", b"*", *fields) for topic, fields in entries]
+    packed = [b"".join([command for _topic, command in entries])]
     pool = client.connection_pool
     connection = pool.get_connection()
     try:
-        packed = (
-            [b"".join([_pack_command(command) for command in commands])]
-            if _pack_command is not None
-            else connection.pack_commands(commands)
-        )
         return connection.retry.call_with_retry(
-            lambda: _send_and_read(connection, packed, len(commands)), lambda _error: connection.disconnect()
+            lambda: _send_and_read(connection, packed, len(entries)), lambda _error: connection.disconnect()
         )
     finally:
         pool.release(connection)
@@ -217,6 +228,10 @@ def _xadd_replies(client: redis.Redis, entries: list[tuple[str, list[bytes]]]) -
 
 def _send_and_read(connection: redis.Connection, packed: list[bytes], count: int) -> list[object]:
     connection.send_packed_command(packed)
+    return _read_replies(connection, count)
+
+
+def _read_replies(connection: redis.Connection, count: int) -> list[object]:
     replies: list[object] = []
     for _ in range(count):
         try:
@@ -236,8 +251,8 @@ def _outcome(topic: str, reply: object) -> Published | BusError:
     return Published(topic, 0, _text(reply))
 
 
-def _xadd_many(client: redis.Redis, entries: list[tuple[str, list[bytes]]]) -> list[Published | BusError]:
-    """XADD each (stream, fields) in one round trip; per entry where it landed or why not."""
+def _xadd_many(client: redis.Redis, entries: list[tuple[str, bytes]]) -> list[Published | BusError]:
+    """Each (stream, packed XADD) in one round trip; per entry where it landed or why not."""
     if not entries:
         return []
     try:
@@ -245,7 +260,7 @@ def _xadd_many(client: redis.Redis, entries: list[tuple[str, list[bytes]]]) -> l
             replies = _xadd_replies(client, entries)
     except BusError as error:
         return [error] * len(entries)
-    return [_outcome(topic, reply) for (topic, _fields), reply in zip(entries, replies, strict=True)]
+    return [_outcome(topic, reply) for (topic, _command), reply in zip(entries, replies, strict=True)]
 
 
 def _text(value: bytes | str) -> str:
@@ -446,7 +461,7 @@ class RedisBus(Bus):
     def publish_many(self, records: list[OutgoingRecord]) -> list[Published | BusError]:
         """One pipeline of XADDs: one round trip for the lot, in order."""
         return _xadd_many(
-            self._client, [(topic, _encode(value, key, headers)) for topic, value, key, headers in records]
+            self._client, [(topic, _xadd_command(topic, value, key, headers)) for topic, value, key, headers in records]
         )
 
     def send(
@@ -456,7 +471,9 @@ class RedisBus(Bus):
         key: bytes | None = None,
         headers: Headers | None = None,
     ) -> None:
-        self._sender.enqueue(topic, _encode(value, key, headers))
+        # Packed here, not by the writer thread: the record's fields are still in this core's
+        # cache, and the writer then touches one bytes object per entry instead of two dozen.
+        self._sender.enqueue(topic, _xadd_command(topic, value, key, headers))
 
     def flush(self, timeout_s: float = 10.0) -> None:
         self._sender.flush(timeout_s)
@@ -780,12 +797,33 @@ class RedisBus(Bus):
             self._client.close()
 
 
-class _Sender:
-    """Background writer for `send`: batches queued records into pipelined XADDs.
+@dataclass(slots=True)
+class _Batch:
+    """Up to batch_size queued records, packed into one write."""
 
-    Records reach Redis within linger_s even without `flush`, like Kafka's
-    producer; `flush` waits for everything queued before it and raises the
-    first failure since the previous flush.
+    entries: list[tuple[str, bytes]]  # (stream, packed XADD)
+    packed: list[bytes]
+    sent: bool = False  # on the connection now; False after the connection was lost
+
+
+class _Sender:
+    """Writes what `send` queues: pipelines of up to batch_size XADDs, in order, on one connection.
+
+    1. The thread whose `send` fills a batch sends it, then reads the replies to the batch
+       sent before it (Redis answered those while the caller built this one): Redis works
+       while the caller builds the next batch, and at most two batches are in flight. The
+       caller, not a background thread, because a caller busy publishing holds the GIL: a
+       background thread would wait up to the switch interval (5 ms) for it after every
+       socket call, and fall behind until `flush`.
+    2. A background thread writes what lingers: linger_s after a record is queued, it sends
+       whatever is queued and reads the replies to the batch before, so records reach Redis
+       even without `flush`, like Kafka's producer; when there is nothing new to send it
+       reads every reply still due, so a failure is seen without waiting for the next batch.
+    3. `flush` has that thread write everything queued before it and read every reply, then
+       raises the first failure since the previous flush.
+
+    Every use of the connection holds `_io`, and batches are taken from the head of the
+    queue and sent in that order; `_lock` (the condition's) guards the queue and counters.
     """
 
     def __init__(self, client: redis.Redis, linger_s: float, batch_size: int, max_buffered: int) -> None:
@@ -795,25 +833,33 @@ class _Sender:
         self._max_buffered = max_buffered
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
-        self._queue: list[tuple[str, list[bytes]]] = []
+        self._queue: list[tuple[str, bytes]] = []  # (stream, packed XADD)
         self._queued = 0  # records ever queued
         self._done = 0  # records ever written or failed
         self._error: BusError | None = None
         self._flushing = False
         self._closed = False
         self._thread: threading.Thread | None = None
+        self._io = threading.Lock()
+        # Under _io: the connection (the pool's, taken on first use) and the batches sent on
+        # it whose replies are still to be read, oldest first.
+        self._connection: redis.Connection | None = None
+        self._in_flight: list[_Batch] = []
 
-    def enqueue(self, topic: str, fields: list[bytes]) -> None:
+    def enqueue(self, topic: str, command: bytes) -> None:
         # The condition's lock taken directly: `with self._cond` costs a Python call per record.
         with self._lock:
             if self._closed or self._thread is None or len(self._queue) >= self._max_buffered:
                 self._before_enqueue()
-            self._queue.append((topic, fields))
+            self._queue.append((topic, command))
             self._queued += 1
-            # Wake the writer when a linger period starts and when a batch is full,
-            # not on every record.
-            if len(self._queue) in (1, self._batch_size):
-                self._cond.notify_all()
+            if len(self._queue) == 1:
+                self._cond.notify_all()  # a linger period starts
+            full = len(self._queue) >= self._batch_size
+        if full:
+            with self._io:
+                if self._send_batch(only_full=True):
+                    self._finish_in_flight(keep=1)
 
     def _before_enqueue(self) -> None:
         """The rare cases of `enqueue` (the lock held): closed, first record, buffer full."""
@@ -828,35 +874,82 @@ class _Sender:
     def _run(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._queue or self._closed)
-                if not self._queue and self._closed:
-                    return
+                self._cond.wait_for(lambda: self._queued > self._done or self._closed)
+                if self._closed and self._queued == self._done:
+                    break
                 # Linger so that a burst of sends shares one round trip.
-                if len(self._queue) < self._batch_size and not (self._flushing or self._closed):
-                    self._cond.wait_for(
-                        lambda: len(self._queue) >= self._batch_size or self._flushing or self._closed,
-                        timeout=self._linger_s,
-                    )
-                if len(self._queue) <= self._batch_size:
-                    batch, self._queue = self._queue, []
-                else:
-                    batch, self._queue = self._queue[: self._batch_size], self._queue[self._batch_size :]
-                self._cond.notify_all()  # room in the buffer
-            error = self._write(batch)
+                if not (self._flushing or self._closed):
+                    self._cond.wait_for(lambda: self._flushing or self._closed, timeout=self._linger_s)
+                everything = self._flushing or self._closed  # someone waits for every reply
+            with self._io:
+                while self._send_batch(only_full=False) and everything:
+                    self._finish_in_flight(keep=0)
+                self._finish_in_flight(keep=0 if everything else 1)
+        with self._io:
+            if self._connection is not None:
+                self._client.connection_pool.release(self._connection)
+                self._connection = None
+
+    def _send_batch(self, only_full: bool) -> bool:
+        """(Holding _io.) Send the head of the queue; False when there was none to send."""
+        if any(not batch.sent for batch in self._in_flight):
+            self._finish_in_flight(keep=0)  # resent first: batches go out in queue order
+        with self._lock:
+            if not self._queue or (only_full and len(self._queue) < self._batch_size):
+                return False
+            entries, self._queue = self._queue[: self._batch_size], self._queue[self._batch_size :]
+            self._cond.notify_all()  # room in the buffer
+        if self._connection is None:
+            self._connection = self._client.connection_pool.get_connection()
+        batch = _Batch(entries, [b"".join([command for _topic, command in entries])])
+        self._in_flight.append(batch)
+        try:
+            self._connection.send_packed_command(batch.packed)
+            batch.sent = True
+        except (redis.ConnectionError, redis.TimeoutError):
+            self._lost_connection()  # sent again by _finish_in_flight, with the client's retries
+        return True
+
+    def _lost_connection(self) -> None:
+        """Whatever was in flight on the connection must be sent again, on a new one."""
+        self._connection.disconnect()
+        for batch in self._in_flight:
+            batch.sent = False
+
+    def _finish_in_flight(self, keep: int) -> None:
+        """(Holding _io.) Read the replies of all batches in flight but the newest `keep`."""
+        while len(self._in_flight) > keep:
+            batch = self._in_flight.pop(0)
+            error = self._replies_of(batch)
             with self._cond:
                 if error is not None and self._error is None:
                     self._error = error
-                self._done += len(batch)
+                self._done += len(batch.entries)
                 self._cond.notify_all()
 
-    def _write(self, batch: list[tuple[str, list[bytes]]]) -> BusError | None:
-        """The first failure of the batch, if any (found without making a Published per entry)."""
+    def _replies_of(self, batch: _Batch) -> BusError | None:
+        """The batch's first failure, if any.
+
+        A lost connection is retried as redis-py's pipeline retries it (the client's Retry):
+        the whole batch sent again on a new connection. When that fails too, the batch fails:
+        none of its entries is known to be in.
+        """
+        connection = self._connection
+
+        def attempt() -> list[object]:
+            if not batch.sent:
+                connection.send_packed_command(batch.packed)
+            batch.sent = False  # until every reply is read: a failure means sending it again
+            return _read_replies(connection, len(batch.entries))
+
         try:
             with _redis_errors():
-                replies = _xadd_replies(self._client, batch)
+                replies = connection.retry.call_with_retry(attempt, lambda _error: self._lost_connection())
         except BusError as error:
+            for later in self._in_flight:  # sent on the connection that failed
+                later.sent = False
             return error
-        for (topic, _fields), reply in zip(batch, replies, strict=True):
+        for (topic, _command), reply in zip(batch.entries, replies, strict=True):
             if reply is None or isinstance(reply, redis.RedisError):
                 return _outcome(topic, reply)
         return None

@@ -120,6 +120,42 @@ def test_an_entry_redis_refuses_fails_alone_and_is_reported(rbus, raw, topic, un
     assert rbus.publish(topic, b"next").topic == topic
 
 
+def test_full_batches_go_out_at_once_and_in_order(topic, raw):
+    """The `send` that fills a batch sends it: with a linger far too long to matter, the full
+    batches are in Redis before any flush; the rest follows on flush, all in send order."""
+    bus = redis_bus(batch_size=100, linger_ms=60_000)
+    try:
+        for i in range(1050):
+            bus.send(topic, b"%d" % i, key=b"k", headers=[("i", b"%d" % i)])
+        wait_until(lambda: bus.end_offsets(topic)[0] >= 1000, timeout_s=5)
+        bus.flush()
+    finally:
+        bus.close()
+
+    entries = raw.execute_command("XRANGE", topic, "-", "+")
+    assert [fields for _id, fields in entries] == [
+        [b"v", b"%d" % i, b"k", b"k", b"h:i", b"%d" % i] for i in range(1050)
+    ]
+
+
+def test_a_lost_connection_is_retried_and_nothing_is_lost(topic, raw):
+    """Batches in flight on a connection Redis drops are sent again on a new one (at least
+    once: an entry Redis wrote before the drop may appear twice), and flush succeeds."""
+    bus = redis_bus(batch_size=50, linger_ms=60_000)
+    try:
+        for i in range(120):
+            bus.send(topic, b"%d" % i)
+        raw.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+        for i in range(120, 200):
+            bus.send(topic, b"%d" % i)
+        bus.flush()
+    finally:
+        bus.close()
+
+    values = [dict(zip(fields[::2], fields[1::2], strict=True))[b"v"] for _id, fields in raw.xrange(topic)]
+    assert list(dict.fromkeys(values)) == [b"%d" % i for i in range(200)]
+
+
 def test_a_record_needs_a_value_or_a_key(rbus, topic):
     with pytest.raises(ValueError):
         rbus.publish(topic, None)
