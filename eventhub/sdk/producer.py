@@ -104,7 +104,8 @@ class Producer:
         self.service = service
         self.source = source or f"/services/{service}"
         self.validators = Validators(schemas)
-        self._static: dict[tuple[str, int], Headers] = {}
+        # Per event type: the schema last seen and its static headers (see _static_headers).
+        self._static: dict[str, tuple[EventSchema, Headers]] = {}
         self.heartbeat: Heartbeat | None = None
         if heartbeat_interval_s:
             self.heartbeat = Heartbeat(bus, service, "producer", interval_s=heartbeat_interval_s).start()
@@ -221,21 +222,28 @@ class Producer:
         ]
         if synthetic:
             record_headers.append(_SYNTHETIC_HEADER)
-        return topic, encode_payload(payload), encode_key(key), record_headers, event_id
+        key_bytes = key.encode("utf-8") if type(key) is str else encode_key(key)
+        return topic, encode_payload(payload), key_bytes, record_headers, event_id
 
     def _static_headers(self, schema: EventSchema) -> Headers:
-        """The headers that are the same for every event of one type and version, encoded once."""
-        cache_key = (schema.event_type, schema.version)
-        static = self._static.get(cache_key)
-        if static is None:
-            static = self._static[cache_key] = [
-                (h.CE_TYPE, schema.event_type.encode("utf-8")),
-                (h.CE_SOURCE, self.source.encode("utf-8")),
-                (h.CE_SPECVERSION, h.CE_SPECVERSION_VALUE.encode()),
-                (h.CONTENT_TYPE, h.JSON_CONTENT_TYPE.encode()),
-                (h.SCHEMA_VERSION, str(schema.version).encode()),
-            ]
-        return static
+        """The headers that are the same for every event of one type and version, encoded once.
+
+        Looked up by event type and kept while the source hands out the same schema object
+        (LocalSchemas always, RegistrySchemas until it fetches again): no key to build per event.
+        """
+        cached = self._static.get(schema.event_type)
+        if cached is None or cached[0] is not schema:
+            cached = self._static[schema.event_type] = (
+                schema,
+                [
+                    (h.CE_TYPE, schema.event_type.encode("utf-8")),
+                    (h.CE_SOURCE, self.source.encode("utf-8")),
+                    (h.CE_SPECVERSION, h.CE_SPECVERSION_VALUE.encode()),
+                    (h.CONTENT_TYPE, h.JSON_CONTENT_TYPE.encode()),
+                    (h.SCHEMA_VERSION, str(schema.version).encode()),
+                ],
+            )
+        return cached[1]
 
     def _published(self, n: int) -> None:
         if self.heartbeat is not None:

@@ -28,7 +28,7 @@ import types
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import unquote
@@ -221,9 +221,8 @@ class _CompiledSchema:
             self._rs = rust_validator(event.schema)
         except Exception as rs_error:  # noqa: BLE001 - whatever jsonschema_rs rejects, jsonschema may take
             self._py = _python_fallback(event, rs_error)
-
-    def is_valid(self, payload: Any) -> bool:
-        return self._rs.is_valid(payload) if self._rs is not None else self._py.is_valid(payload)
+        # is_valid(payload) -> bool: the library's own method, called per event without a wrapper.
+        self.is_valid: Callable[[Any], bool] = self._rs.is_valid if self._rs is not None else self._py.is_valid
 
     def errors(self, payload: Any) -> list[PayloadError]:
         if self._rs is not None:
@@ -269,7 +268,7 @@ class Validators:
     def validate(self, event_type: str, payload: Any) -> EventSchema:
         """The event's schema; raise InvalidPayload when the payload does not match it."""
         event = self.source.get(event_type)
-        compiled = self._compiled_for(event)
+        compiled = self._compiled.get((event.event_type, event.version)) or self._compiled_for(event)
         # is_valid first: the common case (valid) skips building error objects.
         if not compiled.is_valid(payload):
             raise InvalidPayload(event_type, event.version, compiled.errors(payload))
