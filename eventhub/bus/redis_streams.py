@@ -63,7 +63,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import redis
+from redis._parsers import Encoder
 from redis.backoff import ExponentialBackoff
+from redis.connection import PythonRespSerializer
 from redis.retry import Retry
 
 from eventhub.bus.base import (
@@ -90,12 +92,8 @@ from eventhub.bus.base import (
 
 try:  # redis-py packs commands with hiredis when it is installed (requirements.txt pins it)
     from hiredis import pack_command as _hiredis_pack
-except ImportError:  # then with redis-py's own packer, as redis-py would
+except ImportError:  # then with redis-py's own packer (_python_pack), as redis-py would
     _hiredis_pack = None
-    from redis._parsers import Encoder
-    from redis.connection import PythonRespSerializer
-
-    _PYTHON_PACKER = PythonRespSerializer(6000, Encoder("utf-8", "strict", False).encode)
 
 log = logging.getLogger(__name__)
 
@@ -192,17 +190,24 @@ def _check(result: object) -> object:
     return result
 
 
-def _pack(*args: bytes) -> bytes:
+def _pack(args: list[bytes]) -> bytes:
     """One command in the Redis protocol, as redis-py would send it."""
     if _hiredis_pack is not None:
-        return _hiredis_pack(args)
+        return _hiredis_pack(tuple(args))
+    return _python_pack(args)
+
+
+_PYTHON_PACKER = PythonRespSerializer(6000, Encoder("utf-8", "strict", False).encode)
+
+
+def _python_pack(args: list[bytes]) -> bytes:
     return b"".join(_PYTHON_PACKER.pack(*args))
 
 
 def _xadd_command(topic: str, value: bytes | None, key: bytes | None, headers: Headers | None) -> bytes:
     """XADD of one record, packed. NOMKSTREAM: a missing stream is an error, as a missing topic
     is on Kafka. All arguments bytes: hiredis packs bytes faster than str."""
-    return _pack(b"XADD", topic.encode("utf-8"), b"NOMKSTREAM", b"*", *_encode(value, key, headers))
+    return _pack(_encode(value, key, headers, [b"XADD", topic.encode("utf-8"), b"NOMKSTREAM", b"*"]))
 
 
 def _xadd_replies(client: redis.Redis, entries: list[tuple[str, bytes]]) -> list[object]:
@@ -267,19 +272,20 @@ def _text(value: bytes | str) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
-def _encode(value: bytes | None, key: bytes | None, headers: Headers | None) -> list[bytes]:
-    """The XADD field list (see the module docstring)."""
+def _encode(
+    value: bytes | None, key: bytes | None, headers: Headers | None, fields: list[bytes] | None = None
+) -> list[bytes]:
+    """The XADD field list (see the module docstring), after what `fields` holds when given."""
     if value is None and key is None:
         # Same rule as Kafka: a record needs a value, or a key (a tombstone).
         raise ValueError("a record needs a value or a key")
-    fields: list[bytes] = []
+    if fields is None:
+        fields = []
     if value is not None:
         fields += (b"v", value if type(value) is bytes else bytes(value))
     if key is not None:
         fields += (b"k", key if type(key) is bytes else bytes(key))
-    if headers:
-        fields += _encode_headers(headers)
-    return fields
+    return _encode_headers(headers, fields)
 
 
 # `h:<name>` in UTF-8 by header name: a producer writes the same few names on every entry.
@@ -293,8 +299,10 @@ def _new_header_field(name: str) -> bytes:
     return field
 
 
-def _encode_headers(headers: Headers | None) -> list[bytes]:
-    fields: list[bytes] = []
+def _encode_headers(headers: Headers | None, fields: list[bytes] | None = None) -> list[bytes]:
+    """One (h:<name>, value) pair per header, after what `fields` holds when given."""
+    if fields is None:
+        fields = []
     for name, data in headers or ():
         fields += (_HEADER_FIELDS.get(name) or _new_header_field(name), data if type(data) is bytes else bytes(data))
     return fields

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from eventhub.bus import BusError, open_bus
+from eventhub.bus import BusError, open_bus, redis_streams
 from eventhub.bus.redis_streams import RELEASED
 from tests.bus import consume
 from tests.waiting import returns_within, wait_until
@@ -154,6 +154,19 @@ def test_a_lost_connection_is_retried_and_nothing_is_lost(topic, raw):
 
     values = [dict(zip(fields[::2], fields[1::2], strict=True))[b"v"] for _id, fields in raw.xrange(topic)]
     assert list(dict.fromkeys(values)) == [b"%d" % i for i in range(200)]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [b"XADD", b"orders", b"NOMKSTREAM", b"*", b"v", b"{}", b"k", b"o-1", b"h:ce_id", b"\x00\xff"],
+        [b"XADD", "caf\u00e9".encode(), b"NOMKSTREAM", b"*", b"v", b"", b"h:empty", b""],
+        [b"XADD", b"big", b"NOMKSTREAM", b"*", b"v", b"x" * 10_000],
+    ],
+)
+def test_without_hiredis_commands_are_packed_to_the_same_bytes(args):
+    hiredis = pytest.importorskip("hiredis")
+    assert redis_streams._python_pack(args) == hiredis.pack_command(tuple(args))
 
 
 def test_a_record_needs_a_value_or_a_key(rbus, topic):
