@@ -497,6 +497,9 @@ class KafkaBus(Bus):
         self._known_topics: set[str] = set()  # seen to exist (created or looked up)
         self._sendable: set[str] = set()  # checked for the producer, see _ensure_topic
         self._send_error: Exception | None = None
+        # Bound once: every record's future holds it until acknowledged, and a bound method
+        # per record would be one more object for the cyclic GC to track (see send).
+        self._on_send_error = self._remember_send_error
         self._lookup_by_time: bool | None = None  # see _timestamp_lookup_works
         self._closed = False
 
@@ -682,7 +685,7 @@ class KafkaBus(Bus):
         key: bytes | None = None,
         headers: Headers | None = None,
     ) -> None:
-        self._send(topic, value, key, headers).add_errback(self._remember_send_error)
+        self._send(topic, value, key, headers).add_errback(self._on_send_error)
 
     def _send(self, topic: str, value: bytes | None, key: bytes | None, headers: Headers | None):
         # Every record of a throughput run comes through here: the common case is kept to
