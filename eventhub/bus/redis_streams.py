@@ -853,6 +853,7 @@ class _Sender:
         # it whose replies are still to be read, oldest first.
         self._connection: redis.Connection | None = None
         self._in_flight: list[_Batch] = []
+        self._retry = client.get_retry()  # the one RedisBus gives its client, as its pipelines use
 
     def enqueue(self, topic: str, command: bytes) -> None:
         # The condition's lock taken directly: `with self._cond` costs a Python call per record.
@@ -907,20 +908,25 @@ class _Sender:
                 return False
             entries, self._queue = self._queue[: self._batch_size], self._queue[self._batch_size :]
             self._cond.notify_all()  # room in the buffer
-        if self._connection is None:
-            self._connection = self._client.connection_pool.get_connection()
         batch = _Batch(entries, [b"".join([command for _topic, command in entries])])
         self._in_flight.append(batch)
         try:
-            self._connection.send_packed_command(batch.packed)
+            self._connected().send_packed_command(batch.packed)
             batch.sent = True
         except (redis.ConnectionError, redis.TimeoutError):
             self._lost_connection()  # sent again by _finish_in_flight, with the client's retries
         return True
 
+    def _connected(self) -> redis.Connection:
+        """(Holding _io.) The pool's connection this sender writes on; connects on first use."""
+        if self._connection is None:
+            self._connection = self._client.connection_pool.get_connection()
+        return self._connection
+
     def _lost_connection(self) -> None:
         """Whatever was in flight on the connection must be sent again, on a new one."""
-        self._connection.disconnect()
+        if self._connection is not None:
+            self._connection.disconnect()
         for batch in self._in_flight:
             batch.sent = False
 
@@ -942,9 +948,9 @@ class _Sender:
         the whole batch sent again on a new connection. When that fails too, the batch fails:
         none of its entries is known to be in.
         """
-        connection = self._connection
 
         def attempt() -> list[object]:
+            connection = self._connected()
             if not batch.sent:
                 connection.send_packed_command(batch.packed)
             batch.sent = False  # until every reply is read: a failure means sending it again
@@ -952,7 +958,7 @@ class _Sender:
 
         try:
             with _redis_errors():
-                replies = connection.retry.call_with_retry(attempt, lambda _error: self._lost_connection())
+                replies = self._retry.call_with_retry(attempt, lambda _error: self._lost_connection())
         except BusError as error:
             for later in self._in_flight:  # sent on the connection that failed
                 later.sent = False

@@ -309,6 +309,27 @@ def test_closed_port_raises_bus_unavailable_instead_of_retrying(kind):
         returns_within(bus.close, HANG_AFTER_S, "close on a closed port")
 
 
+@pytest.mark.parametrize("kind", ["kafka", "redis"])
+def test_sends_on_a_closed_port_are_reported_as_bus_unavailable(kind):
+    """Queued records that cannot be delivered make `send` or `flush` raise BusUnavailable, soon:
+    more than a batch of them too (on Redis the send that fills a batch writes it)."""
+    port = broker.free_port()
+    options = {"bootstrap_servers": f"127.0.0.1:{port}"} if kind == "kafka" else {"url": f"redis://127.0.0.1:{port}/0"}
+    bus = open_bus(kind, **options)
+
+    def send_and_flush() -> None:
+        for i in range(1200):
+            bus.send("t", b"%d" % i)
+        bus.flush()
+
+    try:
+        with pytest.raises(BusUnavailable) as caught:
+            returns_within(send_and_flush, HANG_AFTER_S * 3, "send and flush on a closed port")
+        assert caught.value.__cause__ is not None
+    finally:
+        returns_within(bus.close, HANG_AFTER_S, "close on a closed port")
+
+
 # --------------------------------------------------------------------------- scans (the topic browser)
 def _scanned(bus, topic, positions, newest_first, batch=3) -> list[bytes]:
     return [r.value for chunk in bus.scan(topic, positions, newest_first=newest_first, batch=batch) for r in chunk]
