@@ -891,9 +891,13 @@ class _Sender:
                     self._cond.wait_for(lambda: self._flushing or self._closed, timeout=self._linger_s)
                 everything = self._flushing or self._closed  # someone waits for every reply
             with self._io:
-                while self._send_batch(only_full=False) and everything:
+                sent = self._send_batch(only_full=False)
+                while sent and everything:
                     self._finish_in_flight(keep=0)
-                self._finish_in_flight(keep=0 if everything else 1)
+                    sent = self._send_batch(only_full=False)
+                # What was just sent stays in flight for a busy caller to finish; with nothing
+                # new, every reply due is read now (else this loop would wake every linger_s).
+                self._finish_in_flight(keep=1 if sent else 0)
         with self._io:
             if self._connection is not None:
                 self._client.connection_pool.release(self._connection)

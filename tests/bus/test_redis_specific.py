@@ -138,6 +138,21 @@ def test_full_batches_go_out_at_once_and_in_order(topic, raw):
     ]
 
 
+def test_a_quiet_sender_reads_every_reply_without_flush(topic):
+    """Once the caller stops sending, the batches it left in flight are answered and counted
+    within a few linger periods: a failure among them is known before `flush`, and the
+    background thread goes back to sleep instead of waking every linger period."""
+    bus = redis_bus(batch_size=100, linger_ms=2)
+    try:
+        for i in range(250):
+            bus.send(topic, b"%d" % i)
+        sender = bus._sender
+        wait_until(lambda: sender._done == sender._queued == 250, timeout_s=5)
+        assert bus.end_offsets(topic) == {0: 250}
+    finally:
+        bus.close()
+
+
 def test_a_lost_connection_is_retried_and_nothing_is_lost(topic, raw):
     """Batches in flight on a connection Redis drops are sent again on a new one (at least
     once: an entry Redis wrote before the drop may appear twice), and flush succeeds."""
