@@ -917,7 +917,7 @@ class _Sender:
         try:
             self._connected().send_packed_command(batch.packed)
             batch.sent = True
-        except (redis.ConnectionError, redis.TimeoutError):
+        except redis.RedisError:
             self._lost_connection()  # sent again by _finish_in_flight, with the client's retries
         return True
 
@@ -964,8 +964,9 @@ class _Sender:
             with _redis_errors():
                 replies = self._retry.call_with_retry(attempt, lambda _error: self._lost_connection())
         except BusError as error:
-            for later in self._in_flight:  # sent on the connection that failed
-                later.sent = False
+            # Replies may be half read: start again on a new connection, the later batches
+            # in flight included.
+            self._lost_connection()
             return error
         for (topic, _command), reply in zip(batch.entries, replies, strict=True):
             if reply is None or isinstance(reply, redis.RedisError):
