@@ -95,28 +95,34 @@ def _column(f: Field, rows: list[dict[str, Any]], connection, now: datetime) -> 
     adapter), a repeated scalar is prepared once."""
     if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
         return [f.get_db_prep_save(now, connection)] * len(rows)
-    default = f.get_db_prep_save(f.get_default(), connection)
-    as_is = _stored_as_is(f)
     dumps = _json_dumps(f)
     prepared: dict[tuple[type, Any], Any] = {}
-    column = []
-    for row in rows:
-        if f.attname not in row:
-            column.append(default)
-            continue
-        value = row[f.attname]
+
+    def prepare(value: Any) -> Any:
         kind = type(value)
-        if kind in as_is:
-            column.append(value)
-        elif dumps is not None and (kind is list or kind is dict):
-            column.append(dumps(value))
-        elif kind in _SCALARS:
+        if dumps is not None and (kind is list or kind is dict):
+            return dumps(value)
+        if kind in _SCALARS:
             key = (kind, value)
             if key not in prepared:
                 prepared[key] = f.get_db_prep_save(value, connection)
-            column.append(prepared[key])
-        else:
-            column.append(f.get_db_prep_save(value, connection))
+            return prepared[key]
+        return f.get_db_prep_save(value, connection)
+
+    return _values(f, rows, f.get_db_prep_save(f.get_default(), connection), _stored_as_is(f), prepare)
+
+
+def _values(f: Field, rows: list[dict[str, Any]], default: Any, as_is: frozenset[type], prepare) -> list[Any]:
+    """Each row's value of `f`: `default` when the row names none, as it is when its type is
+    in `as_is` (most values: no call), else what `prepare` makes of it."""
+    name = f.attname
+    column = []
+    for row in rows:
+        if name not in row:
+            column.append(default)
+            continue
+        value = row[name]
+        column.append(value if type(value) in as_is else prepare(value))
     return column
 
 
@@ -142,28 +148,20 @@ def _json_dumps(f: Field):
 
 def _copy_column(f: Field, rows: list[dict[str, Any]], connection, now: datetime) -> list[Any]:
     """Field `f`'s value in each row, as COPY takes it: plain values as they are (psycopg's
-    dumpers write them in the column's text form), JSON as its text, anything else through
-    get_db_prep_save."""
+    dumpers write them in the column's text form), JSON as its text (None is SQL NULL),
+    anything else through get_db_prep_save."""
     if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
         return [now] * len(rows)
     dumps = _json_dumps(f)
+    as_is = _COPIED_AS_IS if dumps is None else frozenset({NoneType})
 
-    def copied(value: Any) -> Any:
-        if dumps is not None and value is not None:
+    def prepare(value: Any) -> Any:
+        if dumps is not None:
             return dumps(value)
-        if type(value) in _COPIED_AS_IS:
-            return value
         return f.get_db_prep_save(value, connection)
 
-    default = copied(f.get_default())
-    column = []
-    for row in rows:
-        if f.attname not in row:
-            column.append(default)
-            continue
-        value = row[f.attname]
-        column.append(value if dumps is None and type(value) in _COPIED_AS_IS else copied(value))
-    return column
+    default = f.get_default()
+    return _values(f, rows, default if type(default) in as_is else prepare(default), as_is, prepare)
 
 
 def _copy_in(connection, model: type[Model], fields: list[Field], columns: list[list[Any]], on_conflict) -> None:
