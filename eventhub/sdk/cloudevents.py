@@ -54,8 +54,20 @@ class CloudEvent:
 
 
 def content_mode(headers: HeadersIn | None) -> str:
-    """STRUCTURED when the record's content-type says its value is a whole CloudEvent, else BINARY."""
-    content_type = _content_type(_pairs(headers))
+    """STRUCTURED when the record's content-type says its value is a whole CloudEvent, else BINARY.
+
+    Asked of every record the indexer reads: only the content-type header's value is decoded.
+    """
+    if not headers:
+        return BINARY
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    raw = None
+    for name, value in items:
+        if str(name).lower() == h.CONTENT_TYPE:  # the last one counts, as _header_text picks it
+            raw = value
+    if raw is None:
+        return BINARY
+    content_type = _content_type([(h.CONTENT_TYPE, _pairs([(h.CONTENT_TYPE, raw)])[0][1])])
     return STRUCTURED if content_type.startswith("application/cloudevents") else BINARY
 
 
