@@ -105,23 +105,14 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
-# The numbers EventHub's own headers carry beside the dead-letter conventions: read in one pass.
-_NUMBERED = frozenset({h.REPLAY_COUNT, h.REPLAY_OF, h.SCHEMA_VERSION})
-
-
-def _numbers(record: Record) -> dict[str, int]:
-    """The non-negative whole numbers of the last x-eventhub-replay-count, -replay-of and
-    -schema-version headers; a header that holds anything else is left out."""
-    last = {name: raw for name, raw in record.headers if name in _NUMBERED}
-    numbers = {}
-    for name, raw in last.items():
-        try:
-            value = int(raw.decode("ascii").strip()) if raw is not None else -1
-        except (AttributeError, UnicodeDecodeError, ValueError):
-            continue
-        if value >= 0:
-            numbers[name] = value
-    return numbers
+def _int_header(record: Record, name: str) -> int | None:
+    """A non-negative whole number header (x-eventhub-replay-count, -replay-of, -schema-version), or None."""
+    raw = record.header(name)
+    try:
+        value = int(raw.decode("ascii").strip()) if raw is not None else None
+    except (AttributeError, UnicodeDecodeError, ValueError):
+        return None
+    return value if value is not None and value >= 0 else None
 
 
 def _moment(ms: int | None) -> datetime | None:
@@ -161,7 +152,6 @@ def _row_and_type(kind: str, record: Record, cap: int) -> tuple[dict[str, Any], 
     `data` is the payload's JSON: what the schema describes, shown and edited.
     """
     meta = dead_letter_headers.decode(record.headers, record.value, max_bytes=max(cap, MAX_BYTES))
-    numbers = _numbers(record)
     payload = dead_letter_headers.decode_payload(record.value, cap)
     source_topic = meta.original_topic or h.dead_letter_source(record.topic) or ""
     if meta.original_entry_id:
@@ -215,12 +205,12 @@ def _row_and_type(kind: str, record: Record, cap: int) -> tuple[dict[str, Any], 
         "event_id": _clean(meta.event_id, _max("event_id")),
         "first_failed_at": failed_at,
         "last_failed_at": failed_at,
-        "replay_count": numbers.get(h.REPLAY_COUNT, 0),
+        "replay_count": _int_header(record, h.REPLAY_COUNT) or 0,
         # Kept until the batch knows which ids exist.
-        "replay_of_id": numbers.get(h.REPLAY_OF),
+        "replay_of_id": _int_header(record, h.REPLAY_OF),
     }
     event_type = meta.event_type.strip() if meta.event_type else None
-    return row, event_type or None, numbers.get(h.SCHEMA_VERSION)
+    return row, event_type or None, _int_header(record, h.SCHEMA_VERSION)
 
 
 def _cloudevent_data(event: CloudEvent) -> tuple[Any, str | None]:
