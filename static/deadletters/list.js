@@ -9,6 +9,8 @@
 // - `redrive.progress`: a job changes many rows without naming them, so every row shown
 //   is fetched again, at most once a second.
 // - The status counts are fetched again (?part=counts) after any of these.
+// - When the socket opens (and opens again), the first page is asked again for what came
+//   while no frame could (`catchUp`).
 // The filter form, status tabs and pager swap #dl-results through htmx; this script only
 // delegates events to it, so it keeps working after a swap.
 (function () {
@@ -101,6 +103,26 @@
     }
     const empty = document.getElementById("dl-empty");
     if (empty) empty.hidden = true;
+  }
+
+  // Dead letters stored between the page's render and the socket's opening (or while it was
+  // down) came with no frame: the counts said one more than the table showed. The first page
+  // is asked again, and what is newer than the rows shown goes on top as a frame's rows would.
+  async function catchUp() {
+    const where = meta();
+    if (where.grouped || where.page !== 1) return;
+    try {
+      const params = currentQuery();
+      const fragment = await live.fetchFragment(urls.list + "?" + params.toString(), urls.login);
+      const shown = new Set(shownIds());
+      const newest = Math.max(0, ...shown);
+      const ids = Array.from(fragment.querySelectorAll("tr[data-id]"), (row) => Number(row.dataset.id)).filter(
+        (id) => id > newest && !shown.has(id),
+      );
+      if (ids.length) onNew({ ids: ids, count: ids.length });
+    } catch (error) {
+      handleError(error);
+    }
   }
 
   barButton.addEventListener("click", function () {
@@ -214,6 +236,7 @@
     onOpen: function (reconnected) {
       refreshShown();
       refreshCounts();
+      catchUp();
       // New dead letters that arrived while the socket was down are not on the page.
       if (reconnected && !unseen) {
         barButton.textContent = "The live connection dropped for a while — show the latest";
