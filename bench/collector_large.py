@@ -122,18 +122,20 @@ def measure(bootstrap: str) -> dict:
         for _ in range(fill_ticks):
             step()
         filled = time.perf_counter() - filled
-        walls, cpus, delta_bytes = [], [], []
+        walls, cpus, delta_bytes, phases = [], [], [], []
         _, _, previous = step()
         for _ in range(MEASURED_TICKS):
             wall, cpu, snapshot = step()
             walls.append(wall)
             cpus.append(cpu)
+            phases.append(collector.phases)
             # The frame the collector broadcast for this tick, made again here from the two snapshots.
             delta_bytes.append(len(json.dumps(deltas.diff(previous, snapshot), separators=(",", ":"))))
             previous = snapshot
         return {
             "tick_s": statistics.median(walls),
             "tick_cpu_s": statistics.median(cpus),
+            "phases": {name: statistics.median(p[name] for p in phases) for name in phases[0]},
             "rss_mib": rss_mib(),
             "topics": len(snapshot["topics"]),
             "group_rows": len(snapshot["groups"]),
@@ -175,6 +177,7 @@ def run(results, app, bootstrap: str, redis_url: str, log_dir: Path) -> None:
         m["tick_s"],
         "s",
         f"median of {MEASURED_TICKS} after the windows filled; {shape}; cpu {m['tick_cpu_s']:.3f} s; "
+        f"phases (medians) {', '.join(f'{name} {s:.2f} s' for name, s in m['phases'].items())}; "
         f"frame {m['frame_kib']:.0f} KiB (setup {built:.0f} s)",
     )
     results.add(

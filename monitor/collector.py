@@ -35,7 +35,7 @@ import re
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -47,8 +47,8 @@ from eventhub.bus import Bus, BusError, GroupInfo, UnknownTopic, open_bus
 from eventhub.sdk.headers import is_dead_letter_topic
 from eventhub.sdk.payload import PayloadDecodeError, decode_json
 from monitor import alerts, history, rates, snapshots
+from monitor.burrow import Judge, Status
 from monitor.burrow import Sample as BurrowSample
-from monitor.burrow import Status, evaluate_group
 
 log = logging.getLogger(__name__)
 
@@ -283,8 +283,11 @@ def _committed(bus: Bus, groups: dict[str, GroupInfo], ends: dict[str, dict[int,
 
 def read_bus(bus: Bus, kind: str) -> Reading:
     names = [t.name for t in bus.list_topics()]
-    ends = _end_offsets(bus, names)
+    # The groups first (on Kafka the listing reads their committed offsets, the longest
+    # read at a large cluster), the end offsets last: what a dashboard shows of a new
+    # record is as fresh as the tick can make it, and on Kafka a lag is never understated.
     groups = {g.group: g for g in bus.list_groups() if not is_internal_group(g.group)}
+    ends = _end_offsets(bus, names)
     return Reading(ends, groups, _committed(bus, groups, ends))
 
 
@@ -384,11 +387,13 @@ class Collector:
         self.up = False
         self.error: str | None = None
         self.last_part: dict[str, Any] | None = None
+        self.phases: dict[str, float] = {}
         self._bus: Bus | None = None
         self._failures = 0
         self._ever_up = False
         self._started = time.time()
         self._samples: dict[tuple[str, str, int], deque[BurrowSample]] = {}
+        self._judge = Judge(burrow_window_s)
         self._commit_seen: dict[tuple[str, str, int], tuple[int, float]] = {}
         self._moved: dict[tuple, tuple[int, float]] = {}  # what -> (total offset, when it last changed)
         self._heartbeats: _HeartbeatReader | None = None
@@ -456,16 +461,27 @@ class Collector:
         beats = self._read_heartbeats(reading) if reading is not None else []
         if beats:
             self._store_heartbeats(beats, now)
+        read = time.perf_counter()
         part = self._part(reading, design, now)
         if reading is not None:
             self._alerts(design, part, now)
         part["bus"]["tick_ms"] = round((time.perf_counter() - started) * 1000, 1)
         self.last_part = part
+        judged = time.perf_counter()
         snapshot = self._publish(part, now, started)
+        published = time.perf_counter()
         if reading is not None and self.write_history:
             history.write(self.kind, datetime.fromtimestamp(now, UTC), part["topics"], part["groups"])
             if self.ticks % MAINTAIN_EVERY_TICKS == 0:
                 self._maintain()
+        done = time.perf_counter()
+        # Seconds of the last tick by phase, for the benchmarks and the logs.
+        self.phases = {
+            "read": read - started,
+            "rows": judged - read,
+            "publish": published - judged,
+            "history": done - published,
+        }
         return snapshot
 
     def _read(self) -> Reading | None:
@@ -647,9 +663,13 @@ class Collector:
         self.end_history.prune(now)
         self.commit_history.prune(now)
         # Forget partitions that went away with their topic or group.
-        for key in [k for k, s in self._samples.items() if not s or s[-1].at < horizon]:
+        gone = [k for k, s in self._samples.items() if not s or s[-1].at < horizon]
+        for key in gone:
             del self._samples[key]
             self._commit_seen.pop(key, None)
+        if gone:
+            pairs = {(group, topic) for group, topic, _ in self._samples}
+            self._judge.forget(self._samples.__contains__, pairs.__contains__)
 
     def _part(self, reading: Reading | None, design: Design, now: float) -> dict[str, Any]:
         kind = self.kind
@@ -806,14 +826,13 @@ class Collector:
         end_series: dict[int, rates.EndSeries],
         now: float,
     ) -> dict[str, Any]:
-        window = self.rate_window_s
         ends = reading.ends[topic]
         committed = reading.committed[group][topic]
         lag_total = 0
         committed_total = 0
         ages: list[float] = []
-        samples: dict[tuple[str, int], deque[BurrowSample]] = {}
-        for partition, end in ends.items():
+        verdicts = {}
+        for partition, end in sorted(ends.items()):
             offset = committed.get(partition)
             # Never committed: the group starts at the beginning of the log.
             start = offset if offset is not None else 0
@@ -822,10 +841,11 @@ class Collector:
             age = end_series[partition].lag_seconds(start, now)
             if age is not None:
                 ages.append(age)
-            if (group, topic, partition) in self._samples:
-                samples[(topic, partition)] = self._samples[(group, topic, partition)]
-        verdict = evaluate_group(samples, now, self.burrow_window_s)
-        consume = rates.group_consume_rate(self.commit_history, group, topic, ends, now, window)
+            key = (group, topic, partition)
+            if key in self._samples:
+                verdicts[(topic, partition)] = self._judge.partition(key, self._samples[key], now)
+        verdict = self._judge.group((group, topic), verdicts)
+        consume = self._consume_rate(group, topic, ends, now)
         lag_since = self._lag_since(group, topic, committed_total, max(ages) if ages else None, now)
         moved_at = self._moved_at(("group", group, topic), committed_total, now)
         return {
@@ -847,6 +867,24 @@ class Collector:
             "silent_s": round(now - moved_at, 1),
             "moved_at": moved_at,
         }
+
+    def _consume_rate(self, group: str, topic: str, partitions: Iterable[int], now: float) -> float | None:
+        """``rates.group_consume_rate`` over the commit history, without walking the points of
+        a partition whose committed offset has not moved since before the rate window: every
+        point in the window holds that offset, so its rate is 0 (None below two points). Most
+        partitions of a large cluster, where many groups have stopped for good."""
+        window = self.rate_window_s
+        quiet_since = now - window
+        history, seen = self.commit_history, self._commit_seen
+        found = []
+        for partition in partitions:
+            key = rates.committed_key(group, topic, partition)
+            offset_seen = seen.get((group, topic, partition))
+            if offset_seen is not None and offset_seen[1] <= quiet_since:
+                found.append(0.0 if history.count(key) >= 2 else None)
+            else:
+                found.append(rates.rate(history.points(key), now, window))
+        return rates.total(found)
 
     # -- alerts, publishing, upkeep -------------------------------------------------
 

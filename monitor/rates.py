@@ -76,6 +76,10 @@ class History:
             if not points:
                 del self._series[key]
 
+    def count(self, key: Hashable) -> int:
+        """How many points `key` has, without copying them."""
+        return len(self._series.get(key, ()))
+
     def keys(self) -> list[Hashable]:
         return list(self._series)
 
