@@ -129,7 +129,17 @@ def start_daphne(env: dict[str, str], log_dir: Path, name: str = "daphne", timeo
     port = free_port()
     # The options `make run` and the Dockerfile start it with (a whole large snapshot is over 1 MiB).
     options = shlex.split(DAPHNE_OPTIONS)
-    argv = [PYTHON, "-m", "daphne", *options, "-b", "127.0.0.1", "-p", str(port), "eventhub.asgi:application"]
+    argv = [
+        PYTHON,
+        "-m",
+        "eventhub.webserver",
+        *options,
+        "-b",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "eventhub.asgi:application",
+    ]
     daphne = Daphne(f"http://127.0.0.1:{port}", spawn(name, argv, env, log_dir))
 
     def healthy() -> bool:

@@ -121,7 +121,7 @@ def main() -> None:
     if _has_command("seed_demo") and env.get("EVENTHUB_DEMO", "true").lower() not in ("0", "false", "no"):
         _manage("seed_demo", "--if-empty", env=env)
 
-    web = f"{PYTHON} -m daphne {DAPHNE_OPTIONS} -b {shlex.quote(host)} -p {int(port)} eventhub.asgi:application"
+    web = f"{PYTHON} -m eventhub.webserver {DAPHNE_OPTIONS} -b {shlex.quote(host)} -p {int(port)} eventhub.asgi:application"
     if with_redis:
         processes["web"] = web
         processes["worker"] = (

@@ -27,7 +27,7 @@ for _origin in CSRF_TRUSTED_ORIGINS:
     if "://" not in _origin:
         raise env.ConfigError("CSRF_TRUSTED_ORIGINS", f"entries need a scheme (https://...), not {_origin!r}")
 
-# Daphne is not an app here: the launcher, the tests and the bench run `python -m daphne`, and
+# Daphne is not an app here: the launcher, the tests and the bench run Daphne as `python -m eventhub.webserver`, and
 # as an app (only to take over `runserver`) it made every Django process import Twisted, about
 # 0.17 s of CPU for each manage.py command and Celery worker.
 INSTALLED_APPS = [

@@ -224,7 +224,16 @@ class LiveApp:
         port = self.url.rsplit(":", 1)[1]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", port, "eventhub.asgi:application"],
+                [
+                    sys.executable,
+                    "-m",
+                    "eventhub.webserver",
+                    "-b",
+                    "127.0.0.1",
+                    "-p",
+                    port,
+                    "eventhub.asgi:application",
+                ],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,

@@ -62,8 +62,16 @@ def kafka():
     bus.close()
 
 
-def open_dashboard(page_as, app: LiveApp, path: str = "/monitor/"):
+def open_dashboard(page_as, app: LiveApp, path: str = "/monitor/", handshakes: list | None = None):
+    """The dashboard, live. `handshakes` gets the response headers of each websocket handshake."""
     page = page_as("viewer", app=app)
+    if handshakes is not None:
+        devtools = page.context.new_cdp_session(page)
+        devtools.on(
+            "Network.webSocketHandshakeResponseReceived",
+            lambda event: handshakes.append({k.lower(): v for k, v in event["response"]["headers"].items()}),
+        )
+        devtools.send("Network.enable")
     page.goto(path)
     page.evaluate("window.__sameDocument = true")  # gone if anything reloads the page
     expect(page.locator("#monitor-connection")).to_have_text("live", timeout=WAIT_MS)
@@ -89,7 +97,10 @@ def consume(bus, topic: str, group: str, count: int) -> None:
 
 def test_dashboard_follows_the_bus_without_reloading(monitor_app, page_as, kafka, unique):
     topic, group = unique("dash-orders"), unique("dash-billing")
-    page = open_dashboard(page_as, monitor_app)
+    handshakes: list[dict] = []
+    page = open_dashboard(page_as, monitor_app, handshakes=handshakes)
+    # Chromium offers permessage-deflate and the server takes it (eventhub/webserver.py).
+    assert "permessage-deflate" in handshakes[0].get("sec-websocket-extensions", ""), handshakes
 
     # 1. A new topic shows up in the drift panel (it is not in the design).
     kafka.create_topic(topic, 1)
@@ -193,7 +204,7 @@ def _restart(app: LiveApp) -> None:
     port = app.url.rsplit(":", 1)[1]
     with Path(app.log_path).open("ab") as log:
         app.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", port, "eventhub.asgi:application"],
+            [sys.executable, "-m", "eventhub.webserver", "-b", "127.0.0.1", "-p", port, "eventhub.asgi:application"],
             cwd=ROOT,
             env=app.env,
             stdout=log,

@@ -322,13 +322,27 @@ class Daphne:
         return self.url.replace("http://", "ws://") + path
 
 
-def start_daphne(procs: Procs, env: dict[str, str], name: str = "daphne", timeout_s: float = 60) -> Daphne:
-    """Daphne (HTTP + websockets) on a free port, ready once /healthz answers 200."""
+def start_daphne(
+    procs: Procs, env: dict[str, str], name: str = "daphne", timeout_s: float = 60, options: tuple[str, ...] = ()
+) -> Daphne:
+    """Daphne (HTTP + websockets) on a free port, ready once /healthz answers 200.
+
+    It is started as `make run` starts it (eventhub/webserver.py); `options` are more of
+    Daphne's arguments."""
     port = free_port()
     env = dict(env, EVENTHUB_WORKERS="inprocess")  # no loops: EVENTHUB_RUN_LOOPS is unset
-    proc = procs.start(
-        name, [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "eventhub.asgi:application"], env=env
-    )
+    argv = [
+        PYTHON,
+        "-m",
+        "eventhub.webserver",
+        *options,
+        "-b",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "eventhub.asgi:application",
+    ]
+    proc = procs.start(name, argv, env=env)
     daphne = Daphne(f"http://127.0.0.1:{port}", proc)
 
     def healthy() -> bool:
