@@ -321,10 +321,7 @@ class Judge:
 
     def group(self, key: Hashable, verdicts: dict[tuple[str, int], PartitionVerdict]) -> GroupVerdict:
         kept = self._groups.get(key)
-        if (
-            kept is not None
-            and list(kept.partitions.items()) == list(verdicts.items())
-        ):
+        if kept is not None and list(kept.partitions.items()) == list(verdicts.items()):
             return kept
         verdict = self._groups[key] = group_verdict(verdicts)
         return verdict
