@@ -48,7 +48,6 @@ from eventhub.sdk.headers import is_dead_letter_topic
 from eventhub.sdk.payload import PayloadDecodeError, decode_json
 from monitor import alerts, history, rates, snapshots
 from monitor.burrow import Judge, Status
-from monitor.burrow import Sample as BurrowSample
 
 log = logging.getLogger(__name__)
 
@@ -392,7 +391,8 @@ class Collector:
         self._failures = 0
         self._ever_up = False
         self._started = time.time()
-        self._samples: dict[tuple[str, str, int], deque[BurrowSample]] = {}
+        # Burrow's samples as plain tuples of burrow.Sample's fields (see there why).
+        self._samples: dict[tuple[str, str, int], deque[tuple]] = {}
         self._judge = Judge(burrow_window_s)
         self._commit_seen: dict[tuple[str, str, int], tuple[int, float]] = {}
         self._moved: dict[tuple, tuple[int, float]] = {}  # what -> (total offset, when it last changed)
@@ -657,13 +657,13 @@ class Collector:
                     samples = self._samples.get(key)
                     if samples is None:
                         samples = self._samples[key] = deque()
-                    samples.append(BurrowSample(now, offset, ends[partition], committed_at))
-                    while samples and samples[0].at < horizon:
+                    samples.append((now, offset, ends[partition], committed_at))
+                    while samples and samples[0][0] < horizon:
                         samples.popleft()
         self.end_history.prune(now)
         self.commit_history.prune(now)
         # Forget partitions that went away with their topic or group.
-        gone = [k for k, s in self._samples.items() if not s or s[-1].at < horizon]
+        gone = [k for k, s in self._samples.items() if not s or s[-1][0] < horizon]
         for key in gone:
             del self._samples[key]
             self._commit_seen.pop(key, None)

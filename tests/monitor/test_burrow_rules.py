@@ -85,6 +85,8 @@ def test_same_verdict_as_the_plain_rules(samples, in_order, now, window_s, allow
     status, lag, reason = plain_rules(samples, now, window_s, allowed_lag)
     assert (verdict.status, verdict.lag) == (status, lag)
     assert reason in verdict.reason
+    # The collector gives its samples as plain tuples of the same fields.
+    assert evaluate_partition([tuple(s) for s in samples], now, window_s, allowed_lag) == verdict
 
 
 def test_a_negative_allowed_lag_is_refused():
