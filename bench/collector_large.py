@@ -107,11 +107,13 @@ def measure(bootstrap: str) -> dict:
     django.setup()
     from kafka import KafkaProducer
 
+    from eventhub import background
     from eventhub.bus import open_bus
     from monitor import deltas
     from monitor.collector import HISTORY_S, Collector
 
     collector = Collector("kafka", bus_factory=lambda: open_bus("kafka", bootstrap_servers=bootstrap))
+    background.settle_heap()  # as the collector's loop does once set up (monitor/loops.py)
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
     partitions = [(name, p) for name in names() for p in range(PARTITIONS)]
     rng = random.Random(7)

@@ -37,6 +37,9 @@ _settled = False
 _lock = threading.Lock()
 
 
+GC_YOUNG_THRESHOLD = 20_000
+
+
 def settle_heap() -> None:
     """Take what the process has built so far (Django, the apps, the clients) out of the
     garbage collector's sight, once per process; the long-running loops call it once set up.
@@ -46,6 +49,12 @@ def settle_heap() -> None:
     per row instead of 100, the dead-letter ingester 178-181 instead of 165-168 (the bench,
     docs/performance.md). Frozen objects are still freed when nothing refers to them; only a
     cycle among them would stay.
+
+    Then the youngest generation is collected every GC_YOUNG_THRESHOLD allocations instead
+    of 700: a collector tick at 5,000 group x topic rows allocates a few hundred thousand
+    objects and almost none of them in cycles; at Python's default it ran about 50
+    collections a tick, 0.13 s of its CPU, against 0.045 s at this threshold (broker-free
+    `Collector._part`, 25 ticks).
     """
     global _settled
     with _lock:
@@ -54,6 +63,8 @@ def settle_heap() -> None:
         _settled = True
         gc.collect()
         gc.freeze()
+        _, older, oldest = gc.get_threshold()
+        gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
 def loop(name: str) -> Callable[[threading.Event], None]:
