@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import time
 import uuid
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ from playwright.sync_api import expect
 from eventhub.bus import open_bus
 from eventhub.sdk import headers as h
 from tests.browser.conftest import LiveApp, readme_screenshot
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -155,6 +157,32 @@ def test_a_new_dead_letter_appears_in_an_open_list(dl_app, page_as, redis, sourc
     expect(row.locator("[data-role=status]")).to_have_text("new")
     expect(page.locator('#dl-counts [data-status-count="new"]')).to_have_text("1", timeout=WAIT_MS)
     expect(page.locator("#dl-empty")).to_be_hidden()
+    assert page.evaluate("window.__sameDocument") is True
+    assert page_as.errors(page) == []
+
+
+def test_a_dead_letter_stored_before_the_socket_opens_is_shown_when_it_opens(dl_app, page_as, redis, source):
+    """The race CI once caught: a dead letter stored between the list's render and its
+    socket's opening comes with no frame. Here the page's socket is held until the
+    ingester has stored one, then let through: the row must come anyway."""
+    page = page_as("viewer", app=dl_app)
+
+    def stored() -> int:
+        with sqlite3.connect(dl_app.db_path) as db:
+            (count,) = db.execute(
+                "SELECT COUNT(*) FROM monitor_deadletter WHERE source_topic = ?", (source,)
+            ).fetchone()
+        return count
+
+    def hold_then_open(socket) -> None:
+        publish_dead_letter(redis, source, message="stored while the socket was opening")
+        wait_until(lambda: stored() == 1, 30, "the ingester to store the dead letter")
+        socket.connect_to_server()
+
+    page.route_web_socket("**/ws/dead-letters/", hold_then_open)
+    open_list(page, f"/dead-letters/?topic={source}")
+    new_row(page, "stored while the socket was opening")
+    expect(page.locator('#dl-counts [data-status-count="new"]')).to_have_text("1", timeout=WAIT_MS)
     assert page.evaluate("window.__sameDocument") is True
     assert page_as.errors(page) == []
 
