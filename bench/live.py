@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -29,7 +28,7 @@ from typing import Any
 
 from bench.common import wait_until
 from eventhub.broker import free_port
-from eventhub.launcher import DAPHNE_OPTIONS
+from eventhub.launcher import web_command
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -127,19 +126,8 @@ class Daphne:
 
 def start_daphne(env: dict[str, str], log_dir: Path, name: str = "daphne", timeout_s: float = 60) -> Daphne:
     port = free_port()
-    # The options `make run` and the Dockerfile start it with (a whole large snapshot is over 1 MiB).
-    options = shlex.split(DAPHNE_OPTIONS)
-    argv = [
-        PYTHON,
-        "-m",
-        "eventhub.webserver",
-        *options,
-        "-b",
-        "127.0.0.1",
-        "-p",
-        str(port),
-        "eventhub.asgi:application",
-    ]
+    # As `make run` and the Dockerfile start it (a whole large snapshot is over 1 MiB).
+    argv = web_command("127.0.0.1", port)
     daphne = Daphne(f"http://127.0.0.1:{port}", spawn(name, argv, env, log_dir))
 
     def healthy() -> bool:

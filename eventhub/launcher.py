@@ -28,6 +28,23 @@ ROOT = Path(__file__).resolve().parent.parent
 # A large system's monitor snapshot passes Daphne's default 1 MiB websocket message cap,
 # and every dashboard socket would be closed on every tick.
 DAPHNE_OPTIONS = "--websocket-max-message-size 16777216 --websocket-max-frame-size 16777216"
+
+
+def web_command(host: str, port: int, options: str = DAPHNE_OPTIONS) -> list[str]:
+    """The web process: Daphne with permessage-deflate (eventhub/webserver.py) and `options`."""
+    return [
+        PYTHON,
+        "-m",
+        "eventhub.webserver",
+        *shlex.split(options),
+        "-b",
+        host,
+        "-p",
+        str(int(port)),
+        "eventhub.asgi:application",
+    ]
+
+
 PYTHON = sys.executable
 
 
@@ -121,7 +138,7 @@ def main() -> None:
     if _has_command("seed_demo") and env.get("EVENTHUB_DEMO", "true").lower() not in ("0", "false", "no"):
         _manage("seed_demo", "--if-empty", env=env)
 
-    web = f"{PYTHON} -m eventhub.webserver {DAPHNE_OPTIONS} -b {shlex.quote(host)} -p {int(port)} eventhub.asgi:application"
+    web = shlex.join(web_command(host, port))
     if with_redis:
         processes["web"] = web
         processes["worker"] = (

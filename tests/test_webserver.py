@@ -8,7 +8,6 @@ get the same frames; the first gets them in a fraction of the bytes on the wire.
 from __future__ import annotations
 
 import json
-import shlex
 import socket
 from contextlib import ExitStack
 from urllib.parse import urlsplit
@@ -35,7 +34,7 @@ class _CountingSocket(socket.socket):
 def _daphne(procs, app_db):  # noqa: F811
     redis = procs.redis()
     env = django_env(app_db.path, redis_url=redis.url)
-    return start_daphne(procs, env, options=tuple(shlex.split(DAPHNE_OPTIONS))), redis
+    return start_daphne(procs, env, options=DAPHNE_OPTIONS), redis
 
 
 def _open(stack: ExitStack, daphne, session_key: str, compression: str | None):

@@ -72,6 +72,7 @@ import pytest
 from playwright.sync_api import expect
 
 from eventhub.broker import free_port
+from eventhub.launcher import web_command
 from tests.requirements import require
 from tests.waiting import wait_until
 
@@ -224,16 +225,7 @@ class LiveApp:
         port = self.url.rsplit(":", 1)[1]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "eventhub.webserver",
-                    "-b",
-                    "127.0.0.1",
-                    "-p",
-                    port,
-                    "eventhub.asgi:application",
-                ],
+                web_command("127.0.0.1", int(port), options=""),
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,

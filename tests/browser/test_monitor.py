@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import pytest
 from playwright.sync_api import expect
 
 from eventhub.bus import open_bus
+from eventhub.launcher import web_command
 from tests.browser.conftest import ROOT, LiveApp, _wait_until_healthy, demo_shop, readme_screenshot
 
 pytestmark = pytest.mark.browser
@@ -204,7 +204,7 @@ def _restart(app: LiveApp) -> None:
     port = app.url.rsplit(":", 1)[1]
     with Path(app.log_path).open("ab") as log:
         app.process = subprocess.Popen(
-            [sys.executable, "-m", "eventhub.webserver", "-b", "127.0.0.1", "-p", port, "eventhub.asgi:application"],
+            web_command("127.0.0.1", int(port), options=""),
             cwd=ROOT,
             env=app.env,
             stdout=log,

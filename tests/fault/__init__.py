@@ -51,6 +51,7 @@ import pytest
 
 from eventhub.broker import free_port
 from eventhub.bus import Bus, Record, UnknownTopic
+from eventhub.launcher import web_command
 from tests.requirements import require
 from tests.waiting import wait_until
 
@@ -323,25 +324,15 @@ class Daphne:
 
 
 def start_daphne(
-    procs: Procs, env: dict[str, str], name: str = "daphne", timeout_s: float = 60, options: tuple[str, ...] = ()
+    procs: Procs, env: dict[str, str], name: str = "daphne", timeout_s: float = 60, options: str = ""
 ) -> Daphne:
     """Daphne (HTTP + websockets) on a free port, ready once /healthz answers 200.
 
-    It is started as `make run` starts it (eventhub/webserver.py); `options` are more of
-    Daphne's arguments."""
+    It is started as `make run` starts it (eventhub/webserver.py), with Daphne's
+    `options` (none: its defaults)."""
     port = free_port()
     env = dict(env, EVENTHUB_WORKERS="inprocess")  # no loops: EVENTHUB_RUN_LOOPS is unset
-    argv = [
-        PYTHON,
-        "-m",
-        "eventhub.webserver",
-        *options,
-        "-b",
-        "127.0.0.1",
-        "-p",
-        str(port),
-        "eventhub.asgi:application",
-    ]
+    argv = web_command("127.0.0.1", port, options)
     proc = procs.start(name, argv, env=env)
     daphne = Daphne(f"http://127.0.0.1:{port}", proc)
 
