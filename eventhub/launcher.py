@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # A large system's monitor snapshot passes Daphne's default 1 MiB websocket message cap,
 # and every dashboard socket would be closed on every tick.
 DAPHNE_OPTIONS = "--websocket-max-message-size 16777216 --websocket-max-frame-size 16777216"
+PYTHON = sys.executable
 
 
 def web_command(host: str, port: int, options: str = DAPHNE_OPTIONS) -> list[str]:
@@ -43,9 +44,6 @@ def web_command(host: str, port: int, options: str = DAPHNE_OPTIONS) -> list[str
         str(int(port)),
         "eventhub.asgi:application",
     ]
-
-
-PYTHON = sys.executable
 
 
 def _redis_answers(url: str) -> bool:
