@@ -83,9 +83,6 @@ _RANKING = [
     Status.REWIND,
 ]
 _ERRORS = {Status.STOP, Status.STALL, Status.REWIND}
-_AT = itemgetter(0)
-_COMMITTED = itemgetter(1)
-_END = itemgetter(2)
 
 
 class Sample(NamedTuple):
@@ -110,6 +107,7 @@ class Sample(NamedTuple):
 
 
 AT, COMMITTED, END, COMMITTED_AT = range(4)  # a sample's fields by position
+_AT, _COMMITTED, _END = itemgetter(AT), itemgetter(COMMITTED), itemgetter(END)
 
 
 def _lag(sample: tuple) -> int | None:
@@ -327,19 +325,19 @@ class Judge:
                 kept[0] = newest  # in place: no new object per partition and tick
                 return verdict
         verdict = evaluate_partition(samples, now, self.window_s, self.allowed_lag)
-        newest = samples[-1] if samples else None
-        if verdict.status is Status.STOP and newest[COMMITTED_AT] is not None:
+        entry = None
+        if verdict.status is Status.STOP and samples[-1][COMMITTED_AT] is not None:
             # Without a commit time the last commit is dated from the samples, which the
             # window drops: the rules must run again.
-            self._kept[key] = [newest, verdict, None]
+            entry = [samples[-1], verdict, None]
         elif verdict.status is Status.OK and verdict.lag is not None and verdict.lag > self.allowed_lag:
             caught_up_at = self._caught_up_at(samples, now)
             if caught_up_at is not None:  # rule 4, not "one sample so far" or "catching up"
-                self._kept[key] = [newest, verdict, caught_up_at]
-            elif kept is not None:
-                del self._kept[key]
-        elif kept is not None:
-            del self._kept[key]
+                entry = [samples[-1], verdict, caught_up_at]
+        if entry is not None:
+            self._kept[key] = entry
+        else:
+            self._kept.pop(key, None)
         return verdict
 
     def _caught_up_at(self, samples: Sequence[Sample], now: float) -> float | None:
