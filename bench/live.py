@@ -113,7 +113,8 @@ class Daphne:
     url: str
     process: Process
 
-    def socket_url(self, path: str = "/ws/monitor/") -> str:
+    def socket_url(self, path: str = "/ws/monitor/?groups_page=0") -> str:
+        """The dashboard's socket by default, as the page opens it: on the groups table's first page."""
         return self.url.replace("http://", "ws://") + path
 
     def status(self, path: str, timeout_s: float = 2.0) -> int:

@@ -712,6 +712,7 @@ class Collector:
                 "dead_letter": dead,
                 "designed": designed,
                 "design_name": design.topics.get(name),
+                "groups_status": None,  # the worst status of its groups, below
                 "silent_s": None,
                 "moved_at": self._moved_at(("topic", name), end_total, now),
             }
@@ -739,8 +740,16 @@ class Collector:
                 status = Status(row["status"])
                 if status.rank > worst[group].rank:
                     worst[group] = status
+        worst_on_topic: dict[str, Status] = {}
         for row in part["groups"]:
             row["group_status"] = worst[row["group"]].value
+            status, topic = Status(row["status"]), row["topic"]
+            if topic not in worst_on_topic or status.rank > worst_on_topic[topic].rank:
+                worst_on_topic[topic] = status
+        # The graph colours a topic by its worst group, which a dashboard on one page of
+        # the groups table may not have (monitor/pages.py).
+        for name, status in worst_on_topic.items():
+            topic_rows[name]["groups_status"] = status.value
         for group in sorted(reading.committed):
             if group not in design.groups and reading.committed[group]:
                 part["drift"]["undesigned_groups"].append({"bus": kind, "group": group})

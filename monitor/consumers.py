@@ -10,15 +10,32 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 
 from eventhub.sockets import Budget, EventHubSocket
-from monitor import deltas, snapshots
+from monitor import deltas, pages, snapshots
 
 MONITOR_GROUP = snapshots.MONITOR_GROUP
 MAX_TOPICS = 200  # in one "subscribe" to topics (the frame itself is capped at 4 KiB)
+# This process's sockets on pages of the groups table share one (monitor/pages.py).
+PAGER = pages.Pager()
 
 
 @database_sync_to_async
 def _latest_snapshot_json() -> str:
     return snapshots.load_json()
+
+
+@database_sync_to_async
+def _latest_snapshot(unless_tick: int | None = None) -> dict | None:
+    """The stored snapshot; None when it is still the one of `unless_tick` (no need to decode it)."""
+    if unless_tick is not None and snapshots.stored_tick() == unless_tick:
+        return None
+    return snapshots.load()
+
+
+async def _catch_up() -> None:
+    """Bring this process's pager to the stored snapshot."""
+    latest = await _latest_snapshot(PAGER.tick)
+    if latest is not None:
+        PAGER.hold(latest)
 
 
 @database_sync_to_async
@@ -56,7 +73,11 @@ class MonitorConsumer(EventHubSocket):
     - ``{"type": "subscribe", "domain": slug}`` or ``{"type": "subscribe", "topics":
       ["kafka:orders", ...]}``: from now on only those topics, their groups and the
       domain's services; ``{"type": "subscribe"}`` is the whole cluster again. The
-      domain also comes with the handshake: ``/ws/monitor/?domain=slug``.
+      domain also comes with the handshake: ``/ws/monitor/?domain=slug``;
+    - ``"groups": {"page": n, "filter": text}`` in a "subscribe" (or ``?groups_page=n&
+      groups_filter=text`` on the handshake): of the groups, only that page of the table
+      (monitor/pages.py).
+      The dashboard asks for one; a client that does not gets every row.
     """
 
     # "refresh" requests per socket: 2 at once, then one every 2 seconds (a tick); more are ignored.
@@ -75,9 +96,15 @@ class MonitorConsumer(EventHubSocket):
         self.refreshes = Budget(*self.REFRESH_BUDGET)
         self.subscribes = Budget(*self.SUBSCRIBE_BUDGET)
         self.view: deltas.Scope | None = None
-        domain = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("domain", [""])[0]
+        self.page: pages.GroupsPage | None = None
+        self.shown: dict | None = None  # on a page: the view sent last, the base of the next frame
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        domain = query.get("domain", [""])[0]
         if domain:
             self.view = await _domain_scope(domain[:100])
+        if query.get("groups_page", [""])[0].isdigit():
+            asked = {"page": int(query["groups_page"][0][:6]), "filter": query.get("groups_filter", [""])[0]}
+            self.page = pages.GroupsPage.parse(asked)
         await self.join_user_group()
         await self.channel_layer.group_add(MONITOR_GROUP, self.channel_name)
         await self.accept()
@@ -88,6 +115,11 @@ class MonitorConsumer(EventHubSocket):
         await super().disconnect(code)
 
     async def send_whole_view(self):
+        if self.page is not None:
+            await _catch_up()
+            self.shown = None
+            await self.send_page()
+            return
         text = await _latest_snapshot_json()
         if self.view is None:
             await self.send(text_data=snapshots.frame(text))
@@ -100,6 +132,11 @@ class MonitorConsumer(EventHubSocket):
         if content.get("type") == "refresh" and self.refreshes.take():
             await self.send_whole_view()
         elif content.get("type") == "subscribe" and self.subscribes.take():
+            page = None
+            if content.get("groups") is not None:
+                page = pages.GroupsPage.parse(content["groups"])
+                if page is None:
+                    return
             if content.get("domain"):
                 if not isinstance(content["domain"], str):
                     return
@@ -111,6 +148,7 @@ class MonitorConsumer(EventHubSocket):
                 self.view = view
             else:
                 self.view = None
+            self.page = page
             await self.send_whole_view()
 
     async def dispatch(self, message):
@@ -125,6 +163,9 @@ class MonitorConsumer(EventHubSocket):
             await super().dispatch(message)
 
     async def monitor_snapshot(self, message):
+        if self.page is not None and "frame" in message:
+            await self.follow(message)
+            return
         if "frame" not in message:
             await self.send_json({"type": "snapshot", "snapshot": message["snapshot"]})
         elif self.view is None:
@@ -134,3 +175,24 @@ class MonitorConsumer(EventHubSocket):
         else:
             whole = json.loads(message["frame"])
             await self.send_json({"type": "snapshot", "snapshot": self.view.snapshot(whole["snapshot"])})
+
+    async def follow(self, message):
+        """A socket on a page: bring this process's snapshot to the message's tick (the first
+        socket to see it does), then send this socket what changed in its view."""
+        tick = message.get("tick")
+        if tick is None or tick != PAGER.tick:
+            frame = json.loads(message["frame"])
+            if not message.get("delta"):
+                PAGER.hold(frame["snapshot"])
+            elif not PAGER.advance(frame):
+                await _catch_up()
+        await self.send_page()
+
+    async def send_page(self):
+        if PAGER.snapshot is None or not PAGER.snapshot.get("at"):
+            await self.send_json({"type": "snapshot", "snapshot": PAGER.snapshot or snapshots.empty_snapshot()})
+            return
+        if self.shown is not None and self.shown.get("tick") == PAGER.tick:
+            return  # this socket already has this tick (its whole view came after the snapshot)
+        text, self.shown = PAGER.frame(self.shown, self.page, self.view)
+        await self.send(text_data=text)

@@ -156,6 +156,12 @@ def save(snapshot: dict[str, Any]) -> str:
     return text
 
 
+def stored_tick() -> int | None:
+    """The tick of the stored snapshot, without reading the snapshot."""
+    text = store().get(f"{namespace()}:snapshot-tick")
+    return int(text) if text is not None else None
+
+
 def load_json() -> str:
     """The latest snapshot as JSON text (an empty snapshot before the first tick)."""
     text = store().get(f"{namespace()}:snapshot")
@@ -190,8 +196,8 @@ def publish(snapshot: dict[str, Any]) -> None:
     """
     where = f"{settings.EVENTHUB_CHANNEL_LAYER}:{namespace()}"
     base = _last_sent.get(where)
-    stored_tick = store().get(f"{namespace()}:snapshot-tick")
-    if stored_tick is not None and (base is None or str(base["tick"]) != stored_tick):
+    stored = stored_tick()
+    if stored is not None and (base is None or base["tick"] != stored):
         # Another process sent the last one (two monitor processes, one bus each): the
         # sockets hold that one, so it is the base.
         base = load()
@@ -201,14 +207,18 @@ def publish(snapshot: dict[str, Any]) -> None:
     if base is not None and base.get("at") and snapshot.get("at") and base["tick"] < snapshot["tick"]:
         delta = json.dumps(deltas.diff(base, snapshot), separators=(",", ":"))
         if len(delta) < len(text):
-            sockets.send_to_group(MONITOR_GROUP, {"type": "monitor.snapshot", "frame": delta, "delta": True})
+            message = {"type": "monitor.snapshot", "frame": delta, "delta": True, "tick": snapshot["tick"]}
+            sockets.send_to_group(MONITOR_GROUP, message)
             return
-    broadcast(text)
+    broadcast(text, snapshot["tick"])
 
 
-def broadcast(snapshot_json: str) -> None:
-    """Send one full snapshot frame to every dashboard socket (from the collector's thread)."""
-    sockets.send_to_group(MONITOR_GROUP, {"type": "monitor.snapshot", "frame": frame(snapshot_json)})
+def broadcast(snapshot_json: str, tick: int | None = None) -> None:
+    """Send one full snapshot frame to every dashboard socket (from the collector's thread).
+
+    The tick beside the frame lets a socket's process tell whether it has seen this
+    snapshot without decoding it (monitor/consumers.py, pages of the groups table)."""
+    sockets.send_to_group(MONITOR_GROUP, {"type": "monitor.snapshot", "frame": frame(snapshot_json), "tick": tick})
 
 
 # --- leases ----------------------------------------------------------------------

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET
 
 from designer.graph import build_graph
 from designer.models import Domain
+from monitor import deltas, pages
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if domain and not Domain.objects.filter(slug=domain).exists():
         raise Http404(f"No domain called {domain!r}.")
     snapshot, problem = _latest_snapshot()
+    if snapshot is not None:
+        # What the socket will send, the first page of the groups table: the page need not
+        # carry every group.
+        scope = deltas.scope_of_graph(build_graph(domain)) if domain else None
+        snapshot = pages.paged(snapshot, pages.GroupsPage(), scope)
     context = {
         "snapshot": snapshot,
         "snapshot_problem": problem,

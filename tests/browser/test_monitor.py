@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -27,6 +28,7 @@ from tests.browser.conftest import ROOT, LiveApp, _wait_until_healthy, demo_shop
 pytestmark = pytest.mark.browser
 
 WAIT_MS = 45_000
+MONITOR_SOCKET = re.compile(r"/ws/monitor/(\?.*)?$")  # the dashboard asks for a page of the groups table
 APP_ENV = {
     "EVENTHUB_RUN_LOOPS": "1",
     "EVENTHUB_WORKERS": "inprocess",
@@ -150,6 +152,72 @@ def test_dashboard_follows_the_bus_without_reloading(monitor_app, page_as, kafka
         timeout=WAIT_MS,
     )
     assert page_as.errors(later) == []
+
+
+def commit_groups(bootstrap: str, topic: str, offsets: dict[str, int]) -> None:
+    """Each group commits its offset on partition 0 of `topic`, without joining (as an offset reset does)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.structs import OffsetAndMetadata
+
+    def commit(group: str) -> None:
+        consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+        try:
+            consumer.commit({TopicPartition(topic, 0): OffsetAndMetadata(offsets[group], "", -1)})
+        finally:
+            consumer.close()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(commit, offsets))
+
+
+def test_the_groups_table_shows_a_page_at_a_time_and_the_socket_sends_only_that_page(
+    monitor_app, page_as, kafka, unique
+):
+    """Of many groups the socket sends one page of the table, worst first, and how many
+    match; the filter and the Next and Previous buttons ask the server for another."""
+    from monitor.pages import PAGE_SIZE
+
+    topic, prefix = unique("paged"), unique("pager")
+    kafka.create_topic(topic, 1)
+    for n in range(40):
+        kafka.publish(topic, b'{"n": %d}' % n)
+    kafka.flush()
+    # Group n has read n % 40 records: lag 40 - n % 40.
+    offsets = {f"{prefix}-{n:03d}": n % 40 for n in range(PAGE_SIZE + 12)}
+    commit_groups(os.environ["KAFKA_BOOTSTRAP_SERVERS"], topic, offsets)
+
+    page = open_dashboard(page_as, monitor_app)
+    page.locator("#groups-filter").fill(prefix)
+    expect(page.locator("#groups-count")).to_have_text(f"{len(offsets)}", timeout=WAIT_MS)
+    expect(page.locator("#groups-range")).to_have_text(f"1–{PAGE_SIZE} of {len(offsets)}")
+    shown = page.evaluate("window.eventhubMonitor.state.snapshot.groups")
+    assert len(shown) == PAGE_SIZE and {g["group"] for g in shown} <= set(offsets)  # the socket's rows: this page
+    rows = page.locator("#groups-table tbody tr")
+    expect(rows).to_have_count(PAGE_SIZE)
+    # The most lag first (all OK): the groups that read nothing, by name.
+    expect(rows.first.locator("td").nth(1)).to_contain_text(f"{prefix}-000")
+    expect(rows.first.locator("td").nth(4)).to_have_text("40")
+    expect(page.locator("#groups-prev")).to_be_disabled()
+
+    page.get_by_role("button", name="Next").click()
+    expect(page.locator("#groups-range")).to_have_text(f"{PAGE_SIZE + 1}–{len(offsets)} of {len(offsets)}")
+    expect(rows).to_have_count(12)
+    expect(page.locator("#groups-next")).to_be_disabled()
+    # The last page: the least lag; group n has lag 1 when n % 40 == 39.
+    expect(rows.last.locator("td").nth(4)).to_have_text("1")
+    assert len(page.evaluate("window.eventhubMonitor.state.snapshot.groups")) == 12
+
+    page.get_by_role("button", name="Previous").click()
+    expect(page.locator("#groups-range")).to_have_text(f"1–{PAGE_SIZE} of {len(offsets)}")
+    # A narrower filter: page one of its matches, worst first.
+    page.locator("#groups-filter").fill(f"{prefix}-31")
+    expect(page.locator("#groups-count")).to_have_text("2", timeout=WAIT_MS)  # -310 and -311
+    expect(page.locator("#groups-pager")).to_be_hidden()
+    expect(rows).to_have_count(2)
+    assert page.evaluate("window.eventhubMonitor.state.refreshes") == 0
+    assert page_as.errors(page) == []
 
 
 def test_demo_shop_on_the_graph_tables_and_charts(monitor_app, page_as):
@@ -281,7 +349,7 @@ def frame(at: str, redis_up: bool) -> str:
 def test_each_frame_redraws_banners_alerts_tables_and_drift(quiet_app, page_as):
     page = page_as("viewer", app=quiet_app)
     sockets: list = []
-    page.route_web_socket("**/ws/monitor/", lambda ws: sockets.append(ws))  # mocked: nothing reaches the server
+    page.route_web_socket(MONITOR_SOCKET, lambda ws: sockets.append(ws))  # mocked: nothing reaches the server
     page.goto("/monitor/")
 
     # No collector yet: the page says so, and that it is waiting for one.
@@ -349,7 +417,7 @@ def test_deltas_patch_the_page_and_a_missed_one_asks_for_the_whole_view(quiet_ap
         sockets.append(ws)
         ws.on_message(lambda message: said.append(json.loads(message)))
 
-    page.route_web_socket("**/ws/monitor/", take)
+    page.route_web_socket(MONITOR_SOCKET, take)
     page.goto("/monitor/")
     expect(page.locator("#monitor-connection")).to_have_text("live")
 

@@ -10,7 +10,7 @@ import pytest
 from designer.models import Domain, Service, Topic
 from eventhub import connections
 from eventhub.broker import free_port
-from monitor import snapshots
+from monitor import pages, snapshots
 from tests.monitor.support import monitor_store  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("monitor_store")]
@@ -77,7 +77,8 @@ def test_viewer_gets_the_latest_snapshot_and_the_design(client_as, viewer):
     response = client_as(viewer).get(URL)
 
     assert response.status_code == 200
-    assert embedded(response, "monitor-snapshot") == stored
+    page_field = {"page": 0, "pages": 1, "size": pages.PAGE_SIZE, "total": 1, "filter": ""}
+    assert embedded(response, "monitor-snapshot") == {**stored, "groups_page": page_field}
     graph = embedded(response, "monitor-graph")
     assert {(n["kind"], n["label"]) for n in graph["nodes"]} == {("service", "billing"), ("topic", "Orders")}
     page = response.content.decode()
@@ -90,6 +91,23 @@ def test_viewer_gets_the_latest_snapshot_and_the_design(client_as, viewer):
     assert '<th scope="col">Group</th>' in page and '<th scope="col">Last seen</th>' in page
     for title in ("Throughput per topic", "Lag per group", "Dead-letter inflow"):
         assert title in page
+
+
+def test_of_many_groups_the_page_embeds_the_first_page_of_the_table(client_as, viewer):
+    """The groups table shows a page at a time, worst first; the page carries that page, not every row."""
+    rows = [
+        {"bus": "kafka", "group": f"g{n:04d}", "topic": "orders", "lag": n, "status": "OK"}
+        for n in range(pages.PAGE_SIZE + 50)
+    ]
+    rows[7]["status"] = "STOP"
+    snapshots.save(snapshot(groups=rows))
+
+    shown = embedded(client_as(viewer).get(URL), "monitor-snapshot")
+
+    assert len(shown["groups"]) == pages.PAGE_SIZE
+    assert shown["groups"][0]["group"] == "g0007"  # the stopped one first, then the most lag
+    assert [g["lag"] for g in shown["groups"][1:4]] == [349, 348, 347]
+    assert shown["groups_page"] == {"page": 0, "pages": 2, "size": pages.PAGE_SIZE, "total": 350, "filter": ""}
 
 
 def test_before_the_first_tick_the_page_says_it_is_waiting(client_as, viewer):

@@ -41,9 +41,10 @@ class View:
         self.kinds: list[str] = []  # "snapshot" / "delta" per frame received
         self.sizes: list[int] = []
         self.refreshes = 0
+        self.last_text = ""
 
     async def next(self, timeout_s: float) -> dict | None:
-        text = await self.communicator.receive_from(timeout=timeout_s)
+        text = self.last_text = await self.communicator.receive_from(timeout=timeout_s)
         frame = json.loads(text)
         self.kinds.append(frame["type"])
         self.sizes.append(len(text.encode()))
@@ -318,3 +319,98 @@ def deltas_iso(epoch: float) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(epoch, UTC).isoformat()
+
+
+def test_a_socket_on_a_page_of_the_groups_table_gets_that_page_only(settings, client, viewer):
+    """?groups_page= on the handshake, or "groups" in a "subscribe": of the group rows, the
+    socket gets one page of the table (worst first) and how many match. Tick after tick, as
+    rows move on and off the page, come and go, what the socket holds is that page of the
+    stored snapshot; sockets on the same page share each frame's text."""
+    import random
+
+    settings.CHANNEL_LAYERS = MEMORY_LAYER
+    settings.EVENTHUB_CHANNEL_LAYER = "memory"
+    from monitor import consumers, pages, snapshots
+
+    rng = random.Random(5)
+    rows = {
+        (f"g{n:03d}", f"t{n % 7}"): {"status": rng.choice(["OK", "OK", "WARN", "STOP"]), "lag": rng.randrange(50)}
+        for n in range(700)
+    }
+
+    def snap(tick: int) -> dict:
+        at = 1_800_000_000 + tick
+        snapshot = {**snapshots.empty_snapshot(), "tick": tick, "at": deltas_iso(at)}
+        snapshot["topics"] = [{"bus": "kafka", "name": f"t{n}", "end_offset": tick, "moved_at": at} for n in range(7)]
+        snapshot["groups"] = [
+            {"bus": "kafka", "group": g, "topic": t, **fields, "moved_at": at - 5} for (g, t), fields in rows.items()
+        ]
+        deltas.derive(snapshot)
+        return snapshot
+
+    def change() -> None:
+        for key in rng.sample(sorted(rows), 60):
+            rows[key] = {"status": rng.choice(["OK", "WARN", "ERR", "STOP"]), "lag": rng.randrange(80)}
+        for key in rng.sample(sorted(rows), 10):
+            del rows[key]
+        for n in range(10):
+            rows[(f"new{rng.randrange(10**6)}", "t1")] = {"status": "STALL", "lag": n}
+
+    def rows_of(snapshot: dict) -> dict:
+        return {(g["group"], g["topic"]): g for g in snapshot["groups"]}
+
+    session = _session_of(client, viewer)
+    first, second, filtered = pages.GroupsPage(0), pages.GroupsPage(0), pages.GroupsPage(1, "G1")
+
+    async def scenario():
+        await sync_to_async(snapshots.publish)(snap(1))
+        urls = [
+            "/ws/monitor/?groups_page=0",
+            "/ws/monitor/?groups_page=0",
+            "/ws/monitor/?groups_page=1&groups_filter=G1",
+        ]
+        sockets = [WebsocketCommunicator(application, url, headers=_headers(session)) for url in urls]
+        views = []
+        for socket in sockets:
+            assert (await socket.connect(timeout=5))[0]
+            views.append(View(socket))
+            await views[-1].next(5)
+        whole = views[0].snapshot
+        assert len(whole["groups"]) == pages.PAGE_SIZE
+        assert whole["groups_page"] == {"page": 0, "pages": 3, "size": pages.PAGE_SIZE, "total": 700, "filter": ""}
+        assert views[2].snapshot["groups_page"]["total"] == sum(1 for g, _ in rows if "g1" in g)
+
+        for tick in range(2, 7):
+            change()
+            if tick == 4:
+                consumers.PAGER.snapshot = None  # this process missed a frame: it reads the stored one
+            stored = snap(tick)
+            await sync_to_async(snapshots.publish)(stored)
+            for view, page in zip(views, (first, second, filtered), strict=True):
+                shown = await view.next(5)
+                expected = pages.paged(stored, page)
+                assert view.kinds[-1] == "delta", tick
+                assert rows_of(shown) == rows_of(expected), (tick, page)
+                assert shown["groups_page"] == expected["groups_page"]
+                assert [t["end_offset"] for t in shown["topics"]] == [tick] * 7
+            assert views[0].last_text == views[1].last_text
+            assert views[0].sizes[-1] * 2 < len(json.dumps(stored))
+        assert all(view.refreshes == 0 for view in views)
+
+        # Another page, then a malformed one (ignored: no answer, the next tick is a delta).
+        await sockets[0].send_json_to({"type": "subscribe", "groups": {"page": 2, "filter": ""}})
+        last = await views[0].next(5)
+        assert views[0].kinds[-1] == "snapshot"
+        assert rows_of(last) == rows_of(pages.paged(stored, pages.GroupsPage(2)))
+        assert len(last["groups"]) == len(rows) - 2 * pages.PAGE_SIZE
+        await sockets[0].send_json_to({"type": "subscribe", "groups": {"page": -1}})
+        await sync_to_async(snapshots.publish)(snap(7))
+        await views[0].next(5)
+        assert views[0].kinds[-1] == "delta"
+        # "subscribe" without "groups": every row again.
+        await sockets[0].send_json_to({"type": "subscribe"})
+        assert len((await views[0].next(5))["groups"]) == len(rows)
+        for socket in sockets:
+            await socket.disconnect()
+
+    async_to_sync(scenario)()

@@ -166,7 +166,12 @@
     (snap.topics || []).forEach(function (t) {
       topics.set(t.bus + ":" + t.name, t);
     });
+    // A topic's worst group: the collector says it on the topic's row (the socket may
+    // send one page of the groups only); an older snapshot without it, from the groups.
     const worst = new Map();
+    (snap.topics || []).forEach(function (t) {
+      if (t.groups_status) worst.set(t.bus + ":" + t.name, statusName(t.groups_status));
+    });
     (snap.groups || []).forEach(function (g) {
       const key = g.bus + ":" + g.topic;
       if (!worst.has(key) || rank(g.status) > rank(worst.get(key))) worst.set(key, statusName(g.status));

@@ -14,7 +14,8 @@
 //   The window is filled once from /api/v1/monitor/history/busiest at load.
 // - After the first frame the socket sends deltas: the rows that changed, with the
 //   tick they apply to (delta.js); a page that missed one asks for the whole view.
-//   It only sends the chosen domain's topics, groups and services.
+//   It only sends the chosen domain's topics, groups and services, and of the groups
+//   the table's page (monitor/pages.py).
 // - The socket reconnects by itself with exponential backoff and jitter. While it
 //   is down, every attempt also reads /api/v1/monitor/snapshot: a proxy that blocks
 //   websockets still leaves a page that updates, and an expired session (403) is
@@ -42,6 +43,8 @@
   const { apply, rerender } = dash; // apply.js
   const { connect, currentSocket, subscribe } = dash; // socket.js
 
+  const FILTER_PAUSE_MS = 400;
+
   if (domainSelect) {
     domainSelect.addEventListener("change", function () {
       computeScope();
@@ -54,13 +57,31 @@
       subscribe();
     });
   }
+  // The groups table's filter and pages: the rows on screen are filtered at once, and the
+  // server is asked for the matching page (once typing pauses).
   const groupFilter = $("groups-filter");
+  let filterTimer = 0;
   if (groupFilter) {
     groupFilter.addEventListener("input", function () {
       state.groupFilter = groupFilter.value.trim();
+      state.groupPage = 0;
       if (state.snapshot) renderGroups();
+      clearTimeout(filterTimer);
+      filterTimer = setTimeout(subscribe, FILTER_PAUSE_MS);
     });
   }
+  [
+    ["groups-prev", -1],
+    ["groups-next", 1],
+  ].forEach(function (pair) {
+    const button = $(pair[0]);
+    if (!button) return;
+    button.addEventListener("click", function () {
+      state.groupPage = Math.max(0, state.groupPage + pair[1]);
+      subscribe();
+      if (state.snapshot) renderGroups();
+    });
+  });
   const fitButton = $("graph-fit");
   if (fitButton) fitButton.addEventListener("click", fitGraph);
 

@@ -61,6 +61,14 @@
     );
   }
 
+  // By code point, as the server orders the pages (monitor/pages.py), so that a row
+  // sits on the page the server put it on.
+  function byText(a, b) {
+    const x = String(a);
+    const y = String(b);
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+
   function renderGroups() {
     const needle = state.groupFilter.toLowerCase();
     const rows = (state.snapshot.groups || []).filter(function (g) {
@@ -68,9 +76,20 @@
       return !needle || String(g.group).toLowerCase().includes(needle) || String(g.topic).toLowerCase().includes(needle);
     });
     rows.sort(function (a, b) {
-      return rank(b.status) - rank(a.status) || (b.lag || 0) - (a.lag || 0) || String(a.group).localeCompare(String(b.group));
+      return (
+        rank(b.status) - rank(a.status) ||
+        (b.lag || 0) - (a.lag || 0) ||
+        byText(a.group, b.group) ||
+        byText(a.topic, b.topic) ||
+        byText(a.bus, b.bus)
+      );
     });
-    setText($("groups-count"), rows.length ? String(rows.length) : "");
+    // A socket sends one page of the table; the snapshot says which, and how many match.
+    const page = state.snapshot.groups_page;
+    if (page && !state.viewAsked) state.groupPage = page.page;
+    const total = page ? page.total : rows.length;
+    setText($("groups-count"), total ? fmtInt(total) : "");
+    renderPager(page, rows.length);
     renderRows(
       "groups-table",
       rows,
@@ -106,6 +125,17 @@
     } else {
       setText(none, "No consumer group has committed on a topic yet.");
     }
+  }
+
+  function renderPager(page, shown) {
+    const pager = $("groups-pager");
+    if (!pager) return;
+    pager.hidden = !page || page.pages <= 1;
+    if (pager.hidden) return;
+    const first = page.page * page.size;
+    setText($("groups-range"), fmtInt(first + (shown ? 1 : 0)) + "–" + fmtInt(first + shown) + " of " + fmtInt(page.total));
+    $("groups-prev").disabled = state.groupPage <= 0;
+    $("groups-next").disabled = state.groupPage >= page.pages - 1;
   }
 
   function renderServices() {

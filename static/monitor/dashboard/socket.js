@@ -1,7 +1,8 @@
 // The /ws/monitor/ connection: the whole view once, then per tick what changed (a delta,
 // delta.js); a missed delta asks for the whole view again ("refresh"). The socket shows
-// the chosen domain only ("subscribe"). Reconnects with backoff and jitter, and while it
-// is down, the latest snapshot over HTTP (which also tells when the session has expired).
+// the chosen domain and one page of the groups table only ("subscribe"). Reconnects with
+// backoff and jitter, and while it is down, the latest snapshot over HTTP (which also
+// tells when the session has expired).
 (function (dash) {
   "use strict";
   if (!dash) return;
@@ -22,9 +23,12 @@
   let refreshAskedAt = 0; // when we last asked for the whole view after a missed delta
   const REFRESH_AGAIN_MS = 2000;
 
+  // The server sends the chosen domain's rows and one page of the groups table only.
   function socketUrl() {
-    const query = state.domain ? "?domain=" + encodeURIComponent(state.domain) : "";
-    return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + urls.socket + query;
+    const query = new URLSearchParams({ groups_page: String(state.groupPage) });
+    if (state.groupFilter) query.set("groups_filter", state.groupFilter);
+    if (state.domain) query.set("domain", state.domain);
+    return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + urls.socket + "?" + query;
   }
 
   function connect() {
@@ -53,6 +57,7 @@
       if (!message) return;
       if (message.type === "snapshot") {
         state.socketFrames += 1;
+        state.viewAsked = false; // the answer to a "subscribe" is a whole view
         refreshAskedAt = 0;
         apply(message.snapshot);
       } else if (message.type === "delta") {
@@ -79,10 +84,12 @@
     ws.send(JSON.stringify({ type: "refresh" }));
   }
 
-  // The domain chosen on the page: the server sends that domain's rows only.
+  // The domain, the groups table's page and its filter changed: ask for that view.
   function subscribe() {
     if (socket && socket.readyState === WebSocket.OPEN) {
-      socket.send(JSON.stringify({ type: "subscribe", domain: state.domain || "" }));
+      state.viewAsked = true;
+      const groups = { page: state.groupPage, filter: state.groupFilter };
+      socket.send(JSON.stringify({ type: "subscribe", domain: state.domain || "", groups: groups }));
     }
   }
 

@@ -33,6 +33,8 @@
     scope: null, // {topics: Set("bus:address"), services: Set(name), nodes: Set(id)} when a domain is chosen
     lagUnit: "messages",
     groupFilter: "",
+    groupPage: 0, // the page of the groups table the socket is subscribed to (monitor/pages.py)
+    viewAsked: false, // a "subscribe" is on its way: the page in the frames is not ours yet
     historyRequested: false,
   };
 
