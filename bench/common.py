@@ -288,6 +288,18 @@ def best_of(runs: int, fn: Callable[[], float]) -> float:
     return max(fn() for _ in range(runs))
 
 
+def best_in_rounds(rounds: int, sides: dict[str, Callable[[], float]]) -> dict[str, float]:
+    """The best run of each side, over rounds that run every side once, in turn.
+
+    A ratio of two sides measured one block after the other can give the quiet moments
+    of a shared machine to one side only; in rounds both meet the same moments."""
+    best = dict.fromkeys(sides, 0.0)
+    for _ in range(rounds):
+        for name, fn in sides.items():
+            best[name] = max(best[name], fn())
+    return best
+
+
 def p95_ms(samples: list[float]) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))] * 1000

@@ -8,11 +8,12 @@ import uuid
 import redis
 from kafka import KafkaProducer
 
-from bench.common import Results, best_of, rate
+from bench.common import Results, best_in_rounds, rate
 from eventhub.bus import open_bus
 from eventhub.sdk import LocalSchemas, Producer
 
 N = 5000
+ROUNDS = 5  # each side's figure is its best run; the sides take turns (bench.common.best_in_rounds)
 SCHEMA = {
     "type": "object",
     "properties": {
@@ -105,10 +106,16 @@ def run(results: Results, bootstrap: str, redis_url: str) -> None:
             raw.send(topic, value, key=key, headers=headers)
         raw.flush()
 
-    raw_rate = best_of(3, lambda: rate(N, raw_kafka))
-    sdk_rate = best_of(3, lambda: rate(N, sdk_kafka))
-    headers_rate = best_of(3, lambda: rate(N, raw_kafka_headers))
-    same_rate = best_of(3, lambda: rate(N, raw_kafka_same))
+    best = best_in_rounds(
+        ROUNDS,
+        {
+            "raw": lambda: rate(N, raw_kafka),
+            "sdk": lambda: rate(N, sdk_kafka),
+            "headers": lambda: rate(N, raw_kafka_headers),
+            "same": lambda: rate(N, raw_kafka_same),
+        },
+    )
+    raw_rate, sdk_rate, headers_rate, same_rate = best["raw"], best["sdk"], best["headers"], best["same"]
     raw.close()
     results.add(
         "sdk_publish_ratio_kafka",
@@ -157,9 +164,15 @@ def run(results: Results, bootstrap: str, redis_url: str) -> None:
                 pipe.execute()
         pipe.execute()
 
-    raw_rate = best_of(3, lambda: rate(N, raw_redis))
-    sdk_rate = best_of(3, lambda: rate(N, sdk_redis))
-    same_rate = best_of(3, lambda: rate(N, raw_redis_same))
+    best = best_in_rounds(
+        ROUNDS,
+        {
+            "raw": lambda: rate(N, raw_redis),
+            "sdk": lambda: rate(N, sdk_redis),
+            "same": lambda: rate(N, raw_redis_same),
+        },
+    )
+    raw_rate, sdk_rate, same_rate = best["raw"], best["sdk"], best["same"]
     results.add("sdk_publish_ratio_redis", sdk_rate / raw_rate, "ratio", f"sdk {sdk_rate:,.0f}/s raw {raw_rate:,.0f}/s")
     results.add(
         "sdk_publish_ratio_redis_same_records",

@@ -78,6 +78,11 @@ def _row_changes(old: list[dict], new: list[dict], key: tuple[str, ...]) -> dict
     return changes
 
 
+def same_rows(old: list[dict], new: list[dict], key: tuple[str, ...]) -> bool:
+    """Whether a delta between the two lists of rows would carry nothing."""
+    return _row_changes(old, new, key) == {}
+
+
 def diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """The delta that turns `old` into `new` (both full snapshots)."""
     delta: dict[str, Any] = {"type": "delta", "tick": new["tick"], "base": old["tick"], "set": {}, "rows": {}}

@@ -186,6 +186,40 @@ publishing = threading.Lock()
 _last_sent: dict[str, dict[str, Any]] = {}
 
 
+def _where() -> str:
+    return f"{settings.EVENTHUB_CHANNEL_LAYER}:{namespace()}"
+
+
+def _sent_last() -> dict[str, Any] | None:
+    """The snapshot the sockets hold: the last one this process sent, unless another process
+    sent one since (two monitor processes, one bus each): then the stored one."""
+    base = _last_sent.get(_where())
+    stored = stored_tick()
+    if stored is not None and (base is None or base["tick"] != stored):
+        base = load()
+    return base
+
+
+def publish_rows(kind: str, field: str, rows: list[dict[str, Any]], at: str) -> bool:
+    """Send one bus's new rows of `field` (its topics) ahead of the rest of its tick.
+
+    The snapshot the sockets hold, with that bus's rows of `field` replaced and the
+    new `at`, goes out as the next tick, like any other. Nothing is sent when there is
+    no snapshot yet or when none of those rows changed; returns whether it was sent.
+    """
+    base = _sent_last()
+    if base is None or not base.get("at"):
+        return False
+    kept, before = [], []
+    for row in base.get(field) or []:
+        (before if row.get("bus") == kind else kept).append(row)
+    if deltas.same_rows(before, rows, deltas.KEYS[field]):
+        return False
+    # Copies: the collector goes on filling its rows (a topic's groups_status) after this.
+    publish({**base, field: kept + [dict(row) for row in rows], "at": at, "tick": next_tick()})
+    return True
+
+
 def publish(snapshot: dict[str, Any]) -> None:
     """Store the snapshot and send it to every dashboard socket.
 
@@ -194,16 +228,10 @@ def publish(snapshot: dict[str, Any]) -> None:
     smaller. The base is the last snapshot this process sent, unless another
     process sent one since. A socket that missed the base asks for a full one.
     """
-    where = f"{settings.EVENTHUB_CHANNEL_LAYER}:{namespace()}"
-    base = _last_sent.get(where)
-    stored = stored_tick()
-    if stored is not None and (base is None or base["tick"] != stored):
-        # Another process sent the last one (two monitor processes, one bus each): the
-        # sockets hold that one, so it is the base.
-        base = load()
+    base = _sent_last()
     text = save(snapshot)
     store().set(f"{namespace()}:snapshot-tick", str(snapshot["tick"]))
-    _last_sent[where] = snapshot
+    _last_sent[_where()] = snapshot
     if base is not None and base.get("at") and snapshot.get("at") and base["tick"] < snapshot["tick"]:
         delta = json.dumps(deltas.diff(base, snapshot), separators=(",", ":"))
         if len(delta) < len(text):

@@ -414,3 +414,53 @@ def test_a_socket_on_a_page_of_the_groups_table_gets_that_page_only(settings, cl
             await socket.disconnect()
 
     async_to_sync(scenario)()
+
+
+def test_on_a_bus_with_many_groups_a_tick_sends_its_topics_ahead_of_its_groups(settings, client, viewer, unique, bus):
+    """From EARLY_TOPICS_ROWS group rows (0 here) a tick's topic rows go out as a tick of
+    their own before the groups are judged: a new record's end offset first, the group's
+    lag in the next frame; applied in order, the frames give what the collector stored."""
+    settings.CHANNEL_LAYERS = MEMORY_LAYER
+    settings.EVENTHUB_CHANNEL_LAYER = "memory"
+    from monitor import snapshots
+
+    topic, group = unique("orders"), unique("billing")
+    session = _session_of(client, viewer)
+    collector = make_collector(bus.kind, unique)
+    collector.early_topics_rows = 0
+
+    def rows_of(frame: dict, field: str) -> list[dict]:
+        return frame.get("rows", {}).get(field, {}).get("upsert", [])
+
+    async def scenario():
+        await sync_to_async(produce_and_consume)(bus, topic, group, 12, 5)
+        await sync_to_async(collector.tick)()
+        communicator = WebsocketCommunicator(application, "/ws/monitor/", headers=_headers(session))
+        assert (await communicator.connect(timeout=5))[0]
+        view = View(communicator)
+        assert group_row(await view.next(5), group, topic)["lag"] == 7
+
+        for n in range(3):
+            await sync_to_async(bus.publish)(topic, b'{"n": %d}' % n)
+        published = await sync_to_async(collector.tick)()
+        raw = []
+        while not raw or raw[-1]["tick"] < published["tick"]:
+            await view.next(5)
+            raw.append(json.loads(view.last_text))
+        early, full = raw[-2], raw[-1]
+        assert [t["end_offset"] for t in rows_of(early, "topics") if t["name"] == topic] == [15]
+        assert not [g for g in rows_of(early, "groups") if g["group"] == group]
+        assert [g["lag"] for g in rows_of(full, "groups") if g["group"] == group] == [10]
+        # The topic's row already went: at most its groups' worst status comes after them.
+        assert all(set(t) <= {"bus", "name", "groups_status"} for t in rows_of(full, "topics") if t["name"] == topic)
+        assert full["base"] == early["tick"] and view.refreshes == 0
+
+        stored = await sync_to_async(snapshots.load)()
+        for field in deltas.KEYS:
+            assert rows(view.snapshot, field) == rows(stored, field), field
+        await communicator.disconnect()
+
+    try:
+        async_to_sync(scenario)()
+    finally:
+        collector.close()
