@@ -14,9 +14,10 @@ The tick figure is the median wall time of the ticks after that; it includes
 writing 6,000 history rows to the app's SQLite file, storing the snapshot in Redis
 and making the delta frame the sockets get.
 
-ws_steady_bytes_per_tick: that frame's size, what each open dashboard receives per
-tick once it has the whole view (monitor/deltas.py), median over the same ticks;
-beside it the whole snapshot's frame, what every socket got each tick before.
+ws_steady_bytes_per_tick: the frames a tick broadcasts (its topic rows ahead, then the
+rest), what each open dashboard showing the whole cluster receives per tick once it has
+the whole view (monitor/deltas.py), median over the same ticks; beside it the whole
+snapshot's frame, what every socket got each tick before.
 """
 
 from __future__ import annotations
@@ -109,8 +110,18 @@ def measure(bootstrap: str) -> dict:
 
     from eventhub import background
     from eventhub.bus import open_bus
-    from monitor import deltas
+    from monitor import snapshots
     from monitor.collector import HISTORY_S, Collector
+
+    # The frames the ticks broadcast, as every socket that shows the whole cluster gets them.
+    sent: list[str] = []
+    send_to_group = snapshots.sockets.send_to_group
+
+    def recording(group: str, message: dict) -> None:
+        sent.append(message["frame"])
+        send_to_group(group, message)
+
+    snapshots.sockets.send_to_group = recording
 
     collector = Collector("kafka", bus_factory=lambda: open_bus("kafka", bootstrap_servers=bootstrap))
     background.settle_heap()  # as the collector's loop does once set up (monitor/loops.py)
@@ -135,18 +146,18 @@ def measure(bootstrap: str) -> dict:
         for _ in range(fill_ticks):
             step()
         filled = time.perf_counter() - filled
-        walls, cpus, delta_bytes, deflated_bytes, phases = [], [], [], [], []
-        _, _, previous = step()
+        walls, cpus, delta_bytes, deflated_bytes, frames, phases = [], [], [], [], [], []
+        step()
         for _ in range(MEASURED_TICKS):
+            sent.clear()
             wall, cpu, snapshot = step()
             walls.append(wall)
             cpus.append(cpu)
             phases.append(collector.phases)
-            # The frame the collector broadcast for this tick, made again here from the two snapshots.
-            frame = json.dumps(deltas.diff(previous, snapshot), separators=(",", ":")).encode()
-            delta_bytes.append(len(frame))
-            deflated_bytes.append(_deflated(frame))
-            previous = snapshot
+            # What this tick broadcast: its topics ahead, then the rest (monitor/collector.py).
+            delta_bytes.append(sum(len(frame.encode()) for frame in sent))
+            deflated_bytes.append(sum(_deflated(frame.encode()) for frame in sent))
+            frames.append(len(sent))
         return {
             "tick_s": statistics.median(walls),
             "tick_cpu_s": statistics.median(cpus),
@@ -160,6 +171,7 @@ def measure(bootstrap: str) -> dict:
             "delta_bytes": statistics.median(delta_bytes),
             "delta_bytes_max": max(delta_bytes),
             "deflated_bytes": statistics.median(deflated_bytes),
+            "frames": statistics.median(frames),
         }
     finally:
         producer.close()
@@ -200,7 +212,8 @@ def run(results, app, bootstrap: str, redis_url: str, log_dir: Path) -> None:
         "ws_steady_bytes_per_tick",
         m["delta_bytes"] / 1024,
         "KiB",
-        f"delta frame per socket per tick, 1% of partitions changing; median of {MEASURED_TICKS}, "
+        f"delta frames per socket per tick ({m['frames']:g} a tick: the topics, then the rest), 1% of "
+        f"partitions changing; median of {MEASURED_TICKS}, "
         f"max {m['delta_bytes_max'] / 1024:.1f} KiB; {m['deflated_bytes'] / 1024:.1f} KiB on the wire with "
         f"permessage-deflate; the whole snapshot is {m['frame_kib']:.0f} KiB",
     )
