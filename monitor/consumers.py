@@ -14,8 +14,13 @@ from monitor import deltas, pages, snapshots
 
 MONITOR_GROUP = snapshots.MONITOR_GROUP
 MAX_TOPICS = 200  # in one "subscribe" to topics (the frame itself is capped at 4 KiB)
-# This process's sockets on pages of the groups table share one (monitor/pages.py).
-PAGER = pages.Pager()
+# This process's sockets on pages of the groups table share one (monitor/pages.py), per
+# snapshot store (tests switch namespaces; tick numbers of two stores mean nothing together).
+_pagers: dict[str, pages.Pager] = {}
+
+
+def pager() -> pages.Pager:
+    return _pagers.setdefault(snapshots.where(), pages.Pager())
 
 
 @database_sync_to_async
@@ -31,11 +36,11 @@ def _latest_snapshot(unless_tick: int | None = None) -> dict | None:
     return snapshots.load()
 
 
-async def _catch_up() -> None:
+async def _catch_up(shared: pages.Pager) -> None:
     """Bring this process's pager to the stored snapshot."""
-    latest = await _latest_snapshot(PAGER.tick)
+    latest = await _latest_snapshot(shared.tick)
     if latest is not None:
-        PAGER.hold(latest)
+        shared.hold(latest)
 
 
 @database_sync_to_async
@@ -116,7 +121,7 @@ class MonitorConsumer(EventHubSocket):
 
     async def send_whole_view(self):
         if self.page is not None:
-            await _catch_up()
+            await _catch_up(pager())
             self.shown = None
             await self.send_page()
             return
@@ -179,20 +184,22 @@ class MonitorConsumer(EventHubSocket):
     async def follow(self, message):
         """A socket on a page: bring this process's snapshot to the message's tick (the first
         socket to see it does), then send this socket what changed in its view."""
+        shared = pager()
         tick = message.get("tick")
-        if tick is None or tick != PAGER.tick:
+        if tick is None or tick != shared.tick:
             frame = json.loads(message["frame"])
             if not message.get("delta"):
-                PAGER.hold(frame["snapshot"])
-            elif not PAGER.advance(frame):
-                await _catch_up()
+                shared.hold(frame["snapshot"])
+            elif not shared.advance(frame):
+                await _catch_up(shared)
         await self.send_page()
 
     async def send_page(self):
-        if PAGER.snapshot is None or not PAGER.snapshot.get("at"):
-            await self.send_json({"type": "snapshot", "snapshot": PAGER.snapshot or snapshots.empty_snapshot()})
+        shared = pager()
+        if shared.snapshot is None or not shared.snapshot.get("at"):
+            await self.send_json({"type": "snapshot", "snapshot": shared.snapshot or snapshots.empty_snapshot()})
             return
-        if self.shown is not None and self.shown.get("tick") == PAGER.tick:
+        if self.shown is not None and self.shown.get("tick") == shared.tick:
             return  # this socket already has this tick (its whole view came after the snapshot)
-        text, self.shown = PAGER.frame(self.shown, self.page, self.view)
+        text, self.shown = shared.frame(self.shown, self.page, self.view)
         await self.send(text_data=text)

@@ -186,14 +186,15 @@ publishing = threading.Lock()
 _last_sent: dict[str, dict[str, Any]] = {}
 
 
-def _where() -> str:
+def where() -> str:
+    """Which store and channel layer this process publishes to: what its state is kept by."""
     return f"{settings.EVENTHUB_CHANNEL_LAYER}:{namespace()}"
 
 
 def _sent_last() -> dict[str, Any] | None:
     """The snapshot the sockets hold: the last one this process sent, unless another process
     sent one since (two monitor processes, one bus each): then the stored one."""
-    base = _last_sent.get(_where())
+    base = _last_sent.get(where())
     stored = stored_tick()
     if stored is not None and (base is None or base["tick"] != stored):
         base = load()
@@ -231,7 +232,7 @@ def publish(snapshot: dict[str, Any]) -> None:
     base = _sent_last()
     text = save(snapshot)
     store().set(f"{namespace()}:snapshot-tick", str(snapshot["tick"]))
-    _last_sent[_where()] = snapshot
+    _last_sent[where()] = snapshot
     if base is not None and base.get("at") and snapshot.get("at") and base["tick"] < snapshot["tick"]:
         delta = json.dumps(deltas.diff(base, snapshot), separators=(",", ":"))
         if len(delta) < len(text):

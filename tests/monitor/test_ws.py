@@ -383,7 +383,7 @@ def test_a_socket_on_a_page_of_the_groups_table_gets_that_page_only(settings, cl
         for tick in range(2, 7):
             change()
             if tick == 4:
-                consumers.PAGER.snapshot = None  # this process missed a frame: it reads the stored one
+                consumers.pager().snapshot = None  # this process missed a frame: it reads the stored one
             stored = snap(tick)
             await sync_to_async(snapshots.publish)(stored)
             for view, page in zip(views, (first, second, filtered), strict=True):
