@@ -770,7 +770,8 @@ class Collector:
         kind = self.kind
         self._record_commits(reading, now)
         rows_by_pair: dict[tuple[str, str], dict[str, Any]] = {}
-        worst: dict[str, Status] = defaultdict(lambda: Status.NOTFOUND)
+        worst: dict[str, Status] = defaultdict(lambda: Status.NOTFOUND)  # per group
+        worst_on_topic: dict[str, Status] = defaultdict(lambda: Status.NOTFOUND)
         for group in sorted(reading.committed):
             info = reading.groups.get(group)
             for topic in sorted(reading.committed[group]):
@@ -782,12 +783,10 @@ class Collector:
                 status = Status(row["status"])
                 if status.rank > worst[group].rank:
                     worst[group] = status
-        worst_on_topic: dict[str, Status] = {}
+                if status.rank >= worst_on_topic[topic].rank:
+                    worst_on_topic[topic] = status
         for row in part["groups"]:
             row["group_status"] = worst[row["group"]].value
-            status, topic = Status(row["status"]), row["topic"]
-            if topic not in worst_on_topic or status.rank > worst_on_topic[topic].rank:
-                worst_on_topic[topic] = status
         # The graph colours a topic by its worst group, which a dashboard on one page of
         # the groups table may not have (monitor/pages.py).
         self._groups_status = {name: status.value for name, status in worst_on_topic.items()}
