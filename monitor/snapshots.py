@@ -217,19 +217,20 @@ def publish_rows(kind: str, field: str, rows: list[dict[str, Any]], at: str) -> 
     if deltas.same_rows(before, rows, deltas.KEYS[field]):
         return False
     # Copies: the collector goes on filling its rows (a topic's groups_status) after this.
-    publish({**base, field: kept + [dict(row) for row in rows], "at": at, "tick": next_tick()})
+    publish({**base, field: kept + [dict(row) for row in rows], "at": at, "tick": next_tick()}, base)
     return True
 
 
-def publish(snapshot: dict[str, Any]) -> None:
+def publish(snapshot: dict[str, Any], base: dict[str, Any] | None = None) -> None:
     """Store the snapshot and send it to every dashboard socket.
 
     Sockets get what changed since the snapshot sent before (monitor/deltas.py),
     or the whole snapshot when there is none or when the delta would not be
     smaller. The base is the last snapshot this process sent, unless another
-    process sent one since. A socket that missed the base asks for a full one.
+    process sent one since (`base`, when the caller has just read it). A socket that
+    missed the base asks for a full one.
     """
-    base = _sent_last()
+    base = base if base is not None else _sent_last()
     text = save(snapshot)
     store().set(f"{namespace()}:snapshot-tick", str(snapshot["tick"]))
     _last_sent[where()] = snapshot
