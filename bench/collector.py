@@ -82,7 +82,9 @@ def run(results: Results, app: App, bootstrap: str, redis_url: str, log_dir: Pat
     built = time.perf_counter()
     build(bootstrap)
     built = time.perf_counter() - built
-    collector = Collector("kafka", bus_factory=lambda: open_bus("kafka", bootstrap_servers=bootstrap), tick_s=2.0)
+    collector = Collector(
+        "kafka", bus_factory=lambda: open_bus("kafka", bootstrap_servers=bootstrap), tick_s=2.0, history_thread=True
+    )
     try:
         _ticks(collector, 2)  # warm-up: clients connected, design loaded
         walls, cpus, snapshot = _ticks(collector, TICKS)

@@ -28,7 +28,7 @@ def run_collector(stop: threading.Event) -> None:
 
     threads = []
     for kind in BUS_KINDS:
-        collector = Collector(kind)
+        collector = Collector(kind, history_thread=True)
         thread = threading.Thread(
             target=_guarded, args=(collector.run, stop, kind), name=f"collector-{kind}", daemon=True
         )

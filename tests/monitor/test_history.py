@@ -8,6 +8,7 @@ import pytest
 
 from monitor import history
 from monitor.models import Heartbeat, Sample
+from tests.monitor.support import make_collector, monitor_store, produce_and_consume  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -160,3 +161,67 @@ def test_api_bad_input_names_the_field(client_as, viewer, params, field):
 def test_api_anonymous_and_wrong_method(client, client_as, viewer):
     assert client.get(URL, {"bus": "kafka", "topic": "orders"}).status_code in (401, 403)
     assert client_as(viewer).post(URL).status_code == 405
+
+
+def test_a_sample_keeps_its_values_whatever_they_are():
+    at = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    odd = 'bill"ing \\ \u00e9t\u00e9 \U0001f600 ,]'  # a Redis group may be named anything
+    groups = [
+        {**_row(at, 2**62, group=odd), "lag_seconds": float("inf"), "consume_rate": float("nan")},
+        {**_row(at, 0, group="empty", status=None), "end_offset": None, "committed": None, "lag_seconds": 0.125},
+    ]
+    assert history.write("redis", at, [{"name": "orders", "end_offset": 9, "rate": 1.5}], groups) == 3
+
+    got = {s.group: s for s in Sample.objects.filter(bus="redis", resolution="raw")}
+    assert set(got) == {"", odd, "empty"}
+    assert all(s.at == at for s in got.values())
+    assert (got[""].end_offset, got[""].rate, got[""].lag) == (9, 1.5, None)
+    # Not finite: stored as no value, the rest of the row as it was.
+    assert (got[odd].lag, got[odd].lag_seconds, got[odd].rate, got[odd].status) == (2**62, None, None, "OK")
+    empty = got["empty"]
+    assert (empty.end_offset, empty.committed, empty.lag_seconds, empty.status) == (None, None, 0.125, "")
+
+
+def _tick_samples(second: int, lag: int) -> list[tuple]:
+    at = T0 + timedelta(seconds=second)
+    return history.samples("kafka", at, [{"name": "orders", "end_offset": 100, "rate": 2.0}], [_row(at, lag)])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_writer_thread_writes_every_batch_in_order_and_goes_on_after_one_refused(caplog):
+    writer = history.Writer("history-test")
+    try:
+        for second in range(5):
+            writer.put(_tick_samples(second, lag=second))
+        writer.flush()
+        lags = Sample.objects.filter(group="billing").order_by("at").values_list("lag", flat=True)
+        assert list(lags) == [0, 1, 2, 3, 4]
+        group_row = _tick_samples(10, lag=99)[1]
+        writer.put([(*group_row[:4], None, *group_row[5:])])  # no time: the database refuses the batch
+        writer.put(_tick_samples(20, lag=7))
+    finally:
+        writer.close()
+    assert not Sample.objects.filter(lag=99).exists()
+    assert Sample.objects.filter(group="billing", at=T0 + timedelta(seconds=20)).get().lag == 7
+    assert "history-test: 1 history samples not written" in caplog.text
+    # Closed, it starts again when handed more.
+    writer.put(_tick_samples(30, lag=8))
+    writer.close()
+    assert Sample.objects.filter(group="billing").count() == 7
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("monitor_store")
+def test_a_collector_writing_history_behind_its_ticks_loses_none(bus, unique):
+    topic, group = unique("orders"), unique("billing")
+    produce_and_consume(bus, topic, group, produced=5, consumed=2)
+    collector = make_collector(bus.kind, unique, history_thread=True)
+    try:
+        for _ in range(4):
+            collector.tick()
+            assert "history_behind" in collector.phases
+    finally:
+        collector.close()  # waits for the last tick's samples
+    samples = Sample.objects.filter(bus=bus.kind, topic=topic, resolution="raw")
+    assert samples.filter(group="").count() == 4
+    assert list(samples.filter(group=group).values_list("lag", flat=True)) == [3, 3, 3, 3]
