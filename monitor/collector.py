@@ -27,7 +27,8 @@ A tick (``Collector.tick``, which tests call directly) does, in order:
 6. Write history samples; every ``MAINTAIN_EVERY_TICKS`` ticks roll up and apply
    retention (under the ``rollup`` lease). The loop (``history_thread``) hands the
    samples to a writer thread and goes on (``history.Writer``): at 6,000 rows a tick
-   the write is a fifth of a second the tick no longer waits for.
+   the write is a fifth of a second the tick no longer waits for (the writer's thread is
+   niced: it comes after the tick).
 
 Lag in seconds is explained in ``monitor/rates.py`` and ``docs/monitor.md``.
 """

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Iterable
@@ -46,6 +47,7 @@ AUTO_MINUTE_ABOVE = timedelta(hours=1)
 # A minute is rolled up once it is this far in the past (late samples of slow ticks).
 ROLLUP_GRACE = timedelta(seconds=10)
 MAX_POINTS = 10_000
+WRITER_NICE = 10  # Writer's thread: this much nicer than the process
 SERIES_FIELDS = ("at", "end_offset", "committed", "lag", "lag_seconds", "rate", "status")
 
 
@@ -195,6 +197,7 @@ class Writer:
             thread.join()
 
     def _run(self) -> None:
+        _lower_priority()
         try:
             while True:
                 with self._changed:
@@ -363,3 +366,13 @@ def _points(window, chosen: list[dict], fields: tuple[str, ...]) -> list[dict[st
         if series is not None and len(series) < MAX_POINTS:
             series.append([at.isoformat(), *values])
     return [{**row, "points": points[key]} for row, key in zip(chosen, keys, strict=True)]
+
+
+def _lower_priority() -> None:
+    """Nice this thread (Linux: per thread): history is the least urgent work of the process,
+    and the tick and a broker on the same host come first. Where that is refused, as it is."""
+    try:
+        thread = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + WRITER_NICE))
+    except (AttributeError, OSError):
+        pass
