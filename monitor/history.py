@@ -369,8 +369,9 @@ def _points(window, chosen: list[dict], fields: tuple[str, ...]) -> list[dict[st
 
 
 def _lower_priority() -> None:
-    """Nice this thread (Linux: per thread): history is the least urgent work of the process,
-    and the tick and a broker on the same host come first. Where that is refused, as it is."""
+    """Nice this thread (Linux sets niceness per thread): history is the least urgent work of
+    the process, and the tick and a broker on the same host come first. Where the system
+    refuses, the thread keeps the process's priority."""
     try:
         thread = threading.get_native_id()
         os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + WRITER_NICE))
