@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eventhub.sdk import InvalidPayload, InvalidSchema, LocalSchemas, NoTopic, Producer
+from eventhub.sdk.producer import encode_payload
 from tests.listening import CountingServer
 from tests.sdk import ORDER_SCHEMA, read_records, total_end_offset
 from tests.waiting import returns_within
@@ -38,6 +42,55 @@ def test_invalid_payload_is_refused_and_nothing_is_sent(bus, topic, producer):
     producer.flush()
 
     assert total_end_offset(bus, topic) == 0
+
+
+def test_a_number_json_cannot_hold_is_refused_with_its_place_and_nothing_is_sent(bus, topic, producer):
+    # The schema says nothing of the lines: only the encoding can see these.
+    for bad in (float("nan"), float("-inf"), Decimal("Infinity"), Decimal("NaN")):
+        with pytest.raises(ValueError, match=r"^\$\.lines\[1\]\.price is not a JSON number"):
+            producer.publish(
+                "order.placed", {"order_id": "o-1", "amount": 1, "note": None, "lines": [{"price": 1}, {"price": bad}]}
+            )
+        with pytest.raises(ValueError, match=r"^\$\.lines\[0\] is not a JSON number"):
+            producer.publish_nowait("order.placed", {"order_id": "o-1", "amount": 1, "lines": [bad]})
+    cycle: list = []
+    cycle.append(cycle)
+    with pytest.raises(ValueError, match="refers to itself"):
+        producer.publish("order.placed", {"order_id": "o-1", "amount": 1, "lines": cycle})
+    producer.flush()
+    assert total_end_offset(bus, topic) == 0
+
+    # A null that is only a null and a Decimal go out as JSON has them; a time the schema
+    # does not describe, as RFC 3339 text.
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    producer.publish("order.placed", {"order_id": "null", "amount": Decimal("12.50"), "note": None, "lines": [at]})
+    [record] = read_records(bus, topic, 1)
+    assert record.value == b'{"order_id":"null","amount":12.50,"note":null,"lines":["2026-01-02T03:04:05Z"]}'
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=json_values)
+def test_a_payload_is_the_json_the_standard_library_writes(value):
+    encoded = encode_payload(value)
+    standard = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    assert json.loads(encoded) == json.loads(standard)
+    if not _holds_a_float(value):
+        assert encoded == standard  # byte for byte: only a float may be written another way
+
+
+def _holds_a_float(value) -> bool:
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        return any(_holds_a_float(item) for item in value)
+    return isinstance(value, float)
 
 
 def test_valid_payload_is_a_cloudevent(bus, topic, producer):
