@@ -400,6 +400,7 @@ def record_sent(
         # One statement run for the whole list: the ORM's per-row UPDATE (or bulk_update's CASE
         # chains) cost milliseconds of query building per row, more than the send itself.
         table = DeadLetter._meta.db_table
+        stamp = connection.ops.adapt_datetimefield_value(now)
         with connection.cursor() as cursor:
             cursor.executemany(
                 f"UPDATE {table} SET status = %s, replay_count = %s, replay_topic = %s, replay_partition = %s, "
@@ -413,8 +414,8 @@ def record_sent(
                         published.partition,
                         str(published.offset),
                         target_group,
-                        connection.ops.adapt_datetimefield_value(now),
-                        connection.ops.adapt_datetimefield_value(now),
+                        stamp,
+                        stamp,
                         dl.pk,
                         DeadLetter.RETRYING,
                     )
