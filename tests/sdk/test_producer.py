@@ -61,11 +61,24 @@ def test_a_number_json_cannot_hold_is_refused_with_its_place_and_nothing_is_sent
     assert total_end_offset(bus, topic) == 0
 
     # A null that is only a null and a Decimal go out as JSON has them; a time the schema
-    # does not describe, as RFC 3339 text.
+    # does not describe, as RFC 3339 text; a subclass of str or int, as its plain value.
     at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-    producer.publish("order.placed", {"order_id": "null", "amount": Decimal("12.50"), "note": None, "lines": [at]})
+    producer.publish(
+        "order.placed",
+        {"order_id": "null", "amount": Decimal("12.50"), "note": None, "lines": [at, _Text("t"), _Count(2)]},
+    )
     [record] = read_records(bus, topic, 1)
-    assert record.value == b'{"order_id":"null","amount":12.50,"note":null,"lines":["2026-01-02T03:04:05Z"]}'
+    assert record.value == b'{"order_id":"null","amount":12.50,"note":null,"lines":["2026-01-02T03:04:05Z","t",2]}'
+    with pytest.raises(TypeError, match="Object of type object is not JSON serializable"):
+        producer.publish("order.placed", {"order_id": "o-1", "amount": 1, "lines": [object()]})
+
+
+class _Text(str):
+    pass
+
+
+class _Count(int):
+    pass
 
 
 json_values = st.recursive(
