@@ -56,6 +56,8 @@ def key_text(key: bytes | None) -> str:
     if not key:
         return ""
     text = bytes(key[: KEY_TEXT_MAX * 4]).decode("utf-8", "replace")[:KEY_TEXT_MAX]
+    if text.isprintable():  # most keys: no walk
+        return text
     return "".join(c if c.isprintable() else "\ufffd" for c in text)
 
 

@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from django.conf import settings
@@ -72,6 +73,7 @@ def _moment(ms: int | None) -> datetime:
     return timezone.now()
 
 
+@cache
 def _max(name: str) -> int:
     return IndexedEvent._meta.get_field(name).max_length
 
