@@ -13,7 +13,10 @@ from eventhub.bus import open_bus
 from eventhub.sdk import LocalSchemas, Producer
 
 N = 5000
-ROUNDS = 5  # each side's figure is its best run; the sides take turns (bench.common.best_in_rounds)
+# Each side's figure is its best run; the sides take turns (bench.common.best_in_rounds). Nine
+# rounds: with five, the Kafka same-records ratio of one code moved between 0.67 and 1.02 from
+# run to run; with nine, 0.885-0.899 (docs/performance.md).
+ROUNDS = 9
 SCHEMA = {
     "type": "object",
     "properties": {
