@@ -4,7 +4,6 @@ It is an `EventHubSocket` (eventhub/sockets.py): inbound frames are capped at 4 
 and a socket closes when its user logs out or is deactivated.
 """
 
-import json
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -91,7 +90,7 @@ class MonitorConsumer(EventHubSocket):
 
     @classmethod
     async def encode_json(cls, content):
-        return json.dumps(content, separators=(",", ":"))
+        return snapshots.dumps(content)
 
     async def connect(self):
         user = self.scope.get("user")
@@ -129,7 +128,7 @@ class MonitorConsumer(EventHubSocket):
         if self.view is None:
             await self.send(text_data=snapshots.frame(text))
         else:
-            await self.send_json({"type": "snapshot", "snapshot": self.view.snapshot(json.loads(text))})
+            await self.send_json({"type": "snapshot", "snapshot": self.view.snapshot(snapshots.loads(text))})
 
     async def receive_json(self, content, **kwargs):
         if not isinstance(content, dict):
@@ -176,9 +175,9 @@ class MonitorConsumer(EventHubSocket):
         elif self.view is None:
             await self.send(text_data=message["frame"])
         elif message.get("delta"):
-            await self.send_json(self.view.delta(json.loads(message["frame"])))
+            await self.send_json(self.view.delta(snapshots.loads(message["frame"])))
         else:
-            whole = json.loads(message["frame"])
+            whole = snapshots.loads(message["frame"])
             await self.send_json({"type": "snapshot", "snapshot": self.view.snapshot(whole["snapshot"])})
 
     async def follow(self, message):
@@ -187,7 +186,7 @@ class MonitorConsumer(EventHubSocket):
         shared = pager()
         tick = message.get("tick")
         if tick is None or tick != shared.tick:
-            frame = json.loads(message["frame"])
+            frame = snapshots.loads(message["frame"])
             if not message.get("delta"):
                 shared.hold(frame["snapshot"])
             elif not shared.advance(frame):

@@ -20,11 +20,10 @@ on the same page shares (`Pager`).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
-from monitor import deltas
+from monitor import deltas, snapshots
 from monitor.burrow import Status
 
 PAGE_SIZE = 300  # the rows of the table (static/monitor/dashboard/panels.js TABLE_LIMIT)
@@ -166,4 +165,4 @@ class Pager:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+    return snapshots.dumps(value)
