@@ -153,16 +153,12 @@ class Pager:
         if cached is not None and cached[0] is shown:
             return cached[1], cached[2]
         view = self.view(page, scope)
-        whole = '{"type":"snapshot","snapshot":' + _dumps(view) + "}"
+        whole = '{"type":"snapshot","snapshot":' + snapshots.dumps(view) + "}"
         text = whole
         if shown is not None and shown.get("tick") is not None and shown["tick"] < view["tick"]:
-            delta = _dumps(deltas.diff(shown, view))
+            delta = snapshots.dumps(deltas.diff(shown, view))
             if len(delta) < len(whole):
                 text = delta
         # The key holds `shown` itself, so its id is not reused while the entry lives.
         self._frames[key] = (shown, text, view)
         return text, view
-
-
-def _dumps(value: Any) -> str:
-    return snapshots.dumps(value)
