@@ -10,11 +10,14 @@ a redrive job's.
 
 How the rows travel depends on the database:
 - SQLite: one executemany of one prepared statement (the library steps it in C);
-- PostgreSQL: COPY into a temporary table, then one INSERT ... SELECT. Django's
-  psycopg cursors bind parameters on the client, which writes each row's INSERT out as
-  text in Python; COPY hands the values to psycopg's C dumpers, and the server gets one
-  statement. For the ingester's 40 columns: 15 µs of CPU per row instead of 59, 43 µs
-  of wall clock instead of 118 (docs/performance.md).
+- PostgreSQL: COPY straight into the table. Django's psycopg cursors bind parameters on
+  the client, which writes each row's INSERT out as text in Python; COPY hands the values
+  to psycopg's C dumpers, and the server gets one statement. For the ingester's 40
+  columns: 15 µs of CPU per row instead of 59, 43 µs of wall clock instead of 118
+  (docs/performance.md). COPY has no ON CONFLICT: when conflicts are to be skipped it
+  runs in a savepoint, and a batch a unique constraint refuses (rare: both callers look
+  for the positions they have first) goes through a temporary table and one
+  INSERT ... SELECT ... ON CONFLICT DO NOTHING instead.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from datetime import datetime
 from types import NoneType
 from typing import Any
 
-from django.db import connections, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import (
     BooleanField,
     CharField,
@@ -47,9 +50,9 @@ _SCALARS = frozenset({NoneType, bool, int, str, datetime})
 _COPIED_AS_IS = frozenset({NoneType, bool, int, float, str, bytes, datetime})
 
 
-def insert_ignoring_conflicts(model: type[Model], rows: list[dict[str, Any]]) -> None:
-    """`insert_rows`, skipping the rows a unique constraint already holds."""
-    _insert(model, rows, OnConflict.IGNORE)
+def insert_ignoring_conflicts(model: type[Model], rows: list[dict[str, Any]]) -> int:
+    """`insert_rows`, skipping the rows a unique constraint already holds; returns how many went in."""
+    return _insert(model, rows, OnConflict.IGNORE)
 
 
 def insert_rows(model: type[Model], rows: list[dict[str, Any]]) -> None:
@@ -60,18 +63,17 @@ def insert_rows(model: type[Model], rows: list[dict[str, Any]]) -> None:
     _insert(model, rows, None)
 
 
-def _insert(model: type[Model], rows: list[dict[str, Any]], on_conflict: OnConflict | None) -> None:
-    """Every row in one go. A column a row does not name takes the field's default,
-    auto_now(_add) fields the batch's moment."""
+def _insert(model: type[Model], rows: list[dict[str, Any]], on_conflict: OnConflict | None) -> int:
+    """Every row in one go; returns how many went in. A column a row does not name takes
+    the field's default, auto_now(_add) fields the batch's moment."""
     if not rows:
-        return
+        return 0
     connection = connections[model.objects.db]
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     now = timezone.now()
     if connection.vendor == "postgresql":
         columns = [_copy_column(f, rows, connection, now) for f in fields]
-        _copy_in(connection, model, fields, columns, on_conflict)
-        return
+        return _copy_in(connection, model, fields, columns, on_conflict)
     ops = connection.ops
     sql = " ".join(
         part
@@ -87,6 +89,7 @@ def _insert(model: type[Model], rows: list[dict[str, Any]], on_conflict: OnConfl
     columns = [_column(f, rows, connection, now) for f in fields]
     with connection.cursor() as cursor:
         cursor.executemany(sql, list(zip(*columns, strict=True)))
+        return cursor.rowcount  # the rows the statement changed, summed over the batch
 
 
 def _column(f: Field, rows: list[dict[str, Any]], connection, now: datetime) -> list[Any]:
@@ -164,28 +167,53 @@ def _copy_column(f: Field, rows: list[dict[str, Any]], connection, now: datetime
     return _values(f, rows, default if type(default) in as_is else prepare(default), as_is, prepare)
 
 
-def _copy_in(connection, model: type[Model], fields: list[Field], columns: list[list[Any]], on_conflict) -> None:
-    """COPY the rows into a temporary table shaped as `model`'s columns, then move them
-    over in one INSERT ... SELECT, in one transaction (the caller's when it has one: like
-    bulk_create, an error fails it).
+def _copy_in(connection, model: type[Model], fields: list[Field], columns: list[list[Any]], on_conflict) -> int:
+    """COPY the rows into `model`'s table in one transaction (the caller's when it has one:
+    like bulk_create, an error fails it); returns how many went in.
+
+    To skip conflicts the COPY runs in a savepoint. When a unique constraint refuses it,
+    the savepoint is undone and the rows go through `_merge_in` instead.
+    """
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(f.column) for f in fields)
+    copy = f"COPY {quote(model._meta.db_table)} ({names}) FROM STDIN"
+    with transaction.atomic(using=connection.alias, savepoint=False):
+        if on_conflict != OnConflict.IGNORE:
+            _copy(connection, copy, columns)
+            return len(columns[0])
+        try:
+            with transaction.atomic(using=connection.alias):  # the savepoint
+                _copy(connection, copy, columns)
+            return len(columns[0])
+        except IntegrityError:
+            pass
+        return _merge_in(connection, model, names, columns)
+
+
+def _copy(connection, statement: str, columns: list[list[Any]]) -> None:
+    with connection.cursor() as cursor, connection.wrap_database_errors:  # psycopg's errors as Django's
+        raw = cursor.cursor  # psycopg's own: Django's wrapper has no copy()
+        with raw.copy(statement) as copy:
+            for row in zip(*columns, strict=True):
+                copy.write_row(row)
+
+
+def _merge_in(connection, model: type[Model], names: str, columns: list[list[Any]]) -> int:
+    """COPY the rows into a temporary table shaped as `model`'s columns, then move the ones
+    no unique constraint refuses over in one INSERT ... SELECT ... ON CONFLICT DO NOTHING;
+    returns how many went in.
 
     The temporary table lives as long as the session: created when missing (a rollback
     may have taken it away), emptied after each use. Its name carries a hash of the
     column list, so a table migrated while a connection stays open gets a new one.
     """
     quote = connection.ops.quote_name
-    names = ", ".join(quote(f.column) for f in fields)
-    table = model._meta.db_table
-    staging = quote(f"_bulk_{table}_{zlib.crc32(names.encode()):08x}")
-    conflict = " ON CONFLICT DO NOTHING" if on_conflict == OnConflict.IGNORE else ""
-    with transaction.atomic(using=connection.alias, savepoint=False):
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} AS SELECT {names} FROM {quote(table)} WITH NO DATA"
-            )
-            raw = cursor.cursor  # psycopg's own: Django's wrapper has no copy()
-            with raw.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
-                for row in zip(*columns, strict=True):
-                    copy.write_row(row)
-            cursor.execute(f"INSERT INTO {quote(table)} ({names}) SELECT {names} FROM {staging}{conflict}")
-            cursor.execute(f"TRUNCATE {staging}")
+    table = quote(model._meta.db_table)
+    staging = quote(f"_bulk_{model._meta.db_table}_{zlib.crc32(names.encode()):08x}")
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} AS SELECT {names} FROM {table} WITH NO DATA")
+        _copy(connection, f"COPY {staging} ({names}) FROM STDIN", columns)
+        cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} ON CONFLICT DO NOTHING")
+        inserted = cursor.rowcount
+        cursor.execute(f"TRUNCATE {staging}")
+    return inserted

@@ -83,11 +83,16 @@ def test_a_column_no_row_names_takes_its_default_and_the_times_are_the_batchs():
 
 
 def test_rows_already_stored_are_skipped_and_the_rest_inserted():
-    insert_ignoring_conflicts(DeadLetter, [_row(1, error_message="first")])
-    insert_ignoring_conflicts(DeadLetter, [_row(1, error_message="second"), _row(2, error_message="new")])
+    assert insert_ignoring_conflicts(DeadLetter, [_row(1, error_message="first")]) == 1
+    with transaction.atomic():  # as the callers do: the refused COPY must not spoil their transaction
+        inserted = insert_ignoring_conflicts(
+            DeadLetter, [_row(1, error_message="second"), _row(2, error_message="new"), _row(3)]
+        )
+        assert inserted == 2
+        assert insert_ignoring_conflicts(DeadLetter, [_row(1), _row(3)]) == 0
     assert _stored(1).error_message == "first"
     assert _stored(2).error_message == "new"
-    assert DeadLetter.objects.count() == 2
+    assert DeadLetter.objects.count() == 3
 
 
 def test_a_refused_batch_stores_nothing_and_the_next_one_goes_in():
