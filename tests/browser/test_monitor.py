@@ -23,7 +23,7 @@ from playwright.sync_api import expect
 
 from eventhub.bus import open_bus
 from eventhub.launcher import web_command
-from tests.browser.conftest import ROOT, LiveApp, _wait_until_healthy, demo_shop, readme_screenshot
+from tests.browser.conftest import ROOT, LiveApp, _wait_until_healthy, demo_shop, draw_readme_picture
 
 pytestmark = pytest.mark.browser
 
@@ -262,9 +262,7 @@ def test_demo_shop_on_the_graph_tables_and_charts(monitor_app, page_as):
         # A few more seconds of traffic make a better picture; wait for frames, not time.
         seen = frames(page)
         page.wait_for_function(f"() => window.eventhubMonitor.state.frames >= {seen + 5}", timeout=WAIT_MS)
-        # The full-page capture lays every chart out again at the page's height: beside the
-        # suite's other browser and load tests that once took more than the default 20 s.
-        page.screenshot(path=str(readme_screenshot("dashboard.png")), full_page=True, timeout=WAIT_MS)
+        draw_readme_picture(page, "dashboard.png", full_page=True, timeout=WAIT_MS)
         assert page_as.errors(page) == []
 
 
