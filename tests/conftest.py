@@ -23,8 +23,28 @@ def _runs_long(item: pytest.Item) -> bool:
 def pytest_collection_modifyitems(config, items):
     """Long files first, so that pytest-xdist (`--dist loadfile`, handing out files in this
     order) ends the run on short ones instead of leaving a worker on a long file while
-    the others idle. Within each half, the collection order."""
-    items.sort(key=lambda item: not _runs_long(item))
+    the others idle. Among the long files, a browser file comes after every two others:
+    two browser modules run at a time (tests/browser/conftest.py `_browser_slot`), and
+    the other workers had better have something else to do meanwhile. Otherwise the
+    collection order."""
+    files: dict[object, list[pytest.Item]] = {}
+    for item in items:
+        files.setdefault(item.path, []).append(item)
+    browser, other_long, short = [], [], []
+    for tests in files.values():
+        if any(test.get_closest_marker("browser") for test in tests):
+            browser.append(tests)
+        elif any(_runs_long(test) for test in tests):
+            other_long.append(tests)
+        else:
+            short.append(tests)
+    ordered = []
+    while browser or other_long:
+        if browser:
+            ordered.append(browser.pop(0))
+        ordered += other_long[:2]
+        del other_long[:2]
+    items[:] = [test for tests in ordered + short for test in tests]
 
 
 @pytest.fixture(scope="session")

@@ -68,6 +68,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -296,6 +297,47 @@ def _wait_until_healthy(app: LiveApp) -> None:
         ) from None
 
 
+def _run_folder(tmp_path_factory, worker_id) -> Path:
+    """This run's temporary folder, shared by its xdist workers (each has its own below it)."""
+    folder = tmp_path_factory.getbasetemp()
+    return folder.parent if worker_id != "master" else folder
+
+
+# How many modules may drive Chromium or run a live app of their own at once, across the
+# run's workers (`_browser_slot`).
+BROWSER_SLOTS = 2
+
+
+@pytest.fixture(scope="module")
+def _browser_slot(tmp_path_factory, worker_id) -> Iterator[None]:
+    """One of BROWSER_SLOTS places, held while a module runs Chromium or live apps.
+
+    `make test` runs five workers on two cores, and the long files go first: with every
+    worker on a browser module (a live app with its loops, a demo simulator, Chromium),
+    the load average reached 20, a dashboard test took 90-138 s instead of 13-22, and its
+    waits timed out. A worker waits here for a place; the others go on with other files.
+    """
+    folder = _run_folder(tmp_path_factory, worker_id) / "eventhub-browser-slots"
+    folder.mkdir(exist_ok=True)
+
+    def take() -> IO | None:
+        for number in range(BROWSER_SLOTS):
+            handle = open(folder / str(number), "w")  # noqa: SIM115 - held until the module ends
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return handle
+            except BlockingIOError:
+                handle.close()
+        return None
+
+    # A browser module takes 1-4 minutes; every other worker may be queued on the two places.
+    handle = wait_until(take, 30 * 60, "a browser slot", every_s=0.5)
+    try:
+        yield
+    finally:
+        handle.close()  # the lock goes with it
+
+
 @pytest.fixture(scope="session")
 def _template_db(tmp_path_factory, worker_id) -> Path:
     """A migrated database with the personas, copied by every live app.
@@ -304,10 +346,7 @@ def _template_db(tmp_path_factory, worker_id) -> Path:
     share; the others wait for it on a lock. Making it costs about 2 s of CPU (migrations
     and four password hashes), and most workers start live apps.
     """
-    shared = tmp_path_factory.getbasetemp()
-    if worker_id != "master":
-        shared = shared.parent  # this run's folder, above every worker's own
-    folder = shared / "eventhub-template"
+    folder = _run_folder(tmp_path_factory, worker_id) / "eventhub-template"
     folder.mkdir(exist_ok=True)
     db_path = folder / "template.sqlite3"
     with open(folder / "lock", "w") as lock:
@@ -340,7 +379,7 @@ def _new_live_app(tmp_path_factory, template_db: Path, env: dict[str, str] | Non
 
 
 @pytest.fixture(scope="module")
-def make_live_app(tmp_path_factory, _template_db) -> Iterator[Callable[..., LiveApp]]:
+def make_live_app(tmp_path_factory, _template_db, _browser_slot) -> Iterator[Callable[..., LiveApp]]:
     """make_live_app(env=None, name="app") -> a started LiveApp on a fresh copy of the template DB.
 
     The apps stop with the module that started them: one running its loops (collector,
@@ -373,7 +412,7 @@ _RUNNING: list = []  # the process's one Browser, see `browser`
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(_browser_slot):
     """Headless Debian Chromium driven by Playwright (never `playwright install`).
 
     One per module, and one at a time: Playwright's sync API runs its event loop

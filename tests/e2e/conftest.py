@@ -32,6 +32,7 @@ import pytest
 
 from tests.browser.conftest import (  # noqa: F401 - fixtures and hooks, re-exported for tests/e2e
     LiveApp,
+    _browser_slot,
     _template_db,
     browser,
     live_app,

@@ -23,6 +23,7 @@ from django.test import Client
 # The shared browser harness: fixtures and the hook it relies on (the report on the
 # item, so a failed test leaves its screenshots).
 from tests.browser.conftest import (  # noqa: F401
+    _browser_slot,
     _template_db,
     browser,
     live_app,
