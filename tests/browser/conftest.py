@@ -42,7 +42,9 @@ Other rules:
 - Use unique names (the `unique` fixture): the shared app's database lives for
   the whole session and other tests write to it too. Every live app also shares
   the test run's Redis database and broker (topics, stream keys, channel layer).
-- Browser tests run first (tests/conftest.py orders the long files first). The
+- Browser tests run early (tests/conftest.py orders the long files first, a browser
+  file after every two others), at most BROWSER_SLOTS modules at a time across the
+  workers (`_browser_slot`, taken by `browser` and `make_live_app`). The
   `browser` fixture stops with its module: while Playwright's sync API runs, its
   asyncio loop is registered on the main thread, and Django's ORM refuses to run
   in a thread with a running loop, so a database test after it in the same
