@@ -103,10 +103,10 @@ def draw_readme_picture(page, name: str, **options) -> None:
     by-product of a test whose checks come before it.
 
     Under `make screenshots` (EVENTHUB_UPDATE_SCREENSHOTS=1) a capture that times out fails
-    the test. In other runs it is a warning in the summary: twice in `make test`, with both
-    workers busy with browser, fault and load tests, Chromium gave the full-page capture of
-    the live dashboard no frame for 20 s, then for more than a minute (the failure hook's
-    own capture included), after every check of the test had passed.
+    the test. In other runs it is a warning in the summary: twice in `make test`, with every
+    worker on a browser, fault or load test (before `_browser_slot`), Chromium gave the
+    full-page capture of the live dashboard no frame for 20 s, then for more than a minute
+    (the failure hook's own capture included), after every check of the test had passed.
     """
     try:
         page.screenshot(path=str(readme_screenshot(name)), **options)
