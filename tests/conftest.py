@@ -24,7 +24,7 @@ def pytest_collection_modifyitems(config, items):
     """Long files first, so that pytest-xdist (`--dist loadfile`, handing out files in this
     order) ends the run on short ones instead of leaving a worker on a long file while
     the others idle. Among the long files, a browser file comes after every two others:
-    two browser modules run at a time (tests/browser/conftest.py `_browser_slot`), and
+    one browser module runs at a time (tests/browser/conftest.py `_browser_slot`), and
     the other workers had better have something else to do meanwhile. Otherwise the
     collection order."""
     files: dict[object, list[pytest.Item]] = {}
