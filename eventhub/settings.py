@@ -144,17 +144,32 @@ EVENTHUB_WORKERS = env.choice("EVENTHUB_WORKERS", "celery", ("celery", "inproces
 # Is Redis a required part (healthz answers 503 without it)? Not when we run without it.
 EVENTHUB_REDIS_REQUIRED = env.boolean("EVENTHUB_REDIS_REQUIRED", EVENTHUB_CHANNEL_LAYER == "redis")
 
-if EVENTHUB_CHANNEL_LAYER == "redis":
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # redis-py 8 caps a pool at 100 connections and raises (not waits) past that: a burst
-            # of dashboards connecting at once (every tab after a restart) overran it, and
-            # each handshake over the cap failed with HTTP 500. Connections are opened only
-            # while that many commands are in flight, so a high cap costs nothing at rest.
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "max_connections": 2000}], "capacity": 1500, "expiry": 30},
-        }
+
+def redis_channel_layer(url: str) -> dict:
+    """The channel layer on Redis at `url`: CHANNEL_LAYERS["default"] in production, and in the tests."""
+    host = {
+        "address": url,
+        # redis-py 8 caps a pool at 100 connections and raises (not waits) past that: a burst
+        # of dashboards connecting at once (every tab after a restart) overran it, and
+        # each handshake over the cap failed with HTTP 500. Connections are opened only
+        # while that many commands are in flight, so a high cap costs nothing at rest.
+        "max_connections": 2000,
+        # A socket waits for its next message with a blocking pop of 5 s (channels_redis'
+        # brpop_timeout), and redis-py 8 gives up on any reply after 5 s (its default
+        # socket_timeout): on a socket with nothing to say for 5 s the client gave up first,
+        # and the consumer died with a TimeoutError, closing the browser's socket. Three
+        # times the pop leaves the server room to answer; a dead Redis is still noticed.
+        "socket_timeout": 15,
+        "socket_connect_timeout": 5,  # else the read's 15 s
     }
+    return {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [host], "capacity": 1500, "expiry": 30},
+    }
+
+
+if EVENTHUB_CHANNEL_LAYER == "redis":
+    CHANNEL_LAYERS = {"default": redis_channel_layer(REDIS_URL)}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 

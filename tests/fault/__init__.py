@@ -485,8 +485,10 @@ def group_send(redis_url: str, group: str, message: dict) -> None:
     """One channel-layer group_send through channels_redis, configured like settings.CHANNEL_LAYERS."""
     from channels_redis.core import RedisChannelLayer
 
+    from eventhub.settings import redis_channel_layer
+
     async def send() -> None:
-        layer = RedisChannelLayer(hosts=[redis_url], capacity=1500, expiry=30)
+        layer = RedisChannelLayer(**redis_channel_layer(redis_url)["CONFIG"])
         try:
             await layer.group_send(group, message)
         finally:

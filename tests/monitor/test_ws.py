@@ -12,6 +12,7 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 
 from eventhub.asgi import application
+from eventhub.settings import redis_channel_layer
 from monitor import deltas
 from tests.monitor.support import group_row, make_collector, monitor_store, produce_and_consume  # noqa: F401
 
@@ -77,9 +78,7 @@ def _use_layer(settings, layer: str) -> None:
     if layer == "memory":
         settings.CHANNEL_LAYERS = MEMORY_LAYER
     else:
-        settings.CHANNEL_LAYERS = {
-            "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [settings.REDIS_URL]}}
-        }
+        settings.CHANNEL_LAYERS = {"default": redis_channel_layer(settings.REDIS_URL)}
     settings.EVENTHUB_CHANNEL_LAYER = layer
 
 
@@ -169,6 +168,31 @@ def test_many_sockets_cost_one_encode_per_tick(settings, client, viewer, unique)
         assert set(frames) == {snapshots.frame(text)}
         for socket in sockets:
             await socket.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_a_socket_quiet_for_longer_than_the_layers_blocking_read_stays_open(settings, client, viewer):
+    """channels_redis waits for a socket's next message with a blocking pop of brpop_timeout
+    seconds: a socket told nothing for longer stays open and gets the next frame (with
+    redis-py's default read timeout its consumer died at 5 s and the socket closed)."""
+    from channels_redis.core import RedisChannelLayer
+
+    _use_layer(settings, "redis")
+    from monitor import snapshots
+
+    session = _session_of(client, viewer)
+
+    async def scenario():
+        communicator = WebsocketCommunicator(application, "/ws/monitor/", headers=_headers(session))
+        assert (await communicator.connect(timeout=5))[0]
+        await communicator.receive_from(timeout=5)
+        await asyncio.sleep(RedisChannelLayer.brpop_timeout + 2)  # the quiet spell is what is tested
+        text = await sync_to_async(snapshots.save)({**snapshots.empty_snapshot(), "tick": 8})
+        await sync_to_async(snapshots.broadcast)(text, 8)
+        frame = json.loads(await communicator.receive_from(timeout=5))
+        assert frame["type"] == "snapshot" and frame["snapshot"]["tick"] == 8
+        await communicator.disconnect()
 
     async_to_sync(scenario)()
 
