@@ -9,6 +9,7 @@
   with 4401, the code an anonymous handshake is refused with.
 - `send_to_group` is the one way anything sends to sockets: from a request, the collector,
   the dead-letter ingester or a redrive job, whatever the thread and the channel layer.
+- `RedisChannelLayer` is the channel layer on Redis (settings.redis_channel_layer).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import InMemoryChannelLayer, get_channel_layer
+from channels_redis import core as channels_redis
 from django.contrib.auth.signals import user_logged_out
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
@@ -59,6 +61,22 @@ def user_group(user_id: int) -> str:
 
 
 # --- sending to sockets -------------------------------------------------------------
+
+
+class RedisChannelLayer(channels_redis.RedisChannelLayer):
+    """channels_redis' layer, waiting for a socket's next message in shorter blocking pops.
+
+    A socket waits with a blocking pop of `brpop_timeout` seconds, 5 upstream, and redis-py
+    gives up on any reply after the connection's read timeout, 5 s by default. On a socket
+    with nothing to say for 5 s both ran out together; when the client's ran out first, the
+    consumer died with redis' TimeoutError and the browser's socket closed (every 5 s on a
+    quiet dead-letter list). Here a pop waits 2 s: the server answers an idle one 3 s
+    before the client would give up, and every other command keeps its 5 s bound (a frozen
+    Redis holds a request that broadcasts no longer than that).
+    """
+
+    brpop_timeout = 2
+
 
 # The loop of the ASGI server, for the in-memory channel layer (see `send_to_group`).
 _server_loop: asyncio.AbstractEventLoop | None = None

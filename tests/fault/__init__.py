@@ -483,12 +483,13 @@ class SocketClient:
 
 def group_send(redis_url: str, group: str, message: dict) -> None:
     """One channel-layer group_send through channels_redis, configured like settings.CHANNEL_LAYERS."""
-    from channels_redis.core import RedisChannelLayer
+    from django.utils.module_loading import import_string
 
     from eventhub.settings import redis_channel_layer
 
     async def send() -> None:
-        layer = RedisChannelLayer(**redis_channel_layer(redis_url)["CONFIG"])
+        config = redis_channel_layer(redis_url)
+        layer = import_string(config["BACKEND"])(**config["CONFIG"])
         try:
             await layer.group_send(group, message)
         finally:
