@@ -30,12 +30,8 @@ class DeadLettersConsumer(EventHubSocket):
             await self.close(code=4401)  # before accept: the handshake is refused
             return
         await self.join_user_group()
-        await self.channel_layer.group_add(self.GROUP, self.channel_name)
+        await self.join(self.GROUP)
         await self.accept()
-
-    async def disconnect(self, code):
-        await self.channel_layer.group_discard(self.GROUP, self.channel_name)
-        await super().disconnect(code)
 
     async def receive_json(self, content, **kwargs):
         """Clients have nothing to say."""

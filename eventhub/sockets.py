@@ -122,21 +122,62 @@ def send_to_group(group: str, message: dict[str, Any]) -> None:
 
 class EventHubSocket(AsyncJsonWebsocketConsumer):
     """Base of the socket consumers. A subclass's connect() checks the user, then calls
-    `join_user_group()` before accept(); its disconnect() calls super().disconnect()."""
+    `join_user_group()` before accept(), and joins its channel-layer groups with `join`;
+    its disconnect() calls super().disconnect(), which leaves them."""
 
     # Frames per socket: 30 at once, 10 per second after that. Pages send a handful at most.
     INBOUND_BUDGET = (30, 10.0)
     user_group_name: str | None = None
     closing = False
+    _memberships: set[str] | None = None
+    _renewer: asyncio.Task | None = None
 
     async def join_user_group(self) -> None:
         remember_server_loop()
         self.user_group_name = user_group(self.scope["user"].pk)
-        await self.channel_layer.group_add(self.user_group_name, self.channel_name)
+        await self.join(self.user_group_name)
+
+    async def join(self, group: str) -> None:
+        """Join a channel-layer group for as long as this socket lives.
+
+        Both channel layers drop a membership `group_expiry` seconds after it was made (a
+        day by default), to forget the sockets of a server that died without leaving. A
+        dashboard open for longer (a wall screen) then got no more frames while it still
+        said "live", and signing out no longer closed it: the memberships are made again
+        every quarter of that while the socket is open (`_renew_memberships`).
+        """
+        await self.channel_layer.group_add(group, self.channel_name)
+        if self._memberships is None:
+            self._memberships = set()
+        self._memberships.add(group)
+        if self._renewer is None:
+            self._renewer = asyncio.get_running_loop().create_task(self._renew_memberships())
+
+    async def leave(self, group: str) -> None:
+        if self._memberships is not None:
+            self._memberships.discard(group)
+        await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def _renew_memberships(self) -> None:
+        every_s = getattr(self.channel_layer, "group_expiry", 86400) / 4
+        while True:
+            await asyncio.sleep(every_s)
+            for group in list(self._memberships or ()):
+                try:
+                    await self.channel_layer.group_add(group, self.channel_name)
+                except Exception as error:  # noqa: BLE001 - Redis away: the next round tries again
+                    log.warning("renewing socket group %s failed: %s", group, type(error).__name__)
 
     async def disconnect(self, code):
-        if self.user_group_name:
-            await self.channel_layer.group_discard(self.user_group_name, self.channel_name)
+        for group in list(self._memberships or ()):
+            await self.leave(group)
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        finally:  # however the consumer ends (a layer error skips disconnect)
+            if self._renewer is not None:
+                self._renewer.cancel()
 
     async def close(self, code=None, reason=None):
         self.closing = True  # frames already queued behind the close are not read

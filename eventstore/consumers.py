@@ -66,7 +66,7 @@ class BrowseTailConsumer(EventHubSocket):
     async def _unsubscribe(self) -> None:
         if self.subscribed is not None:
             tail.leave(*self.subscribed)
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            await self.leave(self.group)
             self.subscribed = self.group = None
 
     async def _error(self, detail: str) -> None:
@@ -109,7 +109,7 @@ class BrowseTailConsumer(EventHubSocket):
         self.filters, self.paused, self.skipped = filters, False, 0
         self.group = tail.join(bus, topic)
         self.subscribed = (bus, topic)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.join(self.group)
         # "live" once the reader knows where the topic ends: every record written later reaches us.
         ready = await sync_to_async(tail.wait_ready, thread_sensitive=False)(bus, topic)
         await self._state("live" if ready else f"waiting for the {bus} bus")

@@ -110,13 +110,9 @@ class MonitorConsumer(EventHubSocket):
             asked = {"page": int(query["groups_page"][0][:6]), "filter": query.get("groups_filter", [""])[0]}
             self.page = pages.GroupsPage.parse(asked)
         await self.join_user_group()
-        await self.channel_layer.group_add(MONITOR_GROUP, self.channel_name)
+        await self.join(MONITOR_GROUP)
         await self.accept()
         await self.send_whole_view()
-
-    async def disconnect(self, code):
-        await self.channel_layer.group_discard(MONITOR_GROUP, self.channel_name)
-        await super().disconnect(code)
 
     async def send_whole_view(self):
         if self.page is not None:

@@ -197,6 +197,36 @@ def test_a_socket_quiet_for_longer_than_redis_read_timeout_stays_open(settings, 
 
 
 @pytest.mark.parametrize("layer", ["memory", "redis"])
+def test_a_socket_open_for_longer_than_a_group_membership_lasts_still_gets_frames(settings, client, viewer, layer):
+    """Channel layers drop a group membership group_expiry seconds after it was made (a day by
+    default): a socket open for longer still gets every frame, and signing out still closes it."""
+    _use_layer(settings, layer)
+    settings.CHANNEL_LAYERS = {"default": {**settings.CHANNEL_LAYERS["default"]}}
+    settings.CHANNEL_LAYERS["default"]["CONFIG"] = {
+        **settings.CHANNEL_LAYERS["default"].get("CONFIG", {}),
+        "group_expiry": 2,
+    }
+    from eventhub.sockets import close_sockets_of
+    from monitor import snapshots
+
+    session = _session_of(client, viewer)
+
+    async def scenario():
+        communicator = WebsocketCommunicator(application, "/ws/monitor/", headers=_headers(session))
+        assert (await communicator.connect(timeout=5))[0]
+        await communicator.receive_from(timeout=5)
+        await asyncio.sleep(4)  # twice as long as a membership lasts here
+        text = await sync_to_async(snapshots.save)({**snapshots.empty_snapshot(), "tick": 9})
+        await sync_to_async(snapshots.broadcast)(text, 9)
+        frame = json.loads(await communicator.receive_from(timeout=5))
+        assert frame["type"] == "snapshot" and frame["snapshot"]["tick"] == 9
+        await sync_to_async(close_sockets_of)(viewer.pk)
+        assert (await communicator.receive_output(timeout=5)) == {"type": "websocket.close", "code": 4401}
+
+    async_to_sync(scenario)()
+
+
+@pytest.mark.parametrize("layer", ["memory", "redis"])
 def test_after_the_first_frame_a_socket_gets_deltas_that_rebuild_the_snapshot(
     settings, client, viewer, unique, bus, layer
 ):
