@@ -6,7 +6,8 @@
   large frames because it sends large snapshots; the cap on what clients send is here.
 - Each socket joins its user's group (`user_group`) in connect(). Logging out, being
   deactivated or deleted sends `user.signed_out` there after commit, and the socket closes
-  with 4401, the code an anonymous handshake is refused with.
+  with 4401, the code an anonymous handshake is refused with. What no signal reports (the
+  session expired or deleted, the password changed elsewhere) a periodic check catches.
 - `send_to_group` is the one way anything sends to sockets: from a request, the collector,
   the dead-letter ingester or a redrive job, whatever the thread and the channel layer.
 - `RedisChannelLayer` is the channel layer on Redis (settings.redis_channel_layer).
@@ -19,12 +20,15 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from importlib import import_module
 from typing import Any
 
 from asgiref.sync import async_to_sync
+from channels.auth import get_user
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from channels_redis import core as channels_redis
+from django.conf import settings
 from django.contrib.auth.signals import user_logged_out
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
@@ -123,14 +127,22 @@ def send_to_group(group: str, message: dict[str, Any]) -> None:
 class EventHubSocket(AsyncJsonWebsocketConsumer):
     """Base of the socket consumers. A subclass's connect() checks the user, then calls
     `join_user_group()` before accept(), and joins its channel-layer groups with `join`;
-    its disconnect() calls super().disconnect(), which leaves them."""
+    its disconnect() calls super().disconnect(), which leaves them.
+
+    While a socket is open, `_keep` checks its session every SESSION_CHECK_S and makes its
+    group memberships again before the channel layer drops them.
+    """
 
     # Frames per socket: 30 at once, 10 per second after that. Pages send a handful at most.
     INBOUND_BUDGET = (30, 10.0)
+    # Signing out, deactivating or deleting a user closes their sockets at once (signals, below).
+    # What no signal reports is caught this often: the session expired, or deleted with the
+    # session table, or its password changed elsewhere (Django then refuses the session).
+    SESSION_CHECK_S = 300.0
     user_group_name: str | None = None
     closing = False
     _memberships: set[str] | None = None
-    _renewer: asyncio.Task | None = None
+    _keeper: asyncio.Task | None = None
 
     async def join_user_group(self) -> None:
         remember_server_loop()
@@ -143,30 +155,49 @@ class EventHubSocket(AsyncJsonWebsocketConsumer):
         Both channel layers drop a membership `group_expiry` seconds after it was made (a
         day by default), to forget the sockets of a server that died without leaving. A
         dashboard open for longer (a wall screen) then got no more frames while it still
-        said "live", and signing out no longer closed it: the memberships are made again
-        every quarter of that while the socket is open (`_renew_memberships`).
+        said "live", and signing out no longer closed it: `_keep` makes the memberships
+        again every quarter of that.
         """
         await self.channel_layer.group_add(group, self.channel_name)
         if self._memberships is None:
             self._memberships = set()
         self._memberships.add(group)
-        if self._renewer is None:
-            self._renewer = asyncio.get_running_loop().create_task(self._renew_memberships())
+        if self._keeper is None:
+            self._keeper = asyncio.get_running_loop().create_task(self._keep())
 
     async def leave(self, group: str) -> None:
         if self._memberships is not None:
             self._memberships.discard(group)
         await self.channel_layer.group_discard(group, self.channel_name)
 
-    async def _renew_memberships(self) -> None:
-        every_s = getattr(self.channel_layer, "group_expiry", 86400) / 4
+    async def _keep(self) -> None:
+        loop = asyncio.get_running_loop()
+        renew_every_s = getattr(self.channel_layer, "group_expiry", 86400) / 4
+        check_at = loop.time() + self.SESSION_CHECK_S
+        renew_at = loop.time() + renew_every_s
         while True:
-            await asyncio.sleep(every_s)
-            for group in list(self._memberships or ()):
-                try:
-                    await self.channel_layer.group_add(group, self.channel_name)
-                except Exception as error:  # noqa: BLE001 - Redis away: the next round tries again
-                    log.warning("renewing socket group %s failed: %s", group, type(error).__name__)
+            await asyncio.sleep(max(0.0, min(check_at, renew_at) - loop.time()))
+            try:
+                if loop.time() >= check_at:
+                    check_at = loop.time() + self.SESSION_CHECK_S
+                    if not await self._session_is_current():
+                        await self.close(code=CLOSE_SIGNED_OUT)
+                        return
+                if loop.time() >= renew_at:
+                    renew_at = loop.time() + renew_every_s
+                    for group in list(self._memberships or ()):
+                        await self.channel_layer.group_add(group, self.channel_name)
+            except Exception as error:  # noqa: BLE001 - the database or Redis away: the next round tries again
+                log.warning("socket upkeep failed: %s", type(error).__name__)
+
+    async def _session_is_current(self) -> bool:
+        """Whether the session this socket was opened with still signs in the same user."""
+        key = self.scope["session"].session_key
+        if key is None:
+            return False
+        fresh = import_module(settings.SESSION_ENGINE).SessionStore(key)  # not the one cached at connect
+        user = await get_user({"session": fresh})
+        return user.is_authenticated and user.pk == self.scope["user"].pk
 
     async def disconnect(self, code):
         for group in list(self._memberships or ()):
@@ -176,8 +207,8 @@ class EventHubSocket(AsyncJsonWebsocketConsumer):
         try:
             await super().__call__(scope, receive, send)
         finally:  # however the consumer ends (a layer error skips disconnect)
-            if self._renewer is not None:
-                self._renewer.cancel()
+            if self._keeper is not None:
+                self._keeper.cancel()
 
     async def close(self, code=None, reason=None):
         self.closing = True  # frames already queued behind the close are not read

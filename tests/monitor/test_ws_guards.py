@@ -225,3 +225,32 @@ def test_deactivating_a_user_closes_their_sockets(wendy, path):
         await communicator.disconnect()
 
     async_to_sync(scenario)()
+
+
+@pytest.mark.parametrize("how", ["session deleted", "password changed elsewhere"])
+def test_a_socket_whose_session_ends_without_a_signal_closes_at_the_next_check(wendy, monkeypatch, how):
+    """An expired or deleted session, or a password changed in another process: no signal
+    reaches the socket, so it checks its session every SESSION_CHECK_S."""
+    from django.contrib.sessions.models import Session
+
+    monkeypatch.setattr(EventHubSocket, "SESSION_CHECK_S", 0.5)
+    _, session = _session_of(wendy)
+
+    def end_it():
+        if how == "session deleted":
+            Session.objects.filter(session_key=session).delete()
+        else:  # a raw UPDATE: no save(), no signal; Django refuses the session's old hash
+            type(wendy).objects.filter(pk=wendy.pk).update(password="pbkdf2_sha256$1$new$changed")
+
+    async def scenario():
+        sockets = [await _open(path, session) for path in SOCKETS]
+        # Open past two checks of a current session, with nothing sent or closed.
+        assert await sockets[0].receive_nothing(timeout=1.2, interval=0.05)
+        for communicator in sockets[1:]:
+            assert await communicator.receive_nothing(timeout=0.05)
+        await sync_to_async(end_it)()
+        for communicator in sockets:
+            assert (await _closed_with(communicator)) == (4401, [])
+            await communicator.disconnect()
+
+    async_to_sync(scenario)()
