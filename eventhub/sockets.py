@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import time
 from collections.abc import Callable
 from importlib import import_module
@@ -136,8 +137,9 @@ class EventHubSocket(AsyncJsonWebsocketConsumer):
     # Frames per socket: 30 at once, 10 per second after that. Pages send a handful at most.
     INBOUND_BUDGET = (30, 10.0)
     # Signing out, deactivating or deleting a user closes their sockets at once (signals, below).
-    # What no signal reports is caught this often: the session expired, or deleted with the
-    # session table, or its password changed elsewhere (Django then refuses the session).
+    # What no signal reports is caught about this often (within a quarter either way): the
+    # session expired, or deleted with the session table, or its password changed elsewhere
+    # (Django then refuses the session).
     SESSION_CHECK_S = 300.0
     user_group_name: str | None = None
     closing = False
@@ -173,13 +175,13 @@ class EventHubSocket(AsyncJsonWebsocketConsumer):
     async def _keep(self) -> None:
         loop = asyncio.get_running_loop()
         renew_every_s = getattr(self.channel_layer, "group_expiry", 86400) / 4
-        check_at = loop.time() + self.SESSION_CHECK_S
+        check_at = loop.time() + self._check_interval_s()
         renew_at = loop.time() + renew_every_s
         while True:
             await asyncio.sleep(max(0.0, min(check_at, renew_at) - loop.time()))
             try:
                 if loop.time() >= check_at:
-                    check_at = loop.time() + self.SESSION_CHECK_S
+                    check_at = loop.time() + self._check_interval_s()
                     if not await self._session_is_current():
                         await self.close(code=CLOSE_SIGNED_OUT)
                         return
@@ -189,6 +191,11 @@ class EventHubSocket(AsyncJsonWebsocketConsumer):
                         await self.channel_layer.group_add(group, self.channel_name)
             except Exception as error:  # noqa: BLE001 - the database or Redis away: the next round tries again
                 log.warning("socket upkeep failed: %s", type(error).__name__)
+
+    def _check_interval_s(self) -> float:
+        # Spread: the tabs that all reconnected after a restart must not all query at once
+        # (the checks share the one thread that Channels gives database work).
+        return self.SESSION_CHECK_S * random.uniform(0.75, 1.25)
 
     async def _session_is_current(self) -> bool:
         """Whether the session this socket was opened with still signs in the same user."""

@@ -244,7 +244,7 @@ def test_a_socket_whose_session_ends_without_a_signal_closes_at_the_next_check(w
 
     async def scenario():
         sockets = [await _open(path, session) for path in SOCKETS]
-        # Open past two checks of a current session, with nothing sent or closed.
+        # Open past a check of the current session (0.375-0.625 s), with nothing sent or closed.
         assert await sockets[0].receive_nothing(timeout=1.2, interval=0.05)
         for communicator in sockets[1:]:
             assert await communicator.receive_nothing(timeout=0.05)
