@@ -42,7 +42,7 @@ from collections import defaultdict
 from dataclasses import MISSING, dataclass, fields
 from datetime import timedelta
 
-from django.db import close_old_connections, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -192,7 +192,7 @@ def run_resumer(stop: threading.Event) -> None:
     in-process mode (EVENTHUB_WORKERS=inprocess), where it is one of eventhub.background.LOOPS."""
     while not stop.wait(STALE_AFTER_S):
         try:
-            close_old_connections()
+            background.between_steps()
             resume_stale()
         except Exception:
             log.exception("redrive resume check failed; retrying")

@@ -408,6 +408,7 @@ def run_forever(stop) -> None:
     ticks = 0
     while not stop.wait(3.0):
         try:
+            background.between_steps()
             evaluate_running()
             if ticks % 10 == 9:  # every 30 s, the first 30 s after start (as beat's entry)
                 start_due()

@@ -313,7 +313,7 @@ def run_forever(stop: threading.Event, **options: Any) -> None:
     try:
         while not stop.is_set():
             try:
-                close_old_connections()
+                background.between_steps()
                 indexer.step(1.0)
             except Exception:
                 log.exception("indexer step failed; retrying")

@@ -46,8 +46,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import connection
 
+from eventhub import background
 from eventhub.bus import Bus, BusError, GroupInfo, UnknownTopic, open_bus
 from eventhub.sdk.headers import is_dead_letter_topic
 from eventhub.sdk.payload import PayloadDecodeError, decode_json
@@ -451,7 +452,7 @@ class Collector:
                     except Exception:  # noqa: BLE001 - the loop must outlive any one tick
                         log.exception("monitor tick on %s failed", self.kind)
                     finally:
-                        close_old_connections()
+                        background.between_steps()
                 elif holding:
                     holding = False
                     log.warning("another process now collects %s; waiting", self.kind)

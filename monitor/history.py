@@ -30,10 +30,11 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import close_old_connections, connections, transaction
 from django.db import connection as django_connection
+from django.db import connections, transaction
 from django.db.models import Max, Min
 
+from eventhub import background
 from monitor.burrow import Status
 from monitor.models import Heartbeat, Sample
 
@@ -213,7 +214,7 @@ class Writer:
                     log.exception("%s: %d history samples not written", self.name, len(rows))
                 finally:
                     self.last_s = time.perf_counter() - started
-                    close_old_connections()
+                    background.between_steps()
                     with self._changed:
                         self._rows = None
                         self._changed.notify_all()
