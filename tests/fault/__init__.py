@@ -482,7 +482,7 @@ class SocketClient:
 
 
 def group_send(redis_url: str, group: str, message: dict) -> None:
-    """One channel-layer group_send through channels_redis, configured like settings.CHANNEL_LAYERS."""
+    """One channel-layer group_send on Redis, through the layer settings.CHANNEL_LAYERS uses there."""
     from django.utils.module_loading import import_string
 
     from eventhub.settings import redis_channel_layer
