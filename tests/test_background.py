@@ -8,7 +8,9 @@ from django.db import connection
 
 from eventhub import background
 
-pytestmark = pytest.mark.django_db
+# Outside a test transaction, as the loops run: close_old_connections drops a connection
+# whose autocommit is off, which on PostgreSQL would be the test's own.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_between_steps_forgets_the_queries_debug_logged_so_far(settings):
