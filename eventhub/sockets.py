@@ -141,15 +141,13 @@ class EventHubSocket(AsyncJsonWebsocketConsumer):
     # session expired, or deleted with the session table, or its password changed elsewhere
     # (Django then refuses the session).
     SESSION_CHECK_S = 300.0
-    user_group_name: str | None = None
     closing = False
     _memberships: set[str] | None = None
     _keeper: asyncio.Task | None = None
 
     async def join_user_group(self) -> None:
         remember_server_loop()
-        self.user_group_name = user_group(self.scope["user"].pk)
-        await self.join(self.user_group_name)
+        await self.join(user_group(self.scope["user"].pk))
 
     async def join(self, group: str) -> None:
         """Join a channel-layer group for as long as this socket lives.
